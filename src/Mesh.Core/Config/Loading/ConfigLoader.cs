@@ -1,0 +1,165 @@
+using Mesh.Core.Config.Model;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Mesh.Core.Config.Loading;
+
+/// <summary>The outcome of loading config: the set when there were no errors, and every problem found.</summary>
+public sealed record ConfigLoadResult(ConfigSet? Config, IReadOnlyList<ConfigError> Problems)
+{
+    public bool Succeeded => Config is not null;
+    public IEnumerable<ConfigError> Errors => Problems.Where(p => p.Severity == ConfigSeverity.Error);
+}
+
+/// <summary>Reads multi-document Istio YAML into a <see cref="ConfigSet"/> and validates it as a whole.</summary>
+public static class ConfigLoader
+{
+    private static readonly string[] NetworkingVersions = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+
+    public static ConfigLoadResult LoadDirectory(string directory)
+    {
+        var files = Directory.Exists(directory)
+            ? Directory.EnumerateFiles(directory, "*.*", SearchOption.AllDirectories)
+                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal)
+            : Enumerable.Empty<string>();
+        return Load(files.Select(f => (Path.GetRelativePath(directory, f), File.ReadAllText(f))));
+    }
+
+    /// <summary>Loads several files at once; names are only used in messages.</summary>
+    public static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files)
+    {
+        var problems = new List<ConfigError>();
+        var builder = new ConfigSetBuilder();
+        foreach (var (name, text) in files)
+        {
+            LoadFile(name, text, builder, problems);
+        }
+        var config = builder.Build();
+        problems.AddRange(ConfigValidator.Validate(config));
+        var failed = problems.Any(p => p.Severity == ConfigSeverity.Error);
+        return new ConfigLoadResult(failed ? null : config, problems);
+    }
+
+    private static void LoadFile(string name, string text, ConfigSetBuilder builder, List<ConfigError> problems)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            problems.Add(new ConfigError(name, (int)e.Start.Line, (int)e.Start.Column, "", "YAML syntax error: " + Reason(e)));
+            return;
+        }
+        catch (ArgumentException e)
+        {
+            // YamlDotNet reports a key that appears twice in one map this way, without a position.
+            problems.Add(new ConfigError(name, 1, 1, "", "YAML error: " + e.Message));
+            return;
+        }
+
+        foreach (var document in stream.Documents)
+        {
+            if (document.RootNode is YamlScalarNode { Value: null or "" })
+            {
+                continue; // an empty document, e.g. after a trailing '---'
+            }
+            LoadDocument(name, document.RootNode, builder, problems);
+        }
+    }
+
+    private static void LoadDocument(string file, YamlNode root, ConfigSetBuilder builder, List<ConfigError> problems)
+    {
+        var binder = new YamlBinder(file, problems);
+        if (root is not YamlMappingNode mapping)
+        {
+            binder.Error(root, "", "a config document must be a map with apiVersion, kind, metadata and spec");
+            return;
+        }
+        var envelope = ReadEnvelope(binder, mapping);
+        var kindNode = envelope.KindNode ?? root;
+        var metadata = envelope.Metadata ?? new ResourceMetadata();
+        if (metadata.Name.Length == 0)
+        {
+            binder.Error(envelope.MetadataNode ?? root, "metadata.name", "every resource needs metadata.name");
+        }
+        var specNode = envelope.SpecNode;
+
+        switch (envelope.Kind)
+        {
+            case "VirtualService":
+                builder.VirtualServices.Add(Read<VirtualService>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
+                break;
+            case "DestinationRule":
+                builder.DestinationRules.Add(Read<DestinationRule>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
+                break;
+            default:
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule");
+                break;
+        }
+    }
+
+    private static Resource<T>? Read<T>(YamlBinder binder, Envelope envelope, ResourceMetadata metadata, YamlNode? specNode, string file, YamlNode kindNode, string[] versions)
+        where T : class, new()
+    {
+        if (!versions.Contains(envelope.ApiVersion))
+        {
+            binder.Error(kindNode, "apiVersion", $"apiVersion '{envelope.ApiVersion}' is not valid for {envelope.Kind}; use one of {string.Join(", ", versions)}");
+        }
+        var spec = specNode is null ? new T() : binder.Bind<T>(specNode, "spec") ?? new T();
+        return new Resource<T> { ApiVersion = envelope.ApiVersion, Metadata = metadata, Spec = spec, Source = file, Positions = binder.Positions };
+    }
+
+    private static string Reason(YamlException e)
+    {
+        // YamlDotNet prefixes messages with "(Line: 3, Col: 5, Idx: ...) - (...): "; the position is already ours.
+        var message = e.Message;
+        var cut = message.LastIndexOf("): ", StringComparison.Ordinal);
+        return cut >= 0 ? message[(cut + 3)..] : message;
+    }
+
+    private static Envelope ReadEnvelope(YamlBinder binder, YamlMappingNode mapping)
+    {
+        var envelope = new Envelope();
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? "";
+            switch (key)
+            {
+                case "apiVersion":
+                    envelope.ApiVersion = binder.Bind<string>(value, key) ?? "";
+                    break;
+                case "kind":
+                    envelope.Kind = binder.Bind<string>(value, key) ?? "";
+                    envelope.KindNode = value;
+                    break;
+                case "metadata":
+                    envelope.Metadata = binder.Bind<ResourceMetadata>(value, key);
+                    envelope.MetadataNode = value;
+                    break;
+                case "spec":
+                    envelope.SpecNode = value;
+                    break;
+                case "status":
+                    break; // written by Kubernetes controllers, never by users; harmless to carry
+                default:
+                    binder.Error(keyNode, key, $"unknown top-level field '{key}'; expected apiVersion, kind, metadata, spec");
+                    break;
+            }
+        }
+        return envelope;
+    }
+
+    /// <summary>The outer shape every document shares; spec is bound separately by kind.</summary>
+    private sealed class Envelope
+    {
+        public string ApiVersion { get; set; } = "";
+        public string Kind { get; set; } = "";
+        public ResourceMetadata? Metadata { get; set; }
+        public YamlNode? KindNode { get; set; }
+        public YamlNode? MetadataNode { get; set; }
+        public YamlNode? SpecNode { get; set; }
+    }
+}

@@ -1,0 +1,10 @@
+namespace Mesh.Core.Config.Model;
+
+/// <summary>The whole routing config at one version: every resource of every kind.</summary>
+public sealed record ConfigSet
+{
+    public static readonly ConfigSet Empty = new();
+
+    public IReadOnlyList<Resource<VirtualService>> VirtualServices { get; init; } = [];
+    public IReadOnlyList<Resource<DestinationRule>> DestinationRules { get; init; } = [];
+}

@@ -1,0 +1,143 @@
+namespace Mesh.Core.Registry;
+
+/// <summary>
+/// The service registry: instances with leases. Thread-safe; readers get an immutable array that is
+/// replaced on every change, so building a snapshot never blocks registration.
+/// </summary>
+public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, ServiceInstance> _byId = new(StringComparer.Ordinal);
+    private ServiceInstance[] _instances = [];
+
+    /// <summary>Raised (outside the lock) whenever the routing-relevant set of instances changes.</summary>
+    public event Action? Changed;
+
+    public RegistryOptions Options => options;
+
+    /// <summary>Instances ordered by id; lease times are as of the last change, not of every renewal.</summary>
+    public IReadOnlyList<ServiceInstance> Instances => Volatile.Read(ref _instances);
+
+    public LeaseGrant Register(Registration registration)
+    {
+        var now = time.GetUtcNow();
+        bool changed;
+        lock (_gate)
+        {
+            _byId.TryGetValue(registration.InstanceId, out var existing);
+            var instance = new ServiceInstance
+            {
+                InstanceId = registration.InstanceId,
+                Service = registration.Service,
+                Namespace = registration.Namespace,
+                Address = registration.Address,
+                Port = registration.Port,
+                Labels = registration.Labels,
+                Region = registration.Region,
+                Zone = registration.Zone,
+                Health = registration.Health,
+                RegisteredAt = existing?.RegisteredAt ?? now,
+                LeaseExpiresAt = now + options.LeaseTtl,
+            };
+            changed = existing is null || !SameRouting(existing, instance);
+            _byId[instance.InstanceId] = instance;
+            Publish();
+        }
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
+        return new LeaseGrant(options.LeaseTtl, options.HeartbeatInterval);
+    }
+
+    /// <summary>Renews the lease and records the health the sidecar saw; false if the instance is unknown
+    /// (expired, or the registry restarted without it), and the sidecar must register again.</summary>
+    public bool Renew(string instanceId, HealthStatus health)
+    {
+        bool changed;
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(instanceId, out var existing))
+            {
+                return false;
+            }
+            changed = existing.Health != health;
+            _byId[instanceId] = existing with { Health = health, LeaseExpiresAt = time.GetUtcNow() + options.LeaseTtl };
+            if (changed)
+            {
+                Publish();
+            }
+        }
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
+        return true;
+    }
+
+    public bool Deregister(string instanceId)
+    {
+        lock (_gate)
+        {
+            if (!_byId.Remove(instanceId))
+            {
+                return false;
+            }
+            Publish();
+        }
+        Changed?.Invoke();
+        return true;
+    }
+
+    /// <summary>Removes every instance whose lease has run out and returns them.</summary>
+    public IReadOnlyList<ServiceInstance> ExpireLeases()
+    {
+        var now = time.GetUtcNow();
+        List<ServiceInstance>? expired = null;
+        lock (_gate)
+        {
+            foreach (var instance in _byId.Values)
+            {
+                if (instance.LeaseExpiresAt <= now)
+                {
+                    (expired ??= []).Add(instance);
+                }
+            }
+            if (expired is null)
+            {
+                return [];
+            }
+            foreach (var instance in expired)
+            {
+                _byId.Remove(instance.InstanceId);
+            }
+            Publish();
+        }
+        Changed?.Invoke();
+        return expired;
+    }
+
+    /// <summary>Loads instances saved before a restart, each with a fresh lease so that its sidecar has
+    /// a full TTL to renew it; an instance that died while the registry was down then expires normally.</summary>
+    public void Restore(IEnumerable<ServiceInstance> instances)
+    {
+        var expires = time.GetUtcNow() + options.LeaseTtl;
+        lock (_gate)
+        {
+            foreach (var instance in instances)
+            {
+                _byId[instance.InstanceId] = instance with { LeaseExpiresAt = expires };
+            }
+            Publish();
+        }
+        Changed?.Invoke();
+    }
+
+    private void Publish() =>
+        Volatile.Write(ref _instances, _byId.Values.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToArray());
+
+    private static bool SameRouting(ServiceInstance a, ServiceInstance b) =>
+        a.Service == b.Service && a.Namespace == b.Namespace && a.Address == b.Address && a.Port == b.Port
+        && a.Health == b.Health && a.Zone == b.Zone && a.Region == b.Region
+        && a.Labels.Count == b.Labels.Count && a.Labels.All(kv => b.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
+}

@@ -1,0 +1,23 @@
+namespace Mesh.Core.Routing;
+
+/// <summary>The ordered rules for one host; the first rule that matches wins.</summary>
+public sealed class HostRoutes(string host, RouteRule[] rules, bool fromVirtualService)
+{
+    public string Host { get; } = host;
+    public IReadOnlyList<RouteRule> Rules => rules;
+
+    /// <summary>False when the host has no VirtualService and every request goes to its own endpoints.</summary>
+    public bool FromVirtualService { get; } = fromVirtualService;
+
+    public RouteRule? Match<TRequest>(in TRequest request) where TRequest : IRouteRequest
+    {
+        foreach (var rule in rules)
+        {
+            if (rule.Matches(request))
+            {
+                return rule;
+            }
+        }
+        return null;
+    }
+}
