@@ -1,2 +1,59 @@
-var app = WebApplication.Create(args);
-app.Run();
+using System.Net;
+using Mesh.Core.Hosting;
+using Mesh.Sidecar.Admin;
+using Mesh.Sidecar.Hosting;
+using Mesh.Sidecar.Inbound;
+using Mesh.Sidecar.Outbound;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+SidecarOptions options;
+try
+{
+    if (args.Contains("--help"))
+    {
+        Console.Write(CommandLine.Usage("mesh-sidecar", "Routes the local app's outbound calls through the mesh and serves its inbound calls.", SidecarOptions.Flags));
+        return 0;
+    }
+    options = SidecarOptions.Parse(args);
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"mesh-sidecar: {e.Message}");
+    return CommandLine.UsageExitCode;
+}
+
+var builder = WebApplication.CreateSlimBuilder();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.AddServerHeader = false;
+    // Apps call the sidecar in HTTP proxy style (absolute-form targets) or with a Host header.
+    kestrel.Listen(IPAddress.Loopback, options.OutboundPort, l => l.Protocols = HttpProtocols.Http1);
+    kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.Protocols = HttpProtocols.Http1);
+    kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+});
+builder.Services.AddMeshSidecar(options);
+
+var app = builder.Build();
+
+// The three listeners share one process; each port gets its own short pipeline.
+app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
+app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound => inbound.Run(inbound.ApplicationServices.GetRequiredService<InboundForwarder>().InvokeAsync));
+app.UseRouting();
+app.MapReverseProxy(pipeline =>
+{
+    pipeline.UseMiddleware<OutboundRoutingStep>();
+    pipeline.UseLoadBalancing();
+    pipeline.UsePassiveHealthChecks();
+});
+app.MapFallback(UnknownHostHandler.HandleAsync);
+
+Log.Started(app.Logger, options.InstanceId, options.Service, options.Namespace, options.OutboundPort, options.InboundListen, options.InboundPort, options.AdminPort, options.AppPort);
+await app.RunAsync();
+return 0;

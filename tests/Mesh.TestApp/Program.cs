@@ -1,3 +1,46 @@
-var app = WebApplication.Create(args);
-app.MapGet("/health", () => "ok");
+// A small app the end-to-end tests put behind sidecars. It says who answered, echoes what it got,
+// and can be told to fail its health check.
+var port = Arg("--port") ?? throw new ArgumentException("--port is required");
+var name = Arg("--name") ?? "app";
+var healthy = true;
+
+var builder = WebApplication.CreateSlimBuilder();
+builder.Logging.ClearProviders();
+builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+var app = builder.Build();
+
+app.MapGet("/health", () => healthy ? Results.Text("ok") : Results.StatusCode(503));
+app.MapPost("/admin/health/{state}", (string state) =>
+{
+    healthy = state == "up";
+    return Results.Text(healthy ? "up" : "down");
+});
+app.MapGet("/status/{code:int}", (int code) => Results.Text($"{name} status {code}", statusCode: code));
+app.MapGet("/stream/{chunks:int}", async (HttpContext context, int chunks) =>
+{
+    context.Response.Headers["x-app"] = name;
+    for (var i = 0; i < chunks; i++)
+    {
+        await context.Response.WriteAsync($"chunk {i} from {name}\n");
+        await context.Response.Body.FlushAsync();
+    }
+});
+app.MapPost("/echo", async (HttpContext context) =>
+{
+    context.Response.Headers["x-app"] = name;
+    context.Response.ContentType = context.Request.ContentType ?? "application/octet-stream";
+    await context.Request.Body.CopyToAsync(context.Response.Body);
+});
+app.MapFallback((HttpContext context) =>
+{
+    context.Response.Headers["x-app"] = name;
+    context.Response.Headers["x-seen-host"] = context.Request.Host.Value;
+    return Results.Text($"{name} {context.Request.Method} {context.Request.Path}{context.Request.QueryString}");
+});
 app.Run();
+
+string? Arg(string flag)
+{
+    var i = Array.IndexOf(args, flag);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}

@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Mesh.ControlPlane.Hosting;
+using Mesh.Core.Config.Loading;
+using Mesh.Core.Config.Model;
+using Mesh.Core.Hosting;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.ControlPlane.Config;
+
+/// <summary>
+/// The embedded config store: the YAML directory is the source of truth, and the last accepted
+/// config is also kept in the data dir, so a restart while the directory holds a broken edit still
+/// serves what was accepted before. Each accepted change gets the next config version.
+/// </summary>
+internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ILogger<ConfigStore> logger)
+{
+    private readonly Lock _gate = new();
+    private byte[] _acceptedJson = [];
+
+    private string AcceptedPath => Path.Combine(options.DataDir, "config.json");
+
+    public long Version => publisher.ConfigVersion;
+
+    /// <summary>Loads the last accepted config from the data dir, then the directory on top of it.</summary>
+    public void Start()
+    {
+        if (File.Exists(AcceptedPath))
+        {
+            var saved = JsonSerializer.Deserialize<AcceptedConfig>(File.ReadAllBytes(AcceptedPath), MeshJson.Options);
+            if (saved is not null)
+            {
+                _acceptedJson = JsonSerializer.SerializeToUtf8Bytes(saved.Config, MeshJson.Options);
+                publisher.SetConfig(saved.Config, saved.Version);
+            }
+        }
+        Reload();
+    }
+
+    /// <summary>Reads the whole directory; applies it if valid and different, otherwise keeps the running config.</summary>
+    public ConfigLoadResult Reload()
+    {
+        var result = ConfigLoader.LoadDirectory(options.ConfigDir);
+        foreach (var warning in result.Problems.Where(p => p.Severity == ConfigSeverity.Warning))
+        {
+            Log.ConfigWarning(logger, warning.ToString());
+        }
+        if (result.Config is null)
+        {
+            var errors = result.Errors.ToArray();
+            Log.ConfigRejected(logger, Version, errors.Length);
+            foreach (var error in errors)
+            {
+                Log.ConfigProblem(logger, error.ToString());
+            }
+            return result;
+        }
+        Accept(result.Config);
+        return result;
+    }
+
+    private void Accept(ConfigSet config)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(config, MeshJson.Options);
+        lock (_gate)
+        {
+            if (json.AsSpan().SequenceEqual(_acceptedJson))
+            {
+                return; // an edit that changed nothing routing-relevant (comments, formatting)
+            }
+            var version = Version + 1;
+            // Saved before it is served: a crash after this point cannot lose an accepted change.
+            AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
+            _acceptedJson = json;
+            publisher.SetConfig(config, version);
+            Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count);
+        }
+    }
+
+    private sealed record AcceptedConfig(long Version, ConfigSet Config);
+}

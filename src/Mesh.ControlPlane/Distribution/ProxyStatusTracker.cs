@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+
+namespace Mesh.ControlPlane.Distribution;
+
+/// <summary>One sidecar as the control plane sees it through its watch calls.</summary>
+internal sealed record ProxyStatus(
+    string Node,
+    string Service,
+    string Namespace,
+    long AppliedVersion,
+    long CurrentVersion,
+    string Status,
+    string? Error,
+    DateTimeOffset LastSeen,
+    bool Connected);
+
+/// <summary>Remembers, per sidecar, the version it last applied (its acknowledgement) or rejected.</summary>
+internal sealed class ProxyStatusTracker(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
+
+    public void Seen(string node, string service, string ns, long applied, string? error)
+    {
+        var entry = _nodes.GetOrAdd(node, _ => new Entry());
+        lock (entry)
+        {
+            entry.Service = service;
+            entry.Namespace = ns;
+            entry.Applied = applied;
+            entry.Error = error;
+            entry.LastSeen = time.GetUtcNow();
+            entry.Watching++;
+        }
+    }
+
+    public void WatchEnded(string node)
+    {
+        if (_nodes.TryGetValue(node, out var entry))
+        {
+            lock (entry)
+            {
+                entry.Watching--;
+                entry.LastSeen = time.GetUtcNow();
+            }
+        }
+    }
+
+    public IReadOnlyList<ProxyStatus> List(long currentVersion)
+    {
+        var now = time.GetUtcNow();
+        return _nodes
+            .Select(kv =>
+            {
+                var e = kv.Value;
+                lock (e)
+                {
+                    // A sidecar between two watch calls is still connected; one silent for long is not.
+                    var connected = e.Watching > 0 || now - e.LastSeen < TimeSpan.FromSeconds(10);
+                    var status = !connected ? "DISCONNECTED"
+                        : e.Error is not null ? "REJECTED"
+                        : e.Applied == currentVersion ? "SYNCED"
+                        : "STALE";
+                    return new ProxyStatus(kv.Key, e.Service, e.Namespace, e.Applied, currentVersion, status, e.Error, e.LastSeen, connected);
+                }
+            })
+            .OrderBy(s => s.Node, StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    private sealed class Entry
+    {
+        public string Service = "";
+        public string Namespace = "";
+        public long Applied;
+        public string? Error;
+        public DateTimeOffset LastSeen;
+        public int Watching;
+    }
+}

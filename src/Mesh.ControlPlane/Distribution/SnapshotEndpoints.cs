@@ -1,0 +1,60 @@
+using Mesh.ControlPlane.Hosting;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.ControlPlane.Distribution;
+
+/// <summary>
+/// GET /v1/snapshot?version=N: a long poll like Consul's blocking queries. It answers at once when the
+/// current version differs from N, otherwise when a change comes or the wait ends (304). The call
+/// also carries the sidecar's acknowledgement: the version it applied, or why it rejected one.
+/// </summary>
+internal static class SnapshotEndpoints
+{
+    private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(5);
+
+    public static void MapSnapshots(this RouteGroupBuilder api)
+    {
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, ILogger<SnapshotPublisher> logger) =>
+        {
+            var query = context.Request.Query;
+            long.TryParse(query["version"], out var known);
+            long.TryParse(query["applied"], out var applied);
+            var node = query["node"].ToString();
+            var error = query["error"].ToString() is { Length: > 0 } e ? e : null;
+            var wait = TimeSpan.TryParse(query["wait"], System.Globalization.CultureInfo.InvariantCulture, out var w) && w > TimeSpan.Zero
+                ? (w < MaxWait ? w : MaxWait)
+                : DefaultWait;
+
+            if (node.Length > 0)
+            {
+                tracker.Seen(node, query["service"].ToString(), query["namespace"].ToString(), applied, error);
+                if (error is not null)
+                {
+                    Log.SnapshotRejected(logger, node, known, error);
+                }
+            }
+            try
+            {
+                var snapshot = await publisher.WaitAsync(known, wait, context.RequestAborted).ConfigureAwait(false);
+                if (snapshot is null)
+                {
+                    return Results.StatusCode(StatusCodes.Status304NotModified);
+                }
+                context.Response.Headers["X-Mesh-Version"] = snapshot.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return Results.Bytes(snapshot.Json, "application/json");
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                return Results.Empty;
+            }
+            finally
+            {
+                if (node.Length > 0)
+                {
+                    tracker.WatchEnded(node);
+                }
+            }
+        });
+    }
+}

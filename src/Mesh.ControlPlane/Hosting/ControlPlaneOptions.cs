@@ -1,0 +1,58 @@
+using Mesh.Core.Hosting;
+using Mesh.Core.Registry;
+
+namespace Mesh.ControlPlane.Hosting;
+
+internal sealed record ControlPlaneOptions
+{
+    public static readonly FlagSpec[] Flags =
+    [
+        new("config-dir", "dir", "directory of Istio YAML to serve, watched for edits (required)"),
+        new("data-dir", "dir", "where the CA, registry state and versions are kept (required)"),
+        new("port", "port", "sidecar API port, TLS (default 15012)"),
+        new("admin-port", "port", "admin API port (default 15014)"),
+        new("listen", "address", "address the sidecar API binds to (default 0.0.0.0)"),
+        new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
+        new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
+        new("help", null, "print this help"),
+    ];
+
+    public required string ConfigDir { get; init; }
+    public required string DataDir { get; init; }
+    public int Port { get; init; } = 15012;
+    public int AdminPort { get; init; } = 15014;
+    public string Listen { get; init; } = "0.0.0.0";
+    public RegistryOptions Registry { get; init; } = new();
+
+    public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
+    {
+        var cl = CommandLine.Parse(args, Flags);
+        var registry = new RegistryOptions();
+        var options = new ControlPlaneOptions
+        {
+            ConfigDir = cl.Required("config-dir"),
+            DataDir = cl.Required("data-dir"),
+            Port = cl.Port("port", 15012),
+            AdminPort = cl.Port("admin-port", 15014),
+            Listen = cl.String("listen", "0.0.0.0"),
+            Registry = new RegistryOptions
+            {
+                LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
+                HeartbeatInterval = cl.Duration("heartbeat-interval", registry.HeartbeatInterval),
+            },
+        };
+        if (!Directory.Exists(options.ConfigDir))
+        {
+            throw new UsageException($"--config-dir expects an existing directory, got '{options.ConfigDir}'");
+        }
+        if (options.Registry.HeartbeatInterval >= options.Registry.LeaseTtl)
+        {
+            throw new UsageException($"--heartbeat-interval must be shorter than --lease-ttl ({options.Registry.LeaseTtl.TotalSeconds}s)");
+        }
+        if (!System.Net.IPAddress.TryParse(options.Listen, out _))
+        {
+            throw new UsageException($"--listen expects an IP address, got '{options.Listen}'");
+        }
+        return options;
+    }
+}

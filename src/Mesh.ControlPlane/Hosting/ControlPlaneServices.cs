@@ -1,0 +1,44 @@
+using Mesh.ControlPlane.Config;
+using Mesh.ControlPlane.Distribution;
+using Mesh.ControlPlane.Registry;
+using Mesh.Core.Registry;
+using Mesh.Core.Snapshots;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Mesh.ControlPlane.Hosting;
+
+internal static class ControlPlaneServices
+{
+    public static IServiceCollection AddMeshControlPlane(this IServiceCollection services, ControlPlaneOptions options)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(sp => new ServiceRegistry(options.Registry, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new SnapshotPublisher(
+            sp.GetRequiredService<TimeProvider>(),
+            StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>())));
+        services.AddSingleton<ConfigStore>();
+        services.AddSingleton<ProxyStatusTracker>();
+        services.AddSingleton<StateStore>();
+        services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
+        services.AddHostedService<LeaseExpiryService>();
+        services.AddHostedService<ConfigDirectoryWatcher>();
+        return services;
+    }
+
+    /// <summary>Connects registry changes to snapshots and persistence, then loads config.</summary>
+    public static void StartMeshControlPlane(this IServiceProvider services)
+    {
+        var registry = services.GetRequiredService<ServiceRegistry>();
+        var publisher = services.GetRequiredService<SnapshotPublisher>();
+        var state = services.GetRequiredService<StateStore>();
+        publisher.SetInstances(registry.Instances);
+        registry.Changed += () =>
+        {
+            publisher.SetInstances(registry.Instances);
+            state.MarkDirty();
+        };
+        services.GetRequiredService<ConfigStore>().Start();
+        state.MarkDirty();
+    }
+}

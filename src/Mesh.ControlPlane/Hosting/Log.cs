@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.ControlPlane.Hosting;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Registered {InstanceId} of {Service}.{Namespace} at {Address}:{Port} ({Health})")]
+    public static partial void Registered(ILogger logger, string instanceId, string service, string @namespace, string address, int port, string health);
+
+    [LoggerMessage(2, LogLevel.Information, "Deregistered {InstanceId}")]
+    public static partial void Deregistered(ILogger logger, string instanceId);
+
+    [LoggerMessage(3, LogLevel.Warning, "Lease of {InstanceId} ({Service}.{Namespace} at {Address}:{Port}) expired; removed from the routing set")]
+    public static partial void LeaseExpired(ILogger logger, string instanceId, string service, string @namespace, string address, int port);
+
+    [LoggerMessage(4, LogLevel.Information, "Config version {ConfigVersion} accepted from {Directory}: {VirtualServices} VirtualService(s), {DestinationRules} DestinationRule(s)")]
+    public static partial void ConfigAccepted(ILogger logger, long configVersion, string directory, int virtualServices, int destinationRules);
+
+    [LoggerMessage(5, LogLevel.Error, "Config change rejected; still serving config version {ConfigVersion}. {Count} problem(s) follow")]
+    public static partial void ConfigRejected(ILogger logger, long configVersion, int count);
+
+    [LoggerMessage(11, LogLevel.Error, "Config error: {Problem}")]
+    public static partial void ConfigProblem(ILogger logger, string problem);
+
+    [LoggerMessage(6, LogLevel.Warning, "Config warning: {Problem}")]
+    public static partial void ConfigWarning(ILogger logger, string problem);
+
+    [LoggerMessage(7, LogLevel.Warning, "Sidecar {Node} rejected snapshot {Version}: {Reason}")]
+    public static partial void SnapshotRejected(ILogger logger, string node, long version, string reason);
+
+    [LoggerMessage(8, LogLevel.Information, "Restored {Count} instance(s) and version {Version} from {Path}")]
+    public static partial void StateRestored(ILogger logger, int count, long version, string path);
+
+    [LoggerMessage(9, LogLevel.Error, "Could not save state to {Path}")]
+    public static partial void StateSaveFailed(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(10, LogLevel.Information, "Mesh control plane: sidecar API https://{Listen}:{Port}, admin API http://127.0.0.1:{AdminPort}, root CA {RootPath}")]
+    public static partial void Started(ILogger logger, string listen, int port, int adminPort, string rootPath);
+}

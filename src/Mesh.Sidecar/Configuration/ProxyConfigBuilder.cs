@@ -1,0 +1,67 @@
+using Mesh.Core.Config.Model;
+using Mesh.Core.Routing;
+using Mesh.Sidecar.Transport;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace Mesh.Sidecar.Configuration;
+
+/// <summary>
+/// Turns a route table into YARP config: one route per host, matching every name a caller may use
+/// for it, and one cluster per host or subset whose destinations are the healthy endpoints. Route
+/// choice inside a host (VirtualService rules, weights) is done by the routing step in the proxy
+/// pipeline; YARP's own matcher only needs hosts, so endpoint churn never rebuilds it.
+/// </summary>
+internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
+{
+    // The app already sent Host; the callee's sidecar and app expect the name the caller used.
+    private static readonly IReadOnlyList<IReadOnlyDictionary<string, string>> RouteTransforms =
+    [
+        new Dictionary<string, string> { ["RequestHeaderOriginalHost"] = "true" },
+        new Dictionary<string, string> { ["X-Forwarded"] = "Off" },
+    ];
+
+    public (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Build(RouteTable table)
+    {
+        var routes = table.Names
+            .GroupBy(n => n.Value.Host, n => n.Key, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new RouteConfig
+            {
+                RouteId = g.Key,
+                ClusterId = table.TryGetHost(g.Key, out var host) ? host.Rules.FirstOrDefault()?.Destinations.FirstOrDefault()?.ClusterId : null,
+                Match = new RouteMatch { Hosts = g.Order(StringComparer.Ordinal).ToArray() },
+                Transforms = RouteTransforms,
+            })
+            .ToArray();
+
+        var clusters = table.Clusters.Select(c => new ClusterConfig
+        {
+            ClusterId = c.Id,
+            LoadBalancingPolicy = Policy(c.LoadBalancer),
+            HttpRequest = new ForwarderRequestConfig { Version = transport.HttpVersion, VersionPolicy = HttpVersionPolicy.RequestVersionExact },
+            Destinations = c.HealthyEndpoints.ToDictionary(
+                e => e.InstanceId,
+                e => new DestinationConfig
+                {
+                    Address = $"{transport.Scheme}://{FormatHost(e.Address)}:{e.Port}",
+                    Metadata = e.Zone is null ? null : new Dictionary<string, string> { ["zone"] = e.Zone },
+                },
+                StringComparer.Ordinal),
+            Metadata = new Dictionary<string, string> { ["host"] = c.Host, ["subset"] = c.Subset ?? "" },
+        }).ToArray();
+        return (routes, clusters);
+    }
+
+    private static string Policy(SimpleLoadBalancer lb) => lb switch
+    {
+        SimpleLoadBalancer.LeastRequest => LoadBalancingPolicies.LeastRequests,
+        SimpleLoadBalancer.Random => LoadBalancingPolicies.Random,
+        // Istio's default when no DestinationRule says otherwise is round robin across healthy endpoints.
+        _ => LoadBalancingPolicies.RoundRobin,
+    };
+
+    private static string FormatHost(string address) =>
+        address.Contains(':') && !address.StartsWith('[') ? $"[{address}]" : address;
+}

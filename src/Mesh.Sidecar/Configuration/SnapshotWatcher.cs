@@ -1,0 +1,77 @@
+using Mesh.Sidecar.ControlPlane;
+using Mesh.Sidecar.Hosting;
+
+namespace Mesh.Sidecar.Configuration;
+
+/// <summary>
+/// Watches the control plane for snapshots with a long poll and applies each one. Every call carries
+/// the acknowledgement of the last one (applied, or rejected and why). When the control plane is
+/// away, the sidecar keeps routing on what it has and retries with backoff.
+/// </summary>
+internal sealed class SnapshotWatcher(
+    SidecarOptions options,
+    ControlPlaneClient controlPlane,
+    SnapshotApplier applier,
+    Readiness readiness,
+    ILogger<SnapshotWatcher> logger) : BackgroundService
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private readonly Backoff _backoff = new(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var applied = applier.ApplySaved();
+        if (applied > 0)
+        {
+            readiness.SetRoutes($"routing on snapshot {applied} saved on disk; control plane not reached yet");
+        }
+        var received = applied;
+        string? error = null;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken).ConfigureAwait(false);
+                if (_backoff.Attempt > 0)
+                {
+                    Log.ControlPlaneReachable(logger, options.ControlPlane);
+                    _backoff.Reset();
+                }
+                if (result.Snapshot is not { } snapshot)
+                {
+                    continue;
+                }
+                received = snapshot.Version;
+                try
+                {
+                    applier.Apply(snapshot, "control-plane", result.Json);
+                    applied = snapshot.Version;
+                    error = null;
+                    readiness.SetRoutes(null);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    error = e.Message;
+                    Log.SnapshotRejected(logger, snapshot.Version, e.Message, applied);
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !stoppingToken.IsCancellationRequested)
+            {
+                var delay = _backoff.Next();
+                Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), _backoff.Attempt, delay);
+                if (applied == 0)
+                {
+                    readiness.NotReady($"no routes yet: control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)}); attempt {_backoff.Attempt}, retrying with backoff");
+                }
+                try
+                {
+                    await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

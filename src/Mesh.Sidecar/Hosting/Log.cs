@@ -1,0 +1,37 @@
+namespace Mesh.Sidecar.Hosting;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Registered {InstanceId} as {Service}.{Namespace} at {Address}:{Port}; lease {LeaseTtl}, heartbeat every {Interval}")]
+    public static partial void Registered(ILogger logger, string instanceId, string service, string @namespace, string address, int port, TimeSpan leaseTtl, TimeSpan interval);
+
+    [LoggerMessage(2, LogLevel.Warning, "Control plane {ControlPlane} unreachable ({Reason}); attempt {Attempt}, retrying in {Delay}")]
+    public static partial void ControlPlaneUnreachable(ILogger logger, Uri controlPlane, string reason, int attempt, TimeSpan delay);
+
+    [LoggerMessage(3, LogLevel.Information, "Applied snapshot {Version} from {Source}: {Hosts} host(s), {Clusters} cluster(s), {Endpoints} healthy endpoint(s)")]
+    public static partial void SnapshotApplied(ILogger logger, long version, string source, int hosts, int clusters, int endpoints);
+
+    [LoggerMessage(4, LogLevel.Error, "Rejected snapshot {Version}: {Reason}; still routing on version {Applied}")]
+    public static partial void SnapshotRejected(ILogger logger, long version, string reason, long applied);
+
+    [LoggerMessage(5, LogLevel.Information, "App health on 127.0.0.1:{AppPort} is now {Health}{Detail}")]
+    public static partial void AppHealthChanged(ILogger logger, int appPort, string health, string detail);
+
+    [LoggerMessage(6, LogLevel.Warning, "Control plane does not know instance {InstanceId} (it restarted or the lease expired); registering again")]
+    public static partial void Reregistering(ILogger logger, string instanceId);
+
+    [LoggerMessage(7, LogLevel.Information, "Deregistered {InstanceId}")]
+    public static partial void Deregistered(ILogger logger, string instanceId);
+
+    [LoggerMessage(8, LogLevel.Warning, "Pinned control-plane root CA {Thumbprint} on first use in {Path}; pass --ca-cert to trust a known root instead")]
+    public static partial void PinnedRoot(ILogger logger, string thumbprint, string path);
+
+    [LoggerMessage(9, LogLevel.Warning, "Could not read saved snapshot {Path}: {Reason}")]
+    public static partial void SavedSnapshotUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(10, LogLevel.Information, "Mesh sidecar {InstanceId} for {Service}.{Namespace}: outbound http://127.0.0.1:{Outbound}, inbound {InboundListen}:{Inbound}, admin http://127.0.0.1:{Admin}, app 127.0.0.1:{App}")]
+    public static partial void Started(ILogger logger, string instanceId, string service, string @namespace, int outbound, string inboundListen, int inbound, int admin, int app);
+
+    [LoggerMessage(11, LogLevel.Information, "Control plane {ControlPlane} reachable again")]
+    public static partial void ControlPlaneReachable(ILogger logger, Uri controlPlane);
+}

@@ -1,0 +1,109 @@
+using Mesh.Core.Hosting;
+
+namespace Mesh.Sidecar.Hosting;
+
+internal sealed record SidecarOptions
+{
+    public static readonly FlagSpec[] Flags =
+    [
+        new("service", "name", "the service this sidecar's app is an instance of (required)"),
+        new("app-port", "port", "port of the local app on 127.0.0.1 (required)"),
+        new("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required)"),
+        new("data-dir", "dir", "where the last snapshot and pinned CA are kept (required)"),
+        new("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check"),
+        new("namespace", "name", "namespace of the service (default 'default')"),
+        new("label", "key=value", "label of this instance, e.g. version=v1 (repeatable)", Repeatable: true),
+        new("zone", "zone", "zone of this instance, for locality-aware routing"),
+        new("region", "region", "region of this instance, for locality-aware routing"),
+        new("instance-id", "id", "stable id of this instance (default <service>-<host>-<inbound-port>)"),
+        new("address", "ip-or-host", "address other sidecars reach this one on (default 127.0.0.1)"),
+        new("outbound-port", "port", "port the app calls, on 127.0.0.1 (default 15001)"),
+        new("inbound-port", "port", "port other sidecars call (default 15006)"),
+        new("inbound-listen", "address", "address the inbound port binds to (default 0.0.0.0)"),
+        new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
+        new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
+        new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
+        new("help", null, "print this help"),
+    ];
+
+    public required string Service { get; init; }
+    public required int AppPort { get; init; }
+    public required Uri ControlPlane { get; init; }
+    public required string DataDir { get; init; }
+    public string? AppHealthPath { get; init; }
+    public string Namespace { get; init; } = "default";
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public string? Zone { get; init; }
+    public string? Region { get; init; }
+    public required string InstanceId { get; init; }
+    public string Address { get; init; } = "127.0.0.1";
+    public int OutboundPort { get; init; } = 15001;
+    public int InboundPort { get; init; } = 15006;
+    public string InboundListen { get; init; } = "0.0.0.0";
+    public int AdminPort { get; init; } = 15000;
+    public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public string? CaCertPath { get; init; }
+
+    /// <summary>The name this sidecar reports to the control plane in watch calls.</summary>
+    public string NodeId => $"{InstanceId}.{Namespace}";
+
+    public static SidecarOptions Parse(IReadOnlyList<string> args)
+    {
+        var cl = CommandLine.Parse(args, Flags);
+        var service = cl.Required("service");
+        var ns = cl.String("namespace", "default");
+        foreach (var (flag, value) in new[] { ("service", service), ("namespace", ns) })
+        {
+            if (!Mesh.Core.Routing.HostName.IsValid(value) || value.Contains('.'))
+            {
+                throw new UsageException($"--{flag} expects a DNS label (letters, digits, '-'), got '{value}'");
+            }
+        }
+        var appPort = NonZeroPort(cl, "app-port", -1);
+        var inbound = NonZeroPort(cl, "inbound-port", 15006);
+        var options = new SidecarOptions
+        {
+            Service = service,
+            Namespace = ns,
+            AppPort = appPort,
+            ControlPlane = cl.Url("control-plane", "https", "http"),
+            DataDir = cl.Required("data-dir"),
+            AppHealthPath = cl.String("app-health") is { } path ? (path.StartsWith('/') ? path : throw new UsageException($"--app-health expects a path starting with '/', got '{path}'")) : null,
+            Labels = cl.KeyValues("label"),
+            Zone = cl.String("zone"),
+            Region = cl.String("region"),
+            InstanceId = cl.String("instance-id", $"{service}-{Environment.MachineName.ToLowerInvariant()}-{inbound}"),
+            Address = cl.String("address", "127.0.0.1"),
+            OutboundPort = NonZeroPort(cl, "outbound-port", 15001),
+            InboundPort = inbound,
+            InboundListen = cl.String("inbound-listen", "0.0.0.0"),
+            AdminPort = NonZeroPort(cl, "admin-port", 15000),
+            HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
+            CaCertPath = cl.String("ca-cert"),
+        };
+        if (options.CaCertPath is { } ca && !File.Exists(ca))
+        {
+            throw new UsageException($"--ca-cert expects an existing PEM file, got '{ca}'");
+        }
+        if (!System.Net.IPAddress.TryParse(options.InboundListen, out _))
+        {
+            throw new UsageException($"--inbound-listen expects an IP address, got '{options.InboundListen}'");
+        }
+        var ports = new[] { ("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort) };
+        foreach (var group in ports.GroupBy(p => p.Item2).Where(g => g.Count() > 1))
+        {
+            throw new UsageException($"--{group.First().Item1} and --{group.Last().Item1} are both {group.Key}; each needs its own port");
+        }
+        return options;
+    }
+
+    private static int NonZeroPort(CommandLine cl, string name, int fallback)
+    {
+        if (fallback < 0 && !cl.Has(name))
+        {
+            throw new UsageException($"--{name} is required");
+        }
+        var port = cl.Port(name, fallback);
+        return port > 0 ? port : throw new UsageException($"--{name} expects a port number 1-65535, got '0'");
+    }
+}

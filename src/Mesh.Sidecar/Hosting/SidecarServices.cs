@@ -1,0 +1,39 @@
+using Mesh.Sidecar.Admin;
+using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.ControlPlane;
+using Mesh.Sidecar.Inbound;
+using Mesh.Sidecar.Registration;
+using Mesh.Sidecar.Transport;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Sidecar.Hosting;
+
+internal static class SidecarServices
+{
+    /// <summary>Registers the sidecar's parts; TryAdd lets a test or a later feature swap one (e.g. the transport).</summary>
+    public static IServiceCollection AddMeshSidecar(this IServiceCollection services, SidecarOptions options)
+    {
+        services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IUpstreamTransport, PlainHttpTransport>();
+        services.AddSingleton<Readiness>();
+        services.AddSingleton<MeshState>();
+        services.AddSingleton<ControlPlaneTrust>();
+        services.AddSingleton<ControlPlaneClient>();
+        services.AddSingleton<AppHealthChecker>();
+        services.AddSingleton<RegistrationAgent>();
+        services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());
+        services.AddSingleton<MeshProxyConfigProvider>();
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
+        services.AddSingleton<ProxyConfigBuilder>();
+        services.AddSingleton<SnapshotApplier>();
+        services.AddHostedService<SnapshotWatcher>();
+        services.AddSingleton<InboundForwarder>();
+        services.AddSingleton<AdminHandler>();
+        services.AddReverseProxy();
+        services.AddSingleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>();
+        return services;
+    }
+}

@@ -1,0 +1,17 @@
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Sidecar.Transport;
+
+/// <summary>YARP's connection handlers for sidecar-to-sidecar calls, with the transport's settings.</summary>
+internal sealed class MeshForwarderHttpClientFactory(IUpstreamTransport transport) : ForwarderHttpClientFactory
+{
+    /// <summary>A refused or unreachable peer must fail fast (502), never hang the caller.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        handler.ConnectTimeout = ConnectTimeout;
+        transport.ConfigureHandler(handler);
+    }
+}
