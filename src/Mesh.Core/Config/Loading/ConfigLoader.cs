@@ -53,10 +53,13 @@ public static class ConfigLoader
             problems.Add(new ConfigError(name, (int)e.Start.Line, (int)e.Start.Column, "", "YAML syntax error: " + Reason(e)));
             return;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            // YamlDotNet reports a key that appears twice in one map this way, without a position.
-            problems.Add(new ConfigError(name, 1, 1, "", "YAML error: " + e.Message));
+            // YamlDotNet reports some errors (a key twice in one map, an unclosed flow map) without a
+            // position; walk the events again to find where parsing stopped.
+            var (line, column) = LastGoodPosition(text);
+            var reason = e is ArgumentException ? e.Message : "malformed YAML (an unclosed '{' or '[', or a stray character?)";
+            problems.Add(new ConfigError(name, line, column, "", $"YAML syntax error near here: {reason}"));
             return;
         }
 
@@ -110,6 +113,27 @@ public static class ConfigLoader
         }
         var spec = specNode is null ? new T() : binder.Bind<T>(specNode, "spec") ?? new T();
         return new Resource<T> { ApiVersion = envelope.ApiVersion, Metadata = metadata, Spec = spec, Source = file, Positions = binder.Positions };
+    }
+
+    private static (int Line, int Column) LastGoodPosition(string text)
+    {
+        var parser = new Parser(new StringReader(text));
+        var last = Mark.Empty;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                last = parser.Current!.End;
+            }
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException)
+        {
+            if (e is YamlException y)
+            {
+                return ((int)y.Start.Line, (int)y.Start.Column);
+            }
+        }
+        return ((int)Math.Max(1, last.Line), (int)Math.Max(1, last.Column));
     }
 
     private static string Reason(YamlException e)

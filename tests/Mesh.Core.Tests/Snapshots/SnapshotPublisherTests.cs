@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Mesh.Core.Config.Model;
+using Mesh.Core.Registry;
+using Mesh.Core.Snapshots;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Mesh.Core.Tests.Snapshots;
+
+public sealed class SnapshotPublisherTests
+{
+    private readonly FakeTimeProvider _time = new();
+
+    [Fact]
+    public void Changes_EachConfigOrEndpointChange_IncrementsVersion()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 41);
+
+        publisher.SetConfig(ConfigSet.Empty, configVersion: 1);
+        publisher.SetInstances([]);
+
+        Assert.Equal(43, publisher.Version);
+        Assert.Equal(1, publisher.ConfigVersion);
+        Assert.Equal(43, publisher.Current.Version);
+    }
+
+    [Fact]
+    public async Task WaitAsync_KnownVersionDiffers_ReturnsAtOnce()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 5);
+
+        var older = await publisher.WaitAsync(3, TimeSpan.FromHours(1), CancellationToken.None);
+        // A sidecar that saw a higher version before a control-plane restart also gets the current one.
+        var newer = await publisher.WaitAsync(9, TimeSpan.FromHours(1), CancellationToken.None);
+
+        Assert.Equal(5, older!.Version);
+        Assert.Equal(5, newer!.Version);
+    }
+
+    [Fact]
+    public async Task WaitAsync_UpToDate_CompletesWhenAChangeComes()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 5);
+
+        var waiting = publisher.WaitAsync(5, TimeSpan.FromHours(1), CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+        publisher.SetInstances([]);
+
+        var snapshot = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(6, snapshot!.Version);
+    }
+
+    [Fact]
+    public async Task WaitAsync_NoChangeWithinWait_ReturnsNull()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 5);
+
+        var waiting = publisher.WaitAsync(5, TimeSpan.FromSeconds(30), CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(31));
+
+        Assert.Null(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Current_SameVersion_EncodesOnceAndRoundTrips()
+    {
+        var publisher = new SnapshotPublisher(_time);
+        publisher.SetInstances([new ServiceInstance { InstanceId = "a", Service = "reviews", Address = "10.0.0.1", Port = 15006, Health = HealthStatus.Healthy }]);
+
+        var first = publisher.Current;
+        Assert.Same(first, publisher.Current);
+
+        var decoded = JsonSerializer.Deserialize<MeshSnapshot>(first.Json, MeshJson.Options)!;
+        Assert.Equal(first.Version, decoded.Version);
+        Assert.Equal(HealthStatus.Healthy, Assert.Single(decoded.Instances).Health);
+        Assert.Contains("\"HEALTHY\"", System.Text.Encoding.UTF8.GetString(first.Json), StringComparison.Ordinal);
+    }
+}
