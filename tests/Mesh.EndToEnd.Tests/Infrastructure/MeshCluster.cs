@@ -1,0 +1,159 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Mesh.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// A mesh on loopback made of real processes: a control plane, apps and their sidecars, in a temp
+/// directory removed afterwards. Leases are short so expiry can be observed in seconds. On dispose
+/// every process is killed; when a test fails, <see cref="Logs"/> tells what each process said.
+/// </summary>
+internal sealed class MeshCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly List<MeshProcess> _processes = [];
+    private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(15) };
+
+    public string Root { get; } = Directory.CreateTempSubdirectory("mesh-e2e-").FullName;
+    public ControlPlane? ControlPlane { get; private set; }
+    public List<Sidecar> Sidecars { get; } = [];
+    public HttpClient Http => _http;
+
+    public string ConfigDir => Path.Combine(Root, "config");
+
+    public string Logs => string.Join("\n\n", _processes.Select(p => $"== {p.Name} ==\n{p.Output}"));
+
+    public async Task<ControlPlane> StartControlPlaneAsync(int? port = null, int? adminPort = null)
+    {
+        Directory.CreateDirectory(ConfigDir);
+        var cp = new ControlPlane(port ?? FreePorts.Next(), adminPort ?? FreePorts.Next(), ConfigDir, Path.Combine(Root, "cp"), null!);
+        var process = Track(MeshProcess.StartDll("control-plane", RepoPaths.ControlPlaneDll,
+        [
+            "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
+            "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
+        ]));
+        ControlPlane = cp with { Process = process };
+        await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(ControlPlane.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
+            StartTimeout, () => "control plane did not become ready\n" + process.Output).ConfigureAwait(false);
+        return ControlPlane;
+    }
+
+    /// <summary>Restarts the control plane on the same ports and data dir.</summary>
+    public Task<ControlPlane> RestartControlPlaneAsync()
+    {
+        var previous = ControlPlane ?? throw new InvalidOperationException("no control plane");
+        previous.Process.Kill();
+        return StartControlPlaneAsync(previous.Port, previous.AdminPort);
+    }
+
+    public MeshProcess StartApp(string name, int port) =>
+        Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name]));
+
+    /// <summary>Starts an app and its sidecar and waits until the sidecar has routes.</summary>
+    public async Task<Sidecar> StartServiceAsync(string service, string instanceName, params string[] extraArgs)
+    {
+        var appPort = FreePorts.Next();
+        StartApp(instanceName, appPort);
+        var sidecar = StartSidecar(service, instanceName, appPort, extraArgs);
+        await WaitReadyAsync(sidecar).ConfigureAwait(false);
+        return sidecar;
+    }
+
+    public Sidecar StartSidecar(string service, string instanceName, int appPort, params string[] extraArgs)
+    {
+        var cp = ControlPlane ?? throw new InvalidOperationException("start the control plane first");
+        var (outbound, inbound, admin) = (FreePorts.Next(), FreePorts.Next(), FreePorts.Next());
+        var dataDir = Path.Combine(Root, "sidecar-" + instanceName);
+        string[] args =
+        [
+            "--service", service, "--instance-id", instanceName, "--app-port", appPort.ToString(), "--app-health", "/health",
+            "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
+            "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
+            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. extraArgs,
+        ];
+        var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
+            Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args)), args);
+        Sidecars.Add(sidecar);
+        return sidecar;
+    }
+
+    /// <summary>Starts the same sidecar again (same ports, id and data dir).</summary>
+    public Sidecar RestartSidecar(Sidecar sidecar)
+    {
+        sidecar.Process.Kill();
+        var restarted = sidecar with { Process = Track(MeshProcess.StartDll($"sidecar {sidecar.InstanceId} (restarted)", RepoPaths.SidecarDll, sidecar.Args)) };
+        Sidecars[Sidecars.IndexOf(sidecar)] = restarted;
+        return restarted;
+    }
+
+    public Task WaitReadyAsync(Sidecar sidecar) =>
+        Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(sidecar.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
+            StartTimeout, () => $"sidecar {sidecar.InstanceId} did not become ready\n{sidecar.Process.Output}");
+
+    /// <summary>Calls <paramref name="host"/> through the sidecar's outbound port, Host-header style.</summary>
+    public async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> CallAsync(Sidecar from, string host, string path = "/")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(from.Outbound, path));
+        request.Headers.Host = host;
+        var response = await _http.SendAsync(request).ConfigureAwait(false);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync().ConfigureAwait(false), response);
+    }
+
+    /// <summary>The instance ids in the sidecar's routing set for a cluster, from its /clusters admin page.</summary>
+    public async Task<string[]> EndpointsAsync(Sidecar sidecar, string cluster)
+    {
+        using var doc = JsonDocument.Parse(await _http.GetStringAsync(new Uri(sidecar.Admin, "/clusters")).ConfigureAwait(false));
+        return doc.RootElement.EnumerateArray()
+            .Where(c => c.GetProperty("cluster").GetString() == cluster)
+            .SelectMany(c => c.GetProperty("endpoints").EnumerateArray().Select(e => e.GetProperty("instance").GetString()!))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    public async Task<JsonElement[]> ProxyStatusAsync()
+    {
+        var json = await _http.GetStringAsync(new Uri(ControlPlane!.Admin, "/v1/proxy-status")).ConfigureAwait(false);
+        return JsonDocument.Parse(json).RootElement.EnumerateArray().ToArray();
+    }
+
+    public void WriteConfig(string fileName, string yaml) => File.WriteAllText(Path.Combine(ConfigDir, fileName), yaml);
+
+    /// <summary>Runs a scenario; if it fails, the failure carries every process's output.</summary>
+    public async Task RunAsync(Func<Task> scenario)
+    {
+        try
+        {
+            await scenario().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not Xunit.Sdk.XunitException { Message: var m } || !m.Contains("== control-plane ==", StringComparison.Ordinal))
+        {
+            throw new Xunit.Sdk.XunitException($"{e.GetType().Name}: {e.Message}\n{e.StackTrace}\n\nProcess output:\n{Logs}");
+        }
+    }
+
+    private MeshProcess Track(MeshProcess process)
+    {
+        _processes.Add(process);
+        return process;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in _processes)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+        }
+        _http.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process that was just killed may still hold a file for a moment; the temp dir is harmless.
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+
+namespace Mesh.EndToEnd.Tests.Infrastructure;
+
+/// <summary>A real child process (control plane, sidecar or app) whose output is kept for assertions and failure reports.</summary>
+internal sealed class MeshProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private MeshProcess(string name, Process process)
+    {
+        Name = name;
+        _process = process;
+    }
+
+    public string Name { get; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public string Output => string.Join('\n', _lines);
+
+    public static MeshProcess StartDll(string name, string dll, IEnumerable<string> args)
+    {
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException($"{dll} is not built; run 'dotnet build Mesh.sln' first", dll);
+        }
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["DOTNET_gcServer"] = "0"; // many small processes on a 2-core machine
+        info.Environment["DOTNET_TieredPGO"] = "0";
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var result = new MeshProcess(name, process);
+        process.OutputDataReceived += (_, e) => result.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => result.Add(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return result;
+    }
+
+    /// <summary>SIGKILL: the process gets no chance to deregister or flush anything.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    /// <summary>SIGTERM: a graceful stop.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            kill.WaitForExit();
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        return _process.ExitCode;
+    }
+
+    public bool HasLogged(string text) => _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Add(string? line)
+    {
+        if (line is not null)
+        {
+            _lines.Enqueue(line);
+        }
+    }
+}
