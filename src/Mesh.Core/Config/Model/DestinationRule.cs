@@ -16,24 +16,3 @@ public sealed record Subset
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public TrafficPolicy? TrafficPolicy { get; init; }
 }
-
-[UnsupportedFields("portLevelSettings", "tunnel", "proxyProtocol")]
-public sealed record TrafficPolicy
-{
-    public LoadBalancerSettings? LoadBalancer { get; init; }
-}
-
-[UnsupportedFields("warmupDurationSecs", "warmup")]
-public sealed record LoadBalancerSettings
-{
-    public SimpleLoadBalancer? Simple { get; init; }
-}
-
-public enum SimpleLoadBalancer
-{
-    Unspecified,
-    RoundRobin,
-    LeastRequest,
-    Random,
-    Passthrough,
-}
