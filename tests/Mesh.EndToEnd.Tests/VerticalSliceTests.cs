@@ -178,6 +178,88 @@ public sealed class VerticalSliceTests
         });
     }
 
+    [Fact]
+    public async Task Sidecar_Sigterm_DeregistersAtOnceWithoutWaitingForLeaseExpiry()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var leaving = await mesh.StartServiceAsync("ratings", "ratings-1");
+            await mesh.StartServiceAsync("ratings", "ratings-2");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 2, TimeSpan.FromSeconds(20), () => "both ratings known");
+
+            leaving.Process.Terminate();
+
+            Assert.Equal(0, await leaving.Process.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+            Assert.True(mesh.ControlPlane!.Process.HasLogged("Deregistered ratings-1"), "the sidecar deregistered before exiting");
+            Assert.False(mesh.ControlPlane.Process.HasLogged("Lease of ratings-1"), "no lease expiry was needed");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-2"]),
+                TimeSpan.FromSeconds(10), () => "callers stop routing to it");
+            for (var i = 0; i < 5; i++)
+            {
+                var (status, body, _) = await mesh.CallAsync(caller, "ratings", "/r");
+                Assert.Equal(HttpStatusCode.OK, status);
+                Assert.Equal("ratings-2 GET /r", body);
+            }
+        });
+    }
+
+    [Fact]
+    public async Task ControlPlane_RestartWithEmptyDataDir_SidecarsRegisterAgainOnNextHeartbeat()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("ratings", "ratings-1");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings known");
+
+            // The registry is lost entirely (a new control plane with its own fresh state).
+            mesh.ControlPlane!.Process.Kill();
+            File.Delete(Path.Combine(mesh.ControlPlane.DataDir, "state.json"));
+            var cp = await mesh.RestartControlPlaneAsync();
+
+            await Eventually.ValueAsync(async () => (await mesh.Http.GetStringAsync(new Uri(cp.Admin, "/v1/instances"))),
+                json => json.Contains("ratings-1", StringComparison.Ordinal) && json.Contains("productpage-1", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(20), () => "both instances registered again");
+            Assert.Contains(mesh.Sidecars, s => s.Process.HasLogged("registering again"));
+            Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
+            await Eventually.ValueAsync(mesh.ProxyStatusAsync, s => s.Length == 2 && s.All(p => p.GetProperty("status").GetString() == "SYNCED"),
+                TimeSpan.FromSeconds(20), () => "both SYNCED");
+
+            // The operator's view of the same thing.
+            await using var meshctl = MeshProcess.StartDll("meshctl", RepoPaths.MeshctlDll, ["--admin", cp.Admin.ToString(), "proxy-status"]);
+            Assert.Equal(0, await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            var lines = meshctl.Output.Split('\n');
+            Assert.StartsWith("NODE", lines[0], StringComparison.Ordinal);
+            Assert.Contains(lines, l => l.StartsWith("ratings-1.default", StringComparison.Ordinal) && l.TrimEnd().EndsWith("SYNCED", StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
+    public async Task Outbound_AppBehindPeerSidecarDies_Answers502AtOnce()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var appPort = FreePorts.Next();
+            var app = mesh.StartApp("details-1", appPort);
+            var details = mesh.StartSidecar("details", "details-1", appPort);
+            await mesh.WaitReadyAsync(details);
+            await Eventually.ValueAsync(() => mesh.CallAsync(caller, "details", "/d"), r => r.Status == HttpStatusCode.OK, TimeSpan.FromSeconds(20), () => "details routes");
+
+            app.Kill();
+            var (status, _, _) = await mesh.CallAsync(caller, "details", "/d");
+
+            Assert.Equal(HttpStatusCode.BadGateway, status);
+        });
+    }
+
     [Theory]
     [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "abc" }, "mesh-sidecar: --app-port expects a port number 0-65535, got 'abc'")]
     [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "9080", "--control-plane", "https://127.0.0.1:1", "--data-dir", "/tmp/x", "--zome", "a" }, "mesh-sidecar: unknown flag --zome (see --help)")]
