@@ -1,0 +1,72 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Mesh.Demo;
+
+/// <summary>One instance of a shop service: its app port and its sidecar's ports.</summary>
+internal sealed record ServiceInstance(string Service, string Version, string Project, int AppPort, int OutboundPort, int InboundPort, int AdminPort)
+{
+    public string Id => $"{Service}-{Version}";
+}
+
+/// <summary>
+/// The demo's processes and ports. With the well-known ports the storefront's sidecar has the
+/// defaults (outbound 15001, admin 15000) and the control plane 15012/15014, so the README's commands
+/// work as written; the other sidecars get 151x0 + 0 (admin), 1 (outbound), 6 (inbound).
+/// </summary>
+internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminPort, IReadOnlyList<ServiceInstance> Instances)
+{
+    private static readonly (string Service, string Version, string Project)[] Shop =
+    [
+        ("storefront", "v1", "Shop.Storefront"),
+        ("catalog", "v1", "Shop.Catalog"),
+        ("reviews", "v1", "Shop.Reviews"),
+        ("reviews", "v2", "Shop.Reviews"),
+        ("reviews", "v3", "Shop.Reviews"),
+        ("ratings", "v1", "Shop.Ratings"),
+    ];
+
+    public ServiceInstance Entry => Instances[0];
+
+    public static DemoTopology WellKnown() => new(15012, 15014,
+        Shop.Select((s, i) => i == 0
+            ? new ServiceInstance(s.Service, s.Version, s.Project, 9080, 15001, 15006, 15000)
+            : new ServiceInstance(s.Service, s.Version, s.Project, 9080 + i, 15101 + (i * 10), 15106 + (i * 10), 15100 + (i * 10))).ToArray());
+
+    public static DemoTopology Free()
+    {
+        var taken = new HashSet<int>();
+        int Next()
+        {
+            while (true)
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                if (taken.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
+        return new(Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray());
+    }
+
+    /// <summary>The first port some other program already listens on, if any.</summary>
+    public int? FirstBusyPort()
+    {
+        foreach (var port in Instances.SelectMany(i => new[] { i.AppPort, i.OutboundPort, i.InboundPort, i.AdminPort }).Prepend(ControlPlaneAdminPort).Prepend(ControlPlanePort))
+        {
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+            }
+            catch (SocketException)
+            {
+                return port;
+            }
+        }
+        return null;
+    }
+}
