@@ -22,11 +22,7 @@ internal sealed record DemoOptions(bool Smoke, bool FreePorts, string ConfigDir,
         {
             throw new UsageException($"--config-dir expects an existing directory, got '{configDir}'");
         }
-        var sampling = cl.String("trace-sampling") is { } text
-            ? double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var r) && r is >= 0 and <= 1
-                ? r
-                : throw new UsageException($"--trace-sampling expects a ratio between 0 and 1, got '{text}'")
-            : 1.0;
+        var sampling = cl.Ratio("trace-sampling", 1.0);
         return new DemoOptions(cl.Has("smoke"), cl.Has("free-ports"), configDir, cl.String("data-dir"), sampling);
     }
 }

@@ -99,7 +99,7 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         "--app-port", Text(instance.AppPort), "--app-health", "/health",
         "--control-plane", $"https://127.0.0.1:{topology.ControlPlanePort}", "--data-dir", Path.Combine(dataDir, "sidecars", instance.Id),
         "--outbound-port", Text(instance.OutboundPort), "--inbound-port", Text(instance.InboundPort), "--admin-port", Text(instance.AdminPort),
-        "--inbound-listen", "127.0.0.1",
+        "--inbound-listen", "127.0.0.1", "--trace-sampling", options.TraceSampling.ToString(CultureInfo.InvariantCulture),
     ];
 
     private async Task<(HttpStatusCode Status, string Body)> CallStorefrontAsync(string? user, CancellationToken cancel)

@@ -6,6 +6,8 @@ using Mesh.ControlPlane.Registry;
 using Mesh.ControlPlane.Security;
 using Mesh.Core.Hosting;
 using Mesh.Core.Snapshots;
+using Mesh.ControlPlane.Telemetry;
+using Mesh.Observability;
 
 ControlPlaneOptions options;
 try
@@ -51,9 +53,11 @@ builder.Services.ConfigureHttpJsonOptions(json =>
     }
 });
 builder.Services.AddMeshControlPlane(options);
+builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 
 var app = builder.Build();
 app.Services.StartMeshControlPlane();
+app.UseMeshMetricsEndpoint();
 
 // Each API answers only on its own port.
 var sidecarApi = app.MapGroup("").AddEndpointFilter(OnPort(options.Port));

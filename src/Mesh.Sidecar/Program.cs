@@ -3,7 +3,9 @@ using Mesh.Core.Hosting;
 using Mesh.Sidecar.Admin;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Inbound;
+using Mesh.Observability;
 using Mesh.Sidecar.Outbound;
+using Mesh.Sidecar.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 SidecarOptions options;
@@ -23,6 +25,7 @@ catch (UsageException e)
 }
 
 var builder = WebApplication.CreateSlimBuilder();
+builder.Services.AddMeshObservability(SidecarTelemetryOptions.For(options));
 builder.Logging.AddSimpleConsole(o =>
 {
     o.SingleLine = true;
@@ -41,10 +44,13 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddMeshSidecar(options);
 
 var app = builder.Build();
+_ = app.Services.GetRequiredService<SidecarGauges>();
 
 // The three listeners share one process; each port gets its own short pipeline.
+app.UseMeshMetricsEndpoint();
 app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
 app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound => inbound.Run(inbound.ApplicationServices.GetRequiredService<InboundForwarder>().InvokeAsync));
+app.UseWhen(c => c.Connection.LocalPort == options.OutboundPort, outbound => outbound.UseMiddleware<OutboundTelemetryStep>());
 app.UseRouting();
 app.MapReverseProxy(pipeline =>
 {

@@ -1,3 +1,4 @@
+using Mesh.ControlPlane.Telemetry;
 using System.Text.Json;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Core.Config.Loading;
@@ -48,12 +49,14 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
         {
             var errors = result.Errors.ToArray();
             Log.ConfigRejected(logger, Version, errors.Length);
+            ControlPlaneTelemetry.ConfigLoaded(accepted: false);
             foreach (var error in errors)
             {
                 Log.ConfigProblem(logger, error.ToString());
             }
             return result;
         }
+        ControlPlaneTelemetry.ConfigLoaded(accepted: true);
         Accept(result.Config);
         return result;
     }

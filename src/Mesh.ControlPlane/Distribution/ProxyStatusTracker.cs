@@ -19,17 +19,20 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
 
-    public void Seen(string node, string service, string ns, long applied, string? error)
+    /// <summary>Records a watch call; true when it acknowledges a version this sidecar had not applied before.</summary>
+    public bool Seen(string node, string service, string ns, long applied, string? error)
     {
         var entry = _nodes.GetOrAdd(node, _ => new Entry());
         lock (entry)
         {
+            var newlyApplied = applied != entry.Applied && error is null;
             entry.Service = service;
             entry.Namespace = ns;
             entry.Applied = applied;
             entry.Error = error;
             entry.LastSeen = time.GetUtcNow();
             entry.Watching++;
+            return newlyApplied;
         }
     }
 

@@ -1,4 +1,5 @@
 using Mesh.ControlPlane.Hosting;
+using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Snapshots;
 
 namespace Mesh.ControlPlane.Distribution;
@@ -15,7 +16,7 @@ internal static class SnapshotEndpoints
 
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, TimeProvider time, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -28,12 +29,16 @@ internal static class SnapshotEndpoints
 
             if (node.Length > 0)
             {
-                tracker.Seen(node, query["service"].ToString(), query["namespace"].ToString(), applied, error);
+                if (tracker.Seen(node, query["service"].ToString(), query["namespace"].ToString(), applied, error) && publisher.Current is { } current && current.Version == applied)
+                {
+                    ControlPlaneTelemetry.Acknowledged(current, time.GetUtcNow());
+                }
                 if (error is not null)
                 {
                     Log.SnapshotRejected(logger, node, known, error);
                 }
             }
+            ControlPlaneTelemetry.WatchStarted();
             try
             {
                 var snapshot = await publisher.WaitAsync(known, wait, context.RequestAborted).ConfigureAwait(false);
@@ -41,6 +46,7 @@ internal static class SnapshotEndpoints
                 {
                     return Results.StatusCode(StatusCodes.Status304NotModified);
                 }
+                ControlPlaneTelemetry.Pushed();
                 context.Response.Headers["X-Mesh-Version"] = snapshot.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return Results.Bytes(snapshot.Json, "application/json");
             }
@@ -50,6 +56,7 @@ internal static class SnapshotEndpoints
             }
             finally
             {
+                ControlPlaneTelemetry.WatchEnded();
                 if (node.Length > 0)
                 {
                     tracker.WatchEnded(node);

@@ -14,6 +14,7 @@ internal sealed record ControlPlaneOptions
         new("listen", "address", "address the sidecar API binds to (default 0.0.0.0)"),
         new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
         new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
+        new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
         new("help", null, "print this help"),
     ];
 
@@ -23,6 +24,7 @@ internal sealed record ControlPlaneOptions
     public int AdminPort { get; init; } = 15014;
     public string Listen { get; init; } = "0.0.0.0";
     public RegistryOptions Registry { get; init; } = new();
+    public double TraceSampling { get; init; } = 1.0;
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -35,6 +37,7 @@ internal sealed record ControlPlaneOptions
             Port = cl.Port("port", 15012),
             AdminPort = cl.Port("admin-port", 15014),
             Listen = cl.String("listen", "0.0.0.0"),
+            TraceSampling = cl.Ratio("trace-sampling", 1.0),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),

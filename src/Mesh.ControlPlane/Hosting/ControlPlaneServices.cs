@@ -1,6 +1,7 @@
 using Mesh.ControlPlane.Config;
 using Mesh.ControlPlane.Distribution;
 using Mesh.ControlPlane.Registry;
+using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -19,6 +20,7 @@ internal static class ControlPlaneServices
             StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>())));
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
+        services.AddSingleton<ControlPlaneTelemetry>();
         services.AddSingleton<StateStore>();
         services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
         services.AddHostedService<LeaseExpiryService>();
@@ -38,6 +40,7 @@ internal static class ControlPlaneServices
             publisher.SetInstances(registry.Instances);
             state.MarkDirty();
         };
+        services.GetRequiredService<ControlPlaneTelemetry>();
         services.GetRequiredService<ConfigStore>().Start();
         state.MarkDirty();
     }

@@ -115,6 +115,18 @@ public sealed class CommandLine
             : throw new UsageException($"--{name} expects a whole number {min}-{max}, got '{text}'");
     }
 
+    /// <summary>A share between 0 and 1, e.g. a sampling ratio.</summary>
+    public double Ratio(string name, double fallback)
+    {
+        if (String(name) is not { } text)
+        {
+            return fallback;
+        }
+        return double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value is >= 0 and <= 1
+            ? value
+            : throw new UsageException($"--{name} expects a ratio between 0 and 1 (e.g. 0.01), got '{text}'");
+    }
+
     public TimeSpan Duration(string name, TimeSpan fallback)
     {
         if (String(name) is not { } text)

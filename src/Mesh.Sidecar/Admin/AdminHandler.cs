@@ -3,7 +3,9 @@ using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Registration;
+using Mesh.Observability;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
 
 namespace Mesh.Sidecar.Admin;
 
@@ -16,7 +18,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         "/live" => Text(context, StatusCodes.Status200OK, "live"),
         "/config_dump" => ConfigDump(context),
         "/clusters" => Clusters(context),
-        _ => Text(context, StatusCodes.Status404NotFound, "admin endpoints: /ready /live /config_dump /clusters"),
+        _ => Text(context, StatusCodes.Status404NotFound, "admin endpoints: /ready /live /config_dump /clusters /metrics"),
     };
 
     private Task Ready(HttpContext context) => readiness.IsReady
@@ -26,7 +28,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
     private Task ConfigDump(HttpContext context)
     {
         var applied = state.Current;
-        return Json(context, new
+        return RedactedJson(context, new
         {
             node = options.NodeId,
             service = options.Service,
@@ -55,6 +57,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                     address = d.Model.Config.Address,
                     zone = d.Model.Config.Metadata?.GetValueOrDefault("zone"),
                     health = d.Health.Passive.ToString(),
+                    ejected = d.Health.Passive == DestinationHealth.Unhealthy,
                     inFlight = d.ConcurrentRequestCount,
                 }),
             });
@@ -66,6 +69,14 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/plain; charset=utf-8";
         return context.Response.WriteAsync(body + "\n");
+    }
+
+    /// <summary>The applied config never shows a key or token, whatever a future snapshot carries.</summary>
+    private static Task RedactedJson(HttpContext context, object value)
+    {
+        var node = SecretRedactor.Redact(JsonSerializer.SerializeToNode(value, MeshJson.Indented));
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(node?.ToJsonString(MeshJson.Indented) ?? "null");
     }
 
     private static Task Json(HttpContext context, object value)

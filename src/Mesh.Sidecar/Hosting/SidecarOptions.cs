@@ -23,6 +23,7 @@ internal sealed record SidecarOptions
         new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
         new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
         new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
+        new("trace-sampling", "ratio", "share of new traces recorded, 0..1 (default 0.01; a caller's sampling decision is kept)"),
         new("help", null, "print this help"),
     ];
 
@@ -43,6 +44,7 @@ internal sealed record SidecarOptions
     public int AdminPort { get; init; } = 15000;
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(1);
     public string? CaCertPath { get; init; }
+    public double TraceSampling { get; init; } = 0.01;
 
     /// <summary>The name this sidecar reports to the control plane in watch calls.</summary>
     public string NodeId => $"{InstanceId}.{Namespace}";
@@ -80,6 +82,7 @@ internal sealed record SidecarOptions
             AdminPort = NonZeroPort(cl, "admin-port", 15000),
             HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
             CaCertPath = cl.String("ca-cert"),
+            TraceSampling = cl.Ratio("trace-sampling", 0.01),
         };
         if (options.CaCertPath is { } ca && !File.Exists(ca))
         {

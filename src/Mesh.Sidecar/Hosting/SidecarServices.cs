@@ -3,6 +3,7 @@ using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.ControlPlane;
 using Mesh.Sidecar.Inbound;
 using Mesh.Sidecar.Registration;
+using Mesh.Sidecar.Telemetry;
 using Mesh.Sidecar.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Yarp.ReverseProxy.Configuration;
@@ -32,6 +33,7 @@ internal static class SidecarServices
         services.AddHostedService<SnapshotWatcher>();
         services.AddSingleton<InboundForwarder>();
         services.AddSingleton<AdminHandler>();
+        services.AddSingleton<SidecarGauges>();
         services.AddReverseProxy();
         services.AddSingleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>();
         return services;

@@ -1,5 +1,6 @@
 using Mesh.Core.Routing;
 using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Telemetry;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
@@ -28,6 +29,12 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
                 $"mesh: no VirtualService rule for host '{host.Host}' matches {context.Request.Method} {context.Request.Path}.");
         }
         var destination = rule.Pick(Random.Shared);
+        if (context.Features.Get<OutboundCall>() is { } call)
+        {
+            call.Destination = destination.Host;
+            call.Subset = destination.Subset ?? "";
+            call.Route = rule.Name ?? "";
+        }
         if (proxy.Cluster?.Config.ClusterId != destination.ClusterId)
         {
             if (!lookup.TryGetCluster(destination.ClusterId, out var cluster))

@@ -1,3 +1,4 @@
+using Mesh.Sidecar.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Mesh.Sidecar.Transport;
@@ -12,6 +13,12 @@ internal sealed class MeshForwarderHttpClientFactory(IUpstreamTransport transpor
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = ConnectTimeout;
+        handler.ActivityHeadersPropagator = null; // UpstreamAttemptHandler sets the trace context
+
         transport.ConfigureHandler(handler);
     }
+
+    /// <summary>Each attempt gets its client span (and carries its trace context) right above the connection.</summary>
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
+        new UpstreamAttemptHandler(base.WrapHandler(context, handler));
 }

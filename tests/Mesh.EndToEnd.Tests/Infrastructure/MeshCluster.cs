@@ -24,6 +24,9 @@ internal sealed class MeshCluster : IAsyncDisposable
 
     public string ConfigDir => Path.Combine(Root, "config");
 
+    /// <summary>Environment variables for every control plane and sidecar this cluster starts (e.g. OTLP export).</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
     public string Logs => string.Join("\n\n", _processes.Select(p => $"== {p.Name} ==\n{p.Output}"));
 
     public async Task<ControlPlane> StartControlPlaneAsync(int? port = null, int? adminPort = null)
@@ -34,7 +37,7 @@ internal sealed class MeshCluster : IAsyncDisposable
         [
             "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
             "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
-        ]));
+        ], Environment));
         ControlPlane = cp with { Process = process };
         await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(ControlPlane.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
             StartTimeout, () => "control plane did not become ready\n" + process.Output).ConfigureAwait(false);
@@ -75,7 +78,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. extraArgs,
         ];
         var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
-            Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args)), args);
+            Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args, Environment)), args);
         Sidecars.Add(sidecar);
         return sidecar;
     }
@@ -84,7 +87,7 @@ internal sealed class MeshCluster : IAsyncDisposable
     public Sidecar RestartSidecar(Sidecar sidecar)
     {
         sidecar.Process.Kill();
-        var restarted = sidecar with { Process = Track(MeshProcess.StartDll($"sidecar {sidecar.InstanceId} (restarted)", RepoPaths.SidecarDll, sidecar.Args)) };
+        var restarted = sidecar with { Process = Track(MeshProcess.StartDll($"sidecar {sidecar.InstanceId} (restarted)", RepoPaths.SidecarDll, sidecar.Args, Environment)) };
         Sidecars[Sidecars.IndexOf(sidecar)] = restarted;
         return restarted;
     }

@@ -22,7 +22,7 @@ internal sealed class MeshProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
     public string Output => string.Join('\n', _lines);
 
-    public static MeshProcess StartDll(string name, string dll, IEnumerable<string> args)
+    public static MeshProcess StartDll(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         if (!File.Exists(dll))
         {
@@ -42,6 +42,10 @@ internal sealed class MeshProcess : IAsyncDisposable
         }
         info.Environment["DOTNET_gcServer"] = "0"; // many small processes on a 2-core machine
         info.Environment["DOTNET_TieredPGO"] = "0";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var result = new MeshProcess(name, process);
         process.OutputDataReceived += (_, e) => result.Add(e.Data);

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Mesh.Observability;
+
+/// <summary>Wires OpenTelemetry into a mesh process: traces over OTLP when an endpoint is set, metrics as Prometheus text.</summary>
+public static class ObservabilityServices
+{
+    /// <summary>Latency buckets in milliseconds: fine below a millisecond, where a sidecar hop lives, up to 10 s.</summary>
+    public static readonly double[] LatencyBucketsMs = [0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+    /// <summary>True when OTLP export is configured through the standard OpenTelemetry variables.</summary>
+    public static bool OtlpConfigured =>
+        !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+
+    /// <summary>
+    /// Sets the process-wide trace context propagator (W3C out; W3C or B3 in). Call before the host
+    /// is built: ASP.NET Core takes the propagator when it starts.
+    /// </summary>
+    public static void UseMeshPropagation()
+    {
+        if (DistributedContextPropagator.Current is not B3Propagator)
+        {
+            DistributedContextPropagator.Current = new B3Propagator(DistributedContextPropagator.CreateW3CPropagator());
+        }
+    }
+
+    public static IServiceCollection AddMeshObservability(this IServiceCollection services, ObservabilityOptions options)
+    {
+        UseMeshPropagation();
+        // The web host registered the propagator it found when it was created; ASP.NET Core extracts with that one.
+        services.Replace(ServiceDescriptor.Singleton(DistributedContextPropagator.Current));
+        services.AddSingleton(options);
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r
+                .AddService(options.ServiceName, serviceInstanceId: options.InstanceId)
+                .AddAttributes(options.Attributes))
+            .WithTracing(tracing =>
+            {
+                tracing
+                    .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SamplingRatio)))
+                    .AddSource([.. options.Sources])
+                    .AddAspNetCoreInstrumentation(o =>
+                    {
+                        o.Filter = options.TraceFilter;
+                        o.EnrichWithHttpResponse = (span, _) => TraceContext.ApplyServerSpanName(span);
+                    });
+                if (OtlpConfigured)
+                {
+                    tracing.AddOtlpExporter(); // endpoint, protocol (grpc or http/protobuf) and headers from OTEL_EXPORTER_OTLP_*
+                }
+            })
+            .WithMetrics(metrics => metrics
+                .AddMeter([.. options.Meters])
+                .AddView(i => i.Unit == "ms" && i is System.Diagnostics.Metrics.Histogram<double>
+                    ? new ExplicitBucketHistogramConfiguration { Boundaries = LatencyBucketsMs }
+                    : null)
+                .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>Serves the Prometheus text format at <c>/metrics</c> on the metrics port only.</summary>
+    public static IApplicationBuilder UseMeshMetricsEndpoint(this IApplicationBuilder app)
+    {
+        var options = app.ApplicationServices.GetRequiredService<ObservabilityOptions>();
+        return app.UseOpenTelemetryPrometheusScrapingEndpoint(context =>
+            context.Connection.LocalPort == options.MetricsPort && context.Request.Path == "/metrics");
+    }
+}

@@ -1,0 +1,35 @@
+namespace Mesh.Sidecar.Telemetry;
+
+/// <summary>
+/// What the sidecar decided about one outbound call: the destination service, subset and route,
+/// and how its attempts went. The routing step fills it in; the metrics step and each attempt's
+/// span read it. It travels with the request as an HttpContext feature and, into the forwarder's
+/// connection handler (which sees no HttpContext), through an async-local.
+/// </summary>
+internal sealed class OutboundCall
+{
+    private static readonly AsyncLocal<OutboundCall?> Ambient = new();
+    private int _attempts;
+
+    public static OutboundCall? Current => Ambient.Value;
+
+    public string Host { get; set; } = "";
+    public string Destination { get; set; } = "";
+    public string Subset { get; set; } = "";
+    public string Route { get; set; } = "";
+
+    /// <summary>How the previous attempt ended ("503", "connect-failure", ...): the reason the next one is a retry.</summary>
+    public string? LastOutcome { get; set; }
+
+    public int Attempts => Volatile.Read(ref _attempts);
+
+    public int NextAttempt() => Interlocked.Increment(ref _attempts);
+
+    public static OutboundCall Begin(HttpContext context)
+    {
+        var call = new OutboundCall();
+        context.Features.Set(call);
+        Ambient.Value = call;
+        return call;
+    }
+}

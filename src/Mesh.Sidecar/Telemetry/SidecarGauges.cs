@@ -1,0 +1,14 @@
+using Mesh.Sidecar.Configuration;
+
+namespace Mesh.Sidecar.Telemetry;
+
+/// <summary>Values read when Prometheus scrapes: the applied snapshot and config versions, and how old the snapshot is.</summary>
+internal sealed class SidecarGauges
+{
+    public SidecarGauges(MeshState state, TimeProvider time)
+    {
+        SidecarTelemetry.Meter.CreateObservableGauge("mesh.snapshot.version", () => state.Current?.Snapshot.Version ?? 0, description: "Version of the snapshot this sidecar applied");
+        SidecarTelemetry.Meter.CreateObservableGauge("mesh.config.version", () => state.Current?.Snapshot.ConfigVersion ?? 0, description: "Version of the routing config this sidecar applied");
+        SidecarTelemetry.Meter.CreateObservableGauge("mesh.snapshot.age", () => state.Current is { } applied ? (time.GetUtcNow() - applied.AppliedAt).TotalSeconds : 0, unit: "s", description: "Time since this sidecar applied its snapshot");
+    }
+}

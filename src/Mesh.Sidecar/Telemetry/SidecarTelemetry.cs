@@ -1,0 +1,25 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Mesh.Sidecar.Telemetry;
+
+/// <summary>
+/// The sidecar's spans and instruments. Other parts of the sidecar (resilience, identity) add their
+/// own instruments to the same <see cref="Meter"/>, so everything lands on one <c>/metrics</c> page.
+/// </summary>
+internal static class SidecarTelemetry
+{
+    public const string Name = "Mesh.Sidecar";
+
+    public static readonly ActivitySource Source = new(Name);
+    public static readonly Meter Meter = new(Name);
+
+    /// <summary>Calls through the sidecar: <c>direction</c> (outbound from the app, inbound to it), <c>source</c>,
+    /// <c>destination</c>, <c>subset</c>, <c>route</c>, <c>status</c> and, when the sidecar answered itself, <c>mesh_error</c>.</summary>
+    public static readonly Counter<long> Requests = Meter.CreateCounter<long>("mesh.requests", description: "Requests through the sidecar");
+
+    public static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("mesh.request.duration", unit: "ms", description: "Time from the request's arrival at the sidecar to the end of its response");
+
+    /// <summary>Attempts sent to upstream endpoints (more than requests when calls are retried), by outcome.</summary>
+    public static readonly Counter<long> Attempts = Meter.CreateCounter<long>("mesh.upstream.attempts", description: "Attempts sent to upstream endpoints");
+}

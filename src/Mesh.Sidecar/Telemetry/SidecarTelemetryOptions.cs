@@ -1,0 +1,27 @@
+using Mesh.Observability;
+using Mesh.Sidecar.Hosting;
+
+namespace Mesh.Sidecar.Telemetry;
+
+internal static class SidecarTelemetryOptions
+{
+    /// <summary>
+    /// The sidecar reports as <c>&lt;service&gt;.&lt;namespace&gt;</c>, like Istio's proxies. Calls on
+    /// the inbound and outbound ports get server spans; the admin port (probes, scrapes) gets none.
+    /// </summary>
+    public static ObservabilityOptions For(SidecarOptions options) => new()
+    {
+        ServiceName = $"{options.Service}.{options.Namespace}",
+        InstanceId = options.InstanceId,
+        SamplingRatio = options.TraceSampling,
+        Sources = [SidecarTelemetry.Name],
+        Meters = [SidecarTelemetry.Name],
+        TraceFilter = context => context.Connection.LocalPort != options.AdminPort,
+        MetricsPort = options.AdminPort,
+        Attributes = new Dictionary<string, object>
+        {
+            ["service.namespace"] = options.Namespace,
+            ["mesh.component"] = "sidecar",
+        }.Concat(options.Labels.Select(l => KeyValuePair.Create("mesh.label." + l.Key, (object)l.Value))).ToDictionary(),
+    };
+}
