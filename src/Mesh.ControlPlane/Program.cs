@@ -56,8 +56,8 @@ builder.Services.AddMeshControlPlane(options);
 builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 
 var app = builder.Build();
-app.Services.StartMeshControlPlane();
 app.UseMeshMetricsEndpoint();
+app.Services.StartMeshControlPlane();
 
 // Each API answers only on its own port.
 var sidecarApi = app.MapGroup("").AddEndpointFilter(OnPort(options.Port));

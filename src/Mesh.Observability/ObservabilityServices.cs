@@ -62,13 +62,19 @@ public static class ObservabilityServices
                 .AddView(i => i.Unit == "ms" && i is System.Diagnostics.Metrics.Histogram<double>
                     ? new ExplicitBucketHistogramConfiguration { Boundaries = LatencyBucketsMs }
                     : null)
-                .AddPrometheusExporter());
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0)); // every scrape sees the current values
         return services;
     }
 
-    /// <summary>Serves the Prometheus text format at <c>/metrics</c> on the metrics port only.</summary>
+    /// <summary>
+    /// Serves the Prometheus text format at <c>/metrics</c> on the metrics port only. Call it before
+    /// the process does anything worth measuring: it starts the meter and tracer providers, which
+    /// otherwise start with the host and miss what happened before.
+    /// </summary>
     public static IApplicationBuilder UseMeshMetricsEndpoint(this IApplicationBuilder app)
     {
+        _ = app.ApplicationServices.GetRequiredService<MeterProvider>();
+        _ = app.ApplicationServices.GetRequiredService<TracerProvider>();
         var options = app.ApplicationServices.GetRequiredService<ObservabilityOptions>();
         return app.UseOpenTelemetryPrometheusScrapingEndpoint(context =>
             context.Connection.LocalPort == options.MetricsPort && context.Request.Path == "/metrics");

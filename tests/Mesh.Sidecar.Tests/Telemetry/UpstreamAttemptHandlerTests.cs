@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Net;
+using Mesh.Observability;
+using Mesh.Sidecar.Telemetry;
+using Microsoft.AspNetCore.Http;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+
+namespace Mesh.Sidecar.Tests.Telemetry;
+
+/// <summary>Client spans per upstream attempt, captured with OpenTelemetry's in-memory exporter.</summary>
+public sealed class UpstreamAttemptHandlerTests
+{
+    [Fact]
+    public async Task RetriedCall_ShowsEachAttemptWithWhyItWasRetried_AndPropagatesTheAttemptsContext()
+    {
+        ObservabilityServices.UseMeshPropagation();
+        var exported = new List<Activity>();
+        using var tracing = Sdk.CreateTracerProviderBuilder()
+            .AddSource(SidecarTelemetry.Name, "test")
+            .SetSampler(new AlwaysOnSampler())
+            .AddInMemoryExporter(exported)
+            .Build();
+        using var testSource = new ActivitySource("test");
+        var upstream = new ScriptedUpstream(HttpStatusCode.ServiceUnavailable, HttpStatusCode.OK);
+        using var invoker = new HttpMessageInvoker(new UpstreamAttemptHandler(upstream));
+
+        using (var server = testSource.StartActivity("outbound reviews", ActivityKind.Server))
+        {
+            var call = OutboundCall.Begin(new DefaultHttpContext());
+            (call.Destination, call.Subset, call.Route) = ("reviews.default", "v2", "jason");
+            for (var i = 0; i < 2; i++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "http://10.0.0.7:15006/reviews/1");
+                request.Headers.TryAddWithoutValidation("traceparent", "00-11111111111111111111111111111111-2222222222222222-01"); // the app's, replaced
+                using var _ = await invoker.SendAsync(request, CancellationToken.None);
+            }
+        }
+        tracing.ForceFlush();
+
+        var attempts = exported.Where(a => a.Kind == ActivityKind.Client).ToArray();
+        Assert.Equal(2, attempts.Length);
+        var parent = Assert.Single(exported, a => a.Kind == ActivityKind.Server);
+        Assert.All(attempts, a =>
+        {
+            Assert.Equal(parent.SpanId, a.ParentSpanId);
+            Assert.Equal("reviews.default", a.GetTagItem("mesh.destination.service"));
+            Assert.Equal("v2", a.GetTagItem("mesh.destination.subset"));
+            Assert.Equal("jason", a.GetTagItem("mesh.route"));
+            Assert.Equal("10.0.0.7", a.GetTagItem("server.address"));
+        });
+        Assert.Equal((1, "503", ActivityStatusCode.Error), ((int)attempts[0].GetTagItem("mesh.attempt")!, attempts[0].GetTagItem("mesh.outcome"), attempts[0].Status));
+        Assert.Null(attempts[0].GetTagItem("mesh.retry.reason"));
+        Assert.Equal((2, "200", "503"), ((int)attempts[1].GetTagItem("mesh.attempt")!, attempts[1].GetTagItem("mesh.outcome"), attempts[1].GetTagItem("mesh.retry.reason")));
+
+        // Each attempt carried its own context to the next sidecar, not the app's.
+        Assert.Equal([$"00-{parent.TraceId}-{attempts[0].SpanId}-01", $"00-{parent.TraceId}-{attempts[1].SpanId}-01"], upstream.TraceParents);
+    }
+
+    [Fact]
+    public async Task ConnectFailure_IsTheOutcome_AndTheErrorGoesOn()
+    {
+        var upstream = new ScriptedUpstream(new HttpRequestException(HttpRequestError.ConnectionError, "refused"));
+        using var invoker = new HttpMessageInvoker(new UpstreamAttemptHandler(upstream));
+        var call = OutboundCall.Begin(new DefaultHttpContext());
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1:1/");
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => invoker.SendAsync(request, CancellationToken.None));
+
+        Assert.Equal(HttpRequestError.ConnectionError, error.HttpRequestError);
+        Assert.Equal("connect-failure", call.LastOutcome);
+        Assert.Equal(1, call.Attempts);
+    }
+
+    /// <summary>An upstream that answers from a script and records the trace context each request carried.</summary>
+    private sealed class ScriptedUpstream(params object[] script) : HttpMessageHandler
+    {
+        private int _next;
+
+        public List<string> TraceParents { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            TraceParents.Add(string.Join(",", request.Headers.TryGetValues("traceparent", out var v) ? v : []));
+            return script[_next++] switch
+            {
+                HttpStatusCode status => Task.FromResult(new HttpResponseMessage(status)),
+                Exception e => Task.FromException<HttpResponseMessage>(e),
+                var other => throw new InvalidOperationException($"bad script entry {other}"),
+            };
+        }
+    }
+}
