@@ -28,14 +28,15 @@ public sealed class DemoTests
         var dataDir = Directory.CreateTempSubdirectory("mesh-demo-test-").FullName;
         await using var demo = MeshProcess.StartDll("demo", RepoPaths.DemoDll, ["--free-ports", "--data-dir", dataDir]);
         await Eventually.TrueAsync(() => Task.FromResult(demo.HasLogged("Ctrl-C stops everything")), Bound, () => "demo did not come up\n" + demo.Output);
-        Assert.Equal(13, ProcessesUsing(dataDir).Length);
+        var running = ProcessesUsing(dataDir).Length;
+        Assert.True(running == 13, $"{running} of the demo's 13 processes running\n{demo.Output}");
 
         demo.Terminate();
-        var exitCode = await demo.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        var exitCode = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
 
-        Assert.Equal(0, exitCode);
+        Assert.True(exitCode == 0, $"exit code {exitCode}\n{demo.Output}");
         Assert.True(demo.HasLogged("stopped 13 processes"), demo.Output);
-        Assert.Empty(ProcessesUsing(dataDir));
+        Assert.True(ProcessesUsing(dataDir).Length == 0, $"left running: {string.Join(", ", ProcessesUsing(dataDir))}\n{demo.Output}");
     }
 
     /// <summary>Processes the demo started: each carries MESH_DEMO_RUN=&lt;data dir&gt;/logs in its environment.</summary>
