@@ -14,6 +14,7 @@ public static class ShopApp
     {
         var port = Flag(args, "--port") ?? throw new ArgumentException($"{service}: --port is required");
         version = Flag(args, "--version") ?? "v1";
+        var listen = Flag(args, "--listen") ?? "127.0.0.1"; // 0.0.0.0 in a container whose port is published
 
         // Trace context is forwarded by hand from the inbound request (see TraceHeaders), as Istio
         // asks of apps; the runtime's automatic injection is switched off so the two never disagree.
@@ -23,7 +24,7 @@ public static class ShopApp
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.UseUrls($"http://{listen}:{port}");
         builder.Services.AddHttpClient("mesh", c => c.Timeout = TimeSpan.FromSeconds(10));
         var app = builder.Build();
         app.MapGet("/health", () => Results.Text("ok"));
