@@ -1,12 +1,16 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mesh.Cli;
 using Mesh.Core.Hosting;
 
-// meshctl: talks to the control plane's admin API.
+// meshctl: checks config offline and talks to the control plane's admin API.
 const string Usage = """
     usage: meshctl [--admin http://127.0.0.1:15014] <command>
     commands:
-      proxy-status     every sidecar and whether it applied the current version
+      proxy-status                   every sidecar and whether it applied the current version
+      validate PATH...               check VirtualService/DestinationRule/ServiceEntry YAML offline
+                                     (files or directories); exit 1 if any error
+      validate --remote FILE...      check files against the running control plane (POST /v1/validate)
     """;
 
 var admin = new Uri("http://127.0.0.1:15014");
@@ -25,6 +29,23 @@ if (rest.Count == 0 || rest[0] is "--help" or "help")
 {
     Console.Write(Usage);
     return rest.Count == 0 ? CommandLine.UsageExitCode : 0;
+}
+
+if (rest[0] == "validate")
+{
+    var remote = rest.Remove("--remote");
+    var paths = rest.Skip(1).ToArray();
+    if (paths.Length == 0)
+    {
+        Console.Error.WriteLine("meshctl: validate expects at least one file or directory");
+        return CommandLine.UsageExitCode;
+    }
+    if (!remote)
+    {
+        return ValidateCommand.RunOffline(paths, Console.Out);
+    }
+    using var adminClient = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(10) };
+    return await ValidateCommand.RunRemoteAsync(adminClient, paths, Console.Out);
 }
 
 using var http = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(10) };

@@ -55,6 +55,7 @@ app.UseRouting();
 app.MapReverseProxy(pipeline =>
 {
     pipeline.UseMiddleware<OutboundRoutingStep>();
+    pipeline.UseMiddleware<LocalityStep>();
     pipeline.UseLoadBalancing();
     pipeline.UsePassiveHealthChecks();
 });

@@ -4,6 +4,8 @@ using Mesh.ControlPlane.Hosting;
 using Mesh.Core.Config.Loading;
 using Mesh.Core.Config.Model;
 using Mesh.Core.Hosting;
+using Mesh.Core.Registry;
+using Mesh.Core.Routing;
 using Mesh.Core.Snapshots;
 
 namespace Mesh.ControlPlane.Config;
@@ -13,7 +15,7 @@ namespace Mesh.ControlPlane.Config;
 /// config is also kept in the data dir, so a restart while the directory holds a broken edit still
 /// serves what was accepted before. Each accepted change gets the next config version.
 /// </summary>
-internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ILogger<ConfigStore> logger)
+internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, ILogger<ConfigStore> logger)
 {
     private readonly Lock _gate = new();
     private byte[] _acceptedJson = [];
@@ -34,13 +36,14 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
                 publisher.SetConfig(saved.Config, saved.Version);
             }
         }
-        Reload();
+        // At start-up the registry has not heard from the sidecars yet, so hosts are not checked against it.
+        Reload(checkHosts: false);
     }
 
     /// <summary>Reads the whole directory; applies it if valid and different, otherwise keeps the running config.</summary>
-    public ConfigLoadResult Reload()
+    public ConfigLoadResult Reload(bool checkHosts = true)
     {
-        var result = ConfigLoader.LoadDirectory(options.ConfigDir);
+        var result = ConfigLoader.LoadDirectory(options.ConfigDir, checkHosts ? RegisteredHosts() : null);
         foreach (var warning in result.Problems.Where(p => p.Severity == ConfigSeverity.Warning))
         {
             Log.ConfigWarning(logger, warning.ToString());
@@ -61,6 +64,13 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
         return result;
     }
 
+    /// <summary>Checks a proposed file against the running directory and registry without applying it.</summary>
+    public ConfigLoadResult Validate(string fileName, string text) =>
+        ConfigLoader.LoadChange(options.ConfigDir, fileName, text, RegisteredHosts());
+
+    private HashSet<string> RegisteredHosts() =>
+        registry.Instances.Select(i => HostName.Canonical(i.Service, i.Namespace)).ToHashSet(StringComparer.Ordinal);
+
     private void Accept(ConfigSet config)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(config, MeshJson.Options);
@@ -75,7 +85,7 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
             AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
             _acceptedJson = json;
             publisher.SetConfig(config, version);
-            Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count);
+            Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count, config.ServiceEntries.Count);
         }
     }
 

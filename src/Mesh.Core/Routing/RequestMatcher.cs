@@ -15,12 +15,16 @@ public sealed class RequestMatcher
     public RequestMatcher(HttpMatchRequest match)
     {
         _uri = match.Uri is null ? null : new StringMatcher(match.Uri, match.IgnoreUriCase);
+        UriPrefix = match.Uri?.Prefix;
         _method = match.Method is null ? null : new StringMatcher(match.Method);
         _authority = match.Authority is null ? null : new StringMatcher(match.Authority);
         _headers = match.Headers.Select(h => (h.Key, new StringMatcher(h.Value))).ToArray();
         _queryParams = match.QueryParams.Select(q => (q.Key, new StringMatcher(q.Value))).ToArray();
         _withoutHeaders = match.WithoutHeaders.Select(h => (h.Key, new StringMatcher(h.Value))).ToArray();
     }
+
+    /// <summary>The uri prefix this block matches on, if it does; a rewrite replaces that part of the path.</summary>
+    public string? UriPrefix { get; }
 
     public bool Matches<TRequest>(in TRequest request) where TRequest : IRouteRequest
     {

@@ -2,34 +2,54 @@ using Mesh.Core.Config.Model;
 
 namespace Mesh.Core.Routing;
 
-/// <summary>A weighted destination of a rule: the cluster (host, subset) it sends to.</summary>
-public sealed record WeightedDestination(string ClusterId, string Host, string? Subset, int Weight);
+/// <summary>A weighted destination of a rule: the cluster (host, subset) it sends to, with its own header changes.</summary>
+public sealed record WeightedDestination(string ClusterId, string Host, string? Subset, int Weight)
+{
+    public HeaderEdits? RequestHeaders { get; init; }
+    public HeaderEdits? ResponseHeaders { get; init; }
+}
 
-/// <summary>One compiled VirtualService http rule.</summary>
+/// <summary>
+/// One compiled VirtualService http rule: its match blocks and what to do with a request that matches
+/// (forward to a weighted destination, redirect, or answer directly), plus the changes made on the way.
+/// Immutable and shared by every request.
+/// </summary>
 public sealed class RouteRule
 {
     private readonly RequestMatcher[] _matchers;
     private readonly WeightedDestination[] _destinations;
     private readonly int _totalWeight;
 
-    public RouteRule(string? name, RequestMatcher[] matchers, WeightedDestination[] destinations, TimeSpan? timeout = null, HttpRetry? retries = null)
+    public RouteRule(string? name, RequestMatcher[] matchers, WeightedDestination[] destinations)
     {
         Name = name;
         _matchers = matchers;
         _destinations = destinations;
         _totalWeight = destinations.Sum(d => d.Weight);
-        Timeout = timeout;
-        Retries = retries;
     }
 
     public string? Name { get; }
-    public TimeSpan? Timeout { get; }
-    public HttpRetry? Retries { get; }
     public IReadOnlyList<WeightedDestination> Destinations => _destinations;
+    public IReadOnlyList<RequestMatcher> Matchers => _matchers;
+
+    /// <summary>Whole-call timeout; null means none (Istio's default), as does zero.</summary>
+    public TimeSpan? Timeout { get; init; }
+    public HttpRetry? Retries { get; init; }
+    public RedirectAction? Redirect { get; init; }
+    public DirectResponseAction? DirectResponse { get; init; }
+    public RewriteAction? Rewrite { get; init; }
+    public FaultAction? Fault { get; init; }
+    public MirrorAction? Mirror { get; init; }
+    public HeaderEdits? RequestHeaders { get; init; }
+    public HeaderEdits? ResponseHeaders { get; init; }
 
     /// <summary>True when any match block holds (or there are none).</summary>
-    public bool Matches<TRequest>(in TRequest request) where TRequest : IRouteRequest
+    public bool Matches<TRequest>(in TRequest request) where TRequest : IRouteRequest => Matches(request, out _);
+
+    /// <summary>True when any match block holds; <paramref name="block"/> is the first that did (null when the rule has none).</summary>
+    public bool Matches<TRequest>(in TRequest request, out RequestMatcher? block) where TRequest : IRouteRequest
     {
+        block = null;
         if (_matchers.Length == 0)
         {
             return true;
@@ -38,6 +58,7 @@ public sealed class RouteRule
         {
             if (matcher.Matches(request))
             {
+                block = matcher;
                 return true;
             }
         }

@@ -12,15 +12,17 @@ namespace Mesh.Core.Routing;
 public sealed class RouteTable
 {
     private readonly Dictionary<string, HostRoutes> _byName;
+    private readonly Dictionary<string, ClusterDefinition> _clusters;
 
-    private RouteTable(Dictionary<string, HostRoutes> byName, IReadOnlyList<ClusterDefinition> clusters, long version)
+    private RouteTable(Dictionary<string, HostRoutes> byName, Dictionary<string, ClusterDefinition> clusters, long version)
     {
         _byName = byName;
-        Clusters = clusters;
+        _clusters = clusters;
+        Clusters = clusters.Values.OrderBy(c => c.Id, StringComparer.Ordinal).ToArray();
         Version = version;
     }
 
-    public static RouteTable Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), [], 0);
+    public static RouteTable Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), new(StringComparer.Ordinal), 0);
 
     public long Version { get; }
     public IReadOnlyList<ClusterDefinition> Clusters { get; }
@@ -33,10 +35,13 @@ public sealed class RouteTable
 
     public bool TryGetHost(string name, out HostRoutes routes) => _byName.TryGetValue(name, out routes!);
 
+    public bool TryGetCluster(string id, out ClusterDefinition cluster) => _clusters.TryGetValue(id, out cluster!);
+
     public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace)
     {
         var config = snapshot.Config;
         var rulesByDestination = DestinationRulesByHost(config);
+        var external = ServiceEntryEndpoints.ByHost(config, host => rulesByDestination.GetValueOrDefault(host)?.Spec.TrafficPolicy?.Tls?.Mode);
         var clusters = new Dictionary<string, ClusterDefinition>(StringComparer.Ordinal);
         var instancesByHost = snapshot.Instances.GroupBy(i => i.Host).ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
 
@@ -46,21 +51,28 @@ public sealed class RouteTable
             if (!clusters.TryGetValue(id, out var cluster))
             {
                 rulesByDestination.TryGetValue(host, out var dr);
-                var endpoints = instancesByHost.GetValueOrDefault(host) ?? [];
+                var isExternal = external.TryGetValue(host, out var entry);
+                var endpoints = isExternal ? entry.Endpoints : instancesByHost.GetValueOrDefault(host) ?? [];
                 var subsetSpec = subset is null ? null : dr?.Spec.Subsets.FirstOrDefault(s => s.Name == subset);
                 if (subsetSpec is not null)
                 {
                     endpoints = endpoints.Where(e => subsetSpec.Labels.All(l => e.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToArray();
                 }
-                var lb = subsetSpec?.TrafficPolicy?.LoadBalancer?.Simple ?? dr?.Spec.TrafficPolicy?.LoadBalancer?.Simple ?? SimpleLoadBalancer.Unspecified;
-                cluster = new ClusterDefinition(id, host, subset, endpoints, lb);
+                var policy = Merge(dr?.Spec.TrafficPolicy, subsetSpec?.TrafficPolicy);
+                cluster = new ClusterDefinition(id, host, subset, endpoints, policy?.LoadBalancer?.Simple ?? SimpleLoadBalancer.Unspecified)
+                {
+                    ConsistentHash = policy?.LoadBalancer?.ConsistentHash,
+                    Locality = LocalityFor(policy),
+                    ExternalScheme = isExternal ? entry.Scheme : null,
+                    Policy = policy,
+                };
                 clusters[id] = cluster;
             }
             return cluster;
         }
 
         var hosts = new Dictionary<string, HostRoutes>(StringComparer.Ordinal);
-        foreach (var host in instancesByHost.Keys)
+        foreach (var host in instancesByHost.Keys.Concat(external.Keys))
         {
             var cluster = ClusterFor(host, null);
             hosts[host] = new HostRoutes(host, [new RouteRule(null, [], [new WeightedDestination(cluster.Id, host, null, 100)])], fromVirtualService: false);
@@ -82,12 +94,36 @@ public sealed class RouteTable
         var byName = new Dictionary<string, HostRoutes>(StringComparer.OrdinalIgnoreCase);
         foreach (var routes in hosts.Values)
         {
-            foreach (var alias in HostName.Aliases(routes.Host, callerNamespace))
+            // A ServiceEntry host is called only by the name it was given.
+            var aliases = external.ContainsKey(routes.Host) ? [routes.Host] : HostName.Aliases(routes.Host, callerNamespace);
+            foreach (var alias in aliases)
             {
                 byName.TryAdd(alias, routes);
             }
         }
-        return new RouteTable(byName, clusters.Values.OrderBy(c => c.Id, StringComparer.Ordinal).ToArray(), snapshot.Version);
+        return new RouteTable(byName, clusters, snapshot.Version);
+    }
+
+    /// <summary>A subset's policy fields replace the DestinationRule's, field by field.</summary>
+    private static TrafficPolicy? Merge(TrafficPolicy? host, TrafficPolicy? subset) =>
+        subset is null ? host : host is null ? subset : new TrafficPolicy
+        {
+            LoadBalancer = subset.LoadBalancer ?? host.LoadBalancer,
+            ConnectionPool = subset.ConnectionPool ?? host.ConnectionPool,
+            OutlierDetection = subset.OutlierDetection ?? host.OutlierDetection,
+            Tls = subset.Tls ?? host.Tls,
+        };
+
+    /// <summary>As in Istio, locality preference applies once the host has outlier detection (so unhealthy
+    /// endpoints can be told apart) or asks for it with localityLbSetting; enabled: false turns it off.</summary>
+    private static LocalityLbSetting? LocalityFor(TrafficPolicy? policy)
+    {
+        var setting = policy?.LoadBalancer?.LocalityLbSetting;
+        if (setting?.Enabled == false)
+        {
+            return null;
+        }
+        return setting ?? (policy?.OutlierDetection is not null ? new LocalityLbSetting() : null);
     }
 
     private static RouteRule Compile(HttpRoute rule, string ns, Func<string, string?, ClusterDefinition> clusterFor)
@@ -98,10 +134,35 @@ public sealed class RouteTable
             {
                 var host = HostName.Canonical(r.Destination!.Host, ns);
                 var cluster = clusterFor(host, r.Destination.Subset);
-                return new WeightedDestination(cluster.Id, host, r.Destination.Subset, r.Weight ?? (rule.Route.Count == 1 ? 100 : 0));
+                return new WeightedDestination(cluster.Id, host, r.Destination.Subset, r.Weight ?? (rule.Route.Count == 1 ? 100 : 0))
+                {
+                    RequestHeaders = HeaderEdits.From(r.Headers?.Request),
+                    ResponseHeaders = HeaderEdits.From(r.Headers?.Response),
+                };
             })
             .ToArray();
-        return new RouteRule(rule.Name, rule.Match.Select(m => new RequestMatcher(m)).ToArray(), destinations, rule.Timeout, rule.Retries);
+        MirrorAction? mirror = null;
+        if (rule.Mirror is { } m)
+        {
+            var host = HostName.Canonical(m.Host, ns);
+            mirror = new MirrorAction(clusterFor(host, m.Subset).Id, host, m.Subset, rule.MirrorPercentage?.Value ?? 100);
+        }
+        return new RouteRule(rule.Name, rule.Match.Select(match => new RequestMatcher(match)).ToArray(), destinations)
+        {
+            Timeout = rule.Timeout is { } t && t > TimeSpan.Zero ? t : null,
+            Retries = rule.Retries,
+            Redirect = rule.Redirect is { } r
+                ? new RedirectAction(r.Uri, r.Authority, r.Port, r.Scheme, r.RedirectCode ?? 301)
+                : null,
+            DirectResponse = rule.DirectResponse is { } d
+                ? new DirectResponseAction(d.Status, d.Body?.Bytes is { } b ? Convert.FromBase64String(b) : System.Text.Encoding.UTF8.GetBytes(d.Body?.String ?? ""), d.Body?.Bytes is null)
+                : null,
+            Rewrite = rule.Rewrite is { } w ? new RewriteAction(w.Uri, w.Authority) : null,
+            Fault = FaultAction.From(rule.Fault),
+            Mirror = mirror,
+            RequestHeaders = HeaderEdits.From(rule.Headers?.Request),
+            ResponseHeaders = HeaderEdits.From(rule.Headers?.Response),
+        };
     }
 
     private static Dictionary<string, Resource<DestinationRule>> DestinationRulesByHost(ConfigSet config)

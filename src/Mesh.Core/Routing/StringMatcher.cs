@@ -3,10 +3,16 @@ using Mesh.Core.Config.Model;
 
 namespace Mesh.Core.Routing;
 
-/// <summary>A compiled Istio StringMatch. Regexes use .NET's non-backtracking engine, anchored like RE2's
-/// full match, so a hostile pattern cannot stall the proxy.</summary>
+/// <summary>
+/// A compiled Istio StringMatch. Regexes use .NET's non-backtracking engine (linear time in the input,
+/// like RE2), anchored like RE2's full match, with a match timeout as a second guard, so a hostile
+/// pattern cannot stall the proxy. A match with no kind set tests only that the value is present, as
+/// Istio's header and query-parameter matches do.
+/// </summary>
 public sealed class StringMatcher
 {
+    public static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(50);
+
     private readonly string? _exact;
     private readonly string? _prefix;
     private readonly Regex? _regex;
@@ -19,9 +25,16 @@ public sealed class StringMatcher
         _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         if (match.Regex is { } pattern)
         {
-            var options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | (ignoreCase ? RegexOptions.IgnoreCase : 0);
-            _regex = new Regex($"^(?:{pattern})$", options, TimeSpan.FromMilliseconds(100));
+            _regex = CompileRegex(pattern, ignoreCase);
         }
+    }
+
+    /// <summary>Compiles a config regex the way matching uses it; throws <see cref="ArgumentException"/>
+    /// (bad syntax) or <see cref="NotSupportedException"/> (a construct the linear-time engine lacks).</summary>
+    public static Regex CompileRegex(string pattern, bool ignoreCase = false)
+    {
+        var options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | (ignoreCase ? RegexOptions.IgnoreCase : 0);
+        return new Regex($"^(?:{pattern})$", options, RegexTimeout);
     }
 
     public bool IsMatch(string? value)
@@ -38,6 +51,17 @@ public sealed class StringMatcher
         {
             return value.StartsWith(_prefix, _comparison);
         }
-        return _regex!.IsMatch(value);
+        if (_regex is null)
+        {
+            return true; // presence match
+        }
+        try
+        {
+            return _regex.IsMatch(value);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return false; // a value that takes this long is not one the rule was written for
+        }
     }
 }

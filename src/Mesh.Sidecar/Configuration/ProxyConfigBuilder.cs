@@ -1,5 +1,7 @@
 using Mesh.Core.Config.Model;
 using Mesh.Core.Routing;
+using System.Net;
+using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Transport;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -39,14 +41,16 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
         var clusters = table.Clusters.Select(c => new ClusterConfig
         {
             ClusterId = c.Id,
-            LoadBalancingPolicy = Policy(c.LoadBalancer),
-            HttpRequest = new ForwarderRequestConfig { Version = transport.HttpVersion, VersionPolicy = HttpVersionPolicy.RequestVersionExact },
+            LoadBalancingPolicy = c.ConsistentHash is null ? Policy(c.LoadBalancer) : ConsistentHashPolicy.PolicyName,
+            HttpRequest = c.ExternalScheme is null
+                ? new ForwarderRequestConfig { Version = transport.HttpVersion, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
+                : new ForwarderRequestConfig { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower },
             Destinations = c.HealthyEndpoints.ToDictionary(
                 e => e.InstanceId,
                 e => new DestinationConfig
                 {
-                    Address = $"{transport.Scheme}://{FormatHost(e.Address)}:{e.Port}",
-                    Metadata = e.Zone is null ? null : new Dictionary<string, string> { ["zone"] = e.Zone },
+                    Address = $"{c.ExternalScheme ?? transport.Scheme}://{FormatHost(e.Address)}:{e.Port}",
+                    Metadata = Locality(e),
                 },
                 StringComparer.Ordinal),
             Metadata = new Dictionary<string, string> { ["host"] = c.Host, ["subset"] = c.Subset ?? "" },
@@ -61,6 +65,11 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
         // Istio's default when no DestinationRule says otherwise is round robin across healthy endpoints.
         _ => LoadBalancingPolicies.RoundRobin,
     };
+
+    private static Dictionary<string, string>? Locality(Mesh.Core.Registry.ServiceInstance e) =>
+        e.Zone is null && e.Region is null
+            ? null
+            : new Dictionary<string, string> { [LocalityStep.RegionKey] = e.Region ?? "", [LocalityStep.ZoneKey] = e.Zone ?? "" };
 
     private static string FormatHost(string address) =>
         address.Contains(':') && !address.StartsWith('[') ? $"[{address}]" : address;

@@ -2,12 +2,14 @@ using Mesh.Sidecar.Admin;
 using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.ControlPlane;
 using Mesh.Sidecar.Inbound;
+using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Registration;
 using Mesh.Sidecar.Telemetry;
 using Mesh.Sidecar.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
 
 namespace Mesh.Sidecar.Hosting;
 
@@ -35,6 +37,8 @@ internal static class SidecarServices
         services.AddSingleton<AdminHandler>();
         services.AddSingleton<SidecarGauges>();
         services.AddReverseProxy();
+        services.AddSingleton<MirrorSender>();
+        services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.AddSingleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>();
         return services;
     }

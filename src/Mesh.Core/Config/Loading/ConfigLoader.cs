@@ -16,18 +16,27 @@ public static class ConfigLoader
 {
     private static readonly string[] NetworkingVersions = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 
-    public static ConfigLoadResult LoadDirectory(string directory)
+    /// <param name="registeredHosts">Canonical hosts the registry knows, so a host that resolves nowhere is
+    /// reported; null when the registry is not known (offline validation).</param>
+    public static ConfigLoadResult LoadDirectory(string directory, IReadOnlySet<string>? registeredHosts = null) =>
+        Load(ReadDirectory(directory), registeredHosts);
+
+    /// <summary>
+    /// Validates a proposed change as it would apply: the candidate file replaces the directory's file of
+    /// the same name, and each candidate resource replaces the resource of the same kind, namespace and
+    /// name wherever the directory defines it.
+    /// </summary>
+    public static ConfigLoadResult LoadChange(string directory, string candidateName, string candidateText, IReadOnlySet<string>? registeredHosts = null)
     {
-        var files = Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, "*.*", SearchOption.AllDirectories)
-                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
-                .Order(StringComparer.Ordinal)
-            : Enumerable.Empty<string>();
-        return Load(files.Select(f => (Path.GetRelativePath(directory, f), File.ReadAllText(f))));
+        var files = ReadDirectory(directory).Where(f => f.Name != candidateName).Append((candidateName, candidateText));
+        return Load(files, registeredHosts, preferredSource: candidateName);
     }
 
     /// <summary>Loads several files at once; names are only used in messages.</summary>
-    public static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files)
+    public static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files, IReadOnlySet<string>? registeredHosts = null) =>
+        Load(files, registeredHosts, preferredSource: null);
+
+    private static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files, IReadOnlySet<string>? registeredHosts, string? preferredSource)
     {
         var problems = new List<ConfigError>();
         var builder = new ConfigSetBuilder();
@@ -35,10 +44,24 @@ public static class ConfigLoader
         {
             LoadFile(name, text, builder, problems);
         }
+        if (preferredSource is not null)
+        {
+            builder.DropShadowedBy(preferredSource);
+        }
         var config = builder.Build();
-        problems.AddRange(ConfigValidator.Validate(config));
+        problems.AddRange(ConfigValidator.Validate(config, registeredHosts));
         var failed = problems.Any(p => p.Severity == ConfigSeverity.Error);
         return new ConfigLoadResult(failed ? null : config, problems);
+    }
+
+    private static IEnumerable<(string Name, string Text)> ReadDirectory(string directory)
+    {
+        var files = Directory.Exists(directory)
+            ? Directory.EnumerateFiles(directory, "*.*", SearchOption.AllDirectories)
+                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal)
+            : Enumerable.Empty<string>();
+        return files.Select(f => (Path.GetRelativePath(directory, f), File.ReadAllText(f))).ToArray();
     }
 
     private static void LoadFile(string name, string text, ConfigSetBuilder builder, List<ConfigError> problems)
@@ -98,8 +121,11 @@ public static class ConfigLoader
             case "DestinationRule":
                 builder.DestinationRules.Add(Read<DestinationRule>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
                 break;
+            case "ServiceEntry":
+                builder.ServiceEntries.Add(Read<ServiceEntry>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
+                break;
             default:
-                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule");
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry");
                 break;
         }
     }

@@ -9,19 +9,30 @@ namespace Mesh.Core.Config.Loading;
 /// </summary>
 public static class ConfigValidator
 {
-    public static IReadOnlyList<ConfigError> Validate(ConfigSet config)
+    /// <param name="registeredHosts">Canonical hosts with registered instances, to warn about hosts that
+    /// resolve nowhere; null when the registry is not known (offline validation).</param>
+    public static IReadOnlyList<ConfigError> Validate(ConfigSet config, IReadOnlySet<string>? registeredHosts = null)
     {
         var problems = new List<ConfigError>();
         CheckDuplicateNames(config.VirtualServices, "VirtualService", problems);
         CheckDuplicateNames(config.DestinationRules, "DestinationRule", problems);
+        CheckDuplicateNames(config.ServiceEntries, "ServiceEntry", problems);
+        var hosts = new HostIndex(config, registeredHosts);
         var subsets = KnownSubsets(config);
+        var routedBy = new Dictionary<string, Resource<VirtualService>>(StringComparer.Ordinal);
         foreach (var vs in config.VirtualServices)
         {
-            VirtualServiceValidator.Validate(vs, subsets, problems);
+            VirtualServiceValidator.Validate(new ResourceProblems<VirtualService>(vs, problems), subsets, hosts, routedBy);
         }
+        var ruleFor = new Dictionary<string, Resource<DestinationRule>>(StringComparer.Ordinal);
         foreach (var dr in config.DestinationRules)
         {
-            DestinationRuleValidator.Validate(dr, problems);
+            DestinationRuleValidator.Validate(new ResourceProblems<DestinationRule>(dr, problems), hosts, ruleFor);
+        }
+        var entryFor = new Dictionary<string, Resource<ServiceEntry>>(StringComparer.Ordinal);
+        foreach (var se in config.ServiceEntries)
+        {
+            ServiceEntryValidator.Validate(new ResourceProblems<ServiceEntry>(se, problems), entryFor);
         }
         return problems;
     }
@@ -31,6 +42,24 @@ public static class ConfigValidator
     {
         var (line, column) = resource.Positions.Find(path);
         return new ConfigError(resource.Source, line, column, path, message, severity);
+    }
+
+    /// <summary>"file:line" of a resource's field, for messages that point at another resource.</summary>
+    internal static string Where<T>(Resource<T> resource, string path) where T : class =>
+        $"{resource.Source}:{resource.Positions.Find(path).Line}";
+
+    /// <summary>Which hosts a destination can resolve to: ServiceEntry hosts, and the registry's when known.</summary>
+    public sealed class HostIndex(ConfigSet config, IReadOnlySet<string>? registered)
+    {
+        private readonly string[] _entries = config.ServiceEntries
+            .SelectMany(se => se.Spec.Hosts.Select(h => HostName.Canonical(h, se.Metadata.Namespace)))
+            .ToArray();
+
+        public IReadOnlySet<string>? Registered => registered;
+
+        public bool Resolves(string canonical) =>
+            registered?.Contains(canonical) == true
+            || _entries.Any(e => e == canonical || (e.StartsWith("*.", StringComparison.Ordinal) && canonical.EndsWith(e[1..], StringComparison.Ordinal)));
     }
 
     /// <summary>Subset names by canonical host, from every DestinationRule.</summary>
@@ -58,9 +87,8 @@ public static class ConfigValidator
             var key = (resource.Metadata.Namespace, resource.Metadata.Name);
             if (seen.TryGetValue(key, out var first))
             {
-                var (line, _) = first.Positions.Find("metadata.name");
                 problems.Add(At(resource, "metadata.name",
-                    $"duplicate {kind} '{key.Item2}' in namespace '{key.Item1}' (first defined at {first.Source}:{line})"));
+                    $"duplicate {kind} '{key.Item2}' in namespace '{key.Item1}' (first defined at {Where(first, "metadata.name")})"));
             }
             else
             {

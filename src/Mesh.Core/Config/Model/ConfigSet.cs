@@ -7,4 +7,5 @@ public sealed record ConfigSet
 
     public IReadOnlyList<Resource<VirtualService>> VirtualServices { get; init; } = [];
     public IReadOnlyList<Resource<DestinationRule>> DestinationRules { get; init; } = [];
+    public IReadOnlyList<Resource<ServiceEntry>> ServiceEntries { get; init; } = [];
 }

@@ -10,14 +10,98 @@ public sealed record VirtualService
 }
 
 /// <summary>One rule of a VirtualService; rules are tried in order and the first match wins.</summary>
-[UnsupportedFields("corsPolicy", "delegate")]
+[UnsupportedFields("corsPolicy", "delegate", "mirrors", "mirrorPercent")]
 public sealed record HttpRoute
 {
     public string? Name { get; init; }
     public IReadOnlyList<HttpMatchRequest> Match { get; init; } = [];
     public IReadOnlyList<HttpRouteDestination> Route { get; init; } = [];
+    public HttpRedirect? Redirect { get; init; }
+    public HttpDirectResponse? DirectResponse { get; init; }
+    public HttpRewrite? Rewrite { get; init; }
     public TimeSpan? Timeout { get; init; }
     public HttpRetry? Retries { get; init; }
+    public HttpFaultInjection? Fault { get; init; }
+    public Destination? Mirror { get; init; }
+    public Percent? MirrorPercentage { get; init; }
+    public Headers? Headers { get; init; }
+}
+
+/// <summary>Answer with a redirect instead of forwarding; parts not given keep the request's.</summary>
+[UnsupportedFields("derivePort")]
+public sealed record HttpRedirect
+{
+    public string? Uri { get; init; }
+    public string? Authority { get; init; }
+    public int? Port { get; init; }
+    public string? Scheme { get; init; }
+    public int? RedirectCode { get; init; }
+}
+
+/// <summary>Answer with a fixed status and body instead of forwarding.</summary>
+public sealed record HttpDirectResponse
+{
+    public int Status { get; init; }
+    public HttpBody? Body { get; init; }
+}
+
+/// <summary>A body given inline as text or as base64 bytes.</summary>
+public sealed record HttpBody
+{
+    public string? String { get; init; }
+    public string? Bytes { get; init; }
+}
+
+/// <summary>Rewrites the path (the part the match's uri prefix matched, or all of it) and the authority before forwarding.</summary>
+[UnsupportedFields("uriRegexRewrite")]
+public sealed record HttpRewrite
+{
+    public string? Uri { get; init; }
+    public string? Authority { get; init; }
+}
+
+/// <summary>Delays or aborts a share of requests before they are forwarded, to test callers' resilience.</summary>
+public sealed record HttpFaultInjection
+{
+    public FaultDelay? Delay { get; init; }
+    public FaultAbort? Abort { get; init; }
+}
+
+[UnsupportedFields("exponentialDelay")]
+public sealed record FaultDelay
+{
+    public TimeSpan? FixedDelay { get; init; }
+    public Percent? Percentage { get; init; }
+
+    /// <summary>Deprecated integer percentage of older Istio releases; used when <see cref="Percentage"/> is absent.</summary>
+    public int? Percent { get; init; }
+}
+
+[UnsupportedFields("http2Error", "grpcStatus")]
+public sealed record FaultAbort
+{
+    public int? HttpStatus { get; init; }
+    public Percent? Percentage { get; init; }
+}
+
+/// <summary>A percentage 0-100, fractions allowed.</summary>
+public sealed record Percent
+{
+    public double Value { get; init; }
+}
+
+/// <summary>Header changes on the request forwarded and the response returned.</summary>
+public sealed record Headers
+{
+    public HeaderOperations? Request { get; init; }
+    public HeaderOperations? Response { get; init; }
+}
+
+public sealed record HeaderOperations
+{
+    public IReadOnlyDictionary<string, string> Set { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Add { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<string> Remove { get; init; } = [];
 }
 
 /// <summary>Conditions of one match block; all must hold. Several blocks of a rule are OR'ed.</summary>
@@ -46,6 +130,7 @@ public sealed record HttpRouteDestination
 {
     public Destination? Destination { get; init; }
     public int? Weight { get; init; }
+    public Headers? Headers { get; init; }
 }
 
 public sealed record Destination

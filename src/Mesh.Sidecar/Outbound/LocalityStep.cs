@@ -1,0 +1,34 @@
+using Mesh.Core.Routing;
+using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Hosting;
+using Yarp.ReverseProxy.Model;
+
+namespace Mesh.Sidecar.Outbound;
+
+/// <summary>
+/// Proxy-pipeline step before load balancing: narrows the destinations to the caller's preferred
+/// locality when the destination's policy turns locality load balancing on (see <see cref="LocalityPreference"/>).
+/// </summary>
+internal sealed class LocalityStep(RequestDelegate next, MeshState state, SidecarOptions options)
+{
+    public const string RegionKey = "region";
+    public const string ZoneKey = "zone";
+
+    private static readonly Func<DestinationState, (string?, string?)> LocalityOf = d =>
+        d.Model.Config.Metadata is { } metadata
+            ? (metadata.GetValueOrDefault(RegionKey), metadata.GetValueOrDefault(ZoneKey))
+            : (null, null);
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        if (proxy.AvailableDestinations.Count > 1
+            && proxy.Cluster?.Config.ClusterId is { } clusterId
+            && state.Routes.TryGetCluster(clusterId, out var cluster)
+            && cluster.Locality is { } setting)
+        {
+            proxy.AvailableDestinations = LocalityPreference.Select(proxy.AvailableDestinations, LocalityOf, options.Region, options.Zone, setting, Random.Shared);
+        }
+        return next(context);
+    }
+}
