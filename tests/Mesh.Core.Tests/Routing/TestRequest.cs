@@ -3,7 +3,7 @@ using Mesh.Core.Routing;
 namespace Mesh.Core.Tests.Routing;
 
 /// <summary>A request for route-matching tests.</summary>
-internal readonly record struct TestRequest(string Path, string Method = "GET", string Authority = "reviews", Dictionary<string, string>? Headers = null, Dictionary<string, string>? Query = null)
+public readonly record struct TestRequest(string Path, string Method = "GET", string Authority = "reviews", Dictionary<string, string>? Headers = null, Dictionary<string, string>? Query = null)
     : IRouteRequest
 {
     public string? GetHeader(string name) => Headers?.GetValueOrDefault(name.ToLowerInvariant());
