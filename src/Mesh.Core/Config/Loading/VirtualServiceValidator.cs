@@ -204,12 +204,15 @@ internal static class VirtualServiceValidator
             {
                 continue;
             }
-            foreach (var name in operations.Set.Keys.Concat(operations.Add.Keys).Concat(operations.Remove))
+            var names = operations.Set.Keys.Select(n => (n, $"{path}.{side}.set.{n}"))
+                .Concat(operations.Add.Keys.Select(n => (n, $"{path}.{side}.add.{n}")))
+                .Concat(operations.Remove.Select((n, i) => (n, $"{path}.{side}.remove[{i}]")));
+            foreach (var (name, namePath) in names)
             {
-                ValidateHeaderName(p, name, $"{path}.{side}");
+                ValidateHeaderName(p, name, namePath);
                 if (name.StartsWith(':') || name.Equals("host", StringComparison.OrdinalIgnoreCase))
                 {
-                    p.Error($"{path}.{side}", $"header '{name}' cannot be changed here; use rewrite.authority for the host");
+                    p.Error(namePath, $"header '{name}' cannot be changed here; use rewrite.authority for the host");
                 }
             }
         }
