@@ -3,11 +3,27 @@
 var port = Arg("--port") ?? throw new ArgumentException("--port is required");
 var name = Arg("--name") ?? "app";
 var healthy = true;
+var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
 var app = builder.Build();
+// Every request is remembered (host and path) so a test can ask what reached this app, e.g. a mirror copy.
+app.Use((context, next) =>
+{
+    if (!context.Request.Path.StartsWithSegments("/admin") && !context.Request.Path.StartsWithSegments("/health"))
+    {
+        seen.Enqueue($"{context.Request.Host} {context.Request.Method} {context.Request.Path}");
+    }
+    return next(context);
+});
+app.MapGet("/admin/requests", () => Results.Text(string.Join("\n", seen)));
+app.MapGet("/delay/{ms:int}", async (int ms, CancellationToken aborted) =>
+{
+    await Task.Delay(ms, aborted);
+    return Results.Text($"{name} after {ms} ms");
+});
 
 app.MapGet("/health", () => healthy ? Results.Text("ok") : Results.StatusCode(503));
 app.MapPost("/admin/health/{state}", (string state) =>
@@ -35,6 +51,11 @@ app.MapFallback((HttpContext context) =>
 {
     context.Response.Headers["x-app"] = name;
     context.Response.Headers["x-seen-host"] = context.Request.Host.Value;
+    // Request headers named x-* come back as x-echo-*, so a test sees what the app received.
+    foreach (var (header, value) in context.Request.Headers.Where(h => h.Key.StartsWith("x-", StringComparison.OrdinalIgnoreCase)))
+    {
+        context.Response.Headers["x-echo-" + header[2..].ToLowerInvariant()] = value;
+    }
     return Results.Text($"{name} {context.Request.Method} {context.Request.Path}{context.Request.QueryString}");
 });
 app.Run();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Registration;
 using Mesh.Observability;
@@ -46,6 +47,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
     private Task Clusters(HttpContext context)
     {
         var clusters = proxy.GetClusters()
+            .Where(c => c.ClusterId != ProxyConfigBuilder.LocalAnswerCluster)
             .OrderBy(c => c.ClusterId, StringComparer.Ordinal)
             .Select(c => new
             {
@@ -55,7 +57,8 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                 {
                     instance = d.DestinationId,
                     address = d.Model.Config.Address,
-                    zone = d.Model.Config.Metadata?.GetValueOrDefault("zone"),
+                    region = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.RegionKey),
+                    zone = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.ZoneKey),
                     health = d.Health.Passive.ToString(),
                     ejected = d.Health.Passive == DestinationHealth.Unhealthy,
                     inFlight = d.ConcurrentRequestCount,

@@ -24,6 +24,12 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
         new Dictionary<string, string> { ["X-Forwarded"] = "Off" },
     ];
 
+    /// <summary>
+    /// YARP needs a cluster on every route before the pipeline runs; a host whose rules only redirect or
+    /// answer directly gets this empty one, which nothing is ever forwarded to.
+    /// </summary>
+    public const string LocalAnswerCluster = "mesh-local-answer";
+
     public (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Build(RouteTable table)
     {
         var routes = table.Names
@@ -32,7 +38,9 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
             .Select(g => new RouteConfig
             {
                 RouteId = g.Key,
-                ClusterId = table.TryGetHost(g.Key, out var host) ? host.Rules.FirstOrDefault()?.Destinations.FirstOrDefault()?.ClusterId : null,
+                ClusterId = table.TryGetHost(g.Key, out var host)
+                    ? host.Rules.SelectMany(r => r.Destinations).FirstOrDefault()?.ClusterId ?? LocalAnswerCluster
+                    : LocalAnswerCluster,
                 Match = new RouteMatch { Hosts = g.Order(StringComparer.Ordinal).ToArray() },
                 Transforms = RouteTransforms,
             })
@@ -54,7 +62,7 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
                 },
                 StringComparer.Ordinal),
             Metadata = new Dictionary<string, string> { ["host"] = c.Host, ["subset"] = c.Subset ?? "" },
-        }).ToArray();
+        }).Append(new ClusterConfig { ClusterId = LocalAnswerCluster }).ToArray();
         return (routes, clusters);
     }
 

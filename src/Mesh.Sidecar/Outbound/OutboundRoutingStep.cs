@@ -56,16 +56,23 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
                 return;
             }
         }
-        if (rule.Mirror is { } mirror && rule.Redirect is null && rule.DirectResponse is null && mirror.ShouldMirror(Random.Shared))
-        {
-            await mirrors.TryMirrorAsync(context, mirror);
-        }
-        if (rule.Timeout is not { } timeout || rule.Redirect is not null || rule.DirectResponse is not null)
+        if (rule.DirectResponse is not null || rule.Redirect is not null)
         {
             await Forward(context, proxy, rule, block, call);
             return;
         }
-        await ForwardWithTimeoutAsync(context, proxy, rule, block, call, timeout);
+        var destination = Prepare(context, rule, block, call);
+        // The copy is taken after rewrites and header changes, as Envoy's shadowing does.
+        if (rule.Mirror is { } mirror && mirror.ShouldMirror(Random.Shared))
+        {
+            await mirrors.TryMirrorAsync(context, mirror);
+        }
+        if (rule.Timeout is { } timeout)
+        {
+            await DispatchWithTimeoutAsync(context, proxy, destination, timeout);
+            return;
+        }
+        await Dispatch(context, proxy, destination);
     }
 
     /// <summary>
@@ -73,7 +80,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
     /// request's token is swapped for one that also fires at the deadline; a call cut short that way
     /// is answered 504, as Envoy does, unless the caller went away first.
     /// </summary>
-    private async Task ForwardWithTimeoutAsync(HttpContext context, IReverseProxyFeature proxy, RouteRule rule, RequestMatcher? block, OutboundCall? call, TimeSpan timeout)
+    private async Task DispatchWithTimeoutAsync(HttpContext context, IReverseProxyFeature proxy, WeightedDestination destination, TimeSpan timeout)
     {
         var callerAborted = context.RequestAborted;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(callerAborted);
@@ -81,7 +88,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         context.RequestAborted = deadline.Token;
         try
         {
-            await Forward(context, proxy, rule, block, call);
+            await Dispatch(context, proxy, destination);
         }
         finally
         {
@@ -110,6 +117,12 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         {
             return Redirect(context, rule, redirect);
         }
+        return Dispatch(context, proxy, Prepare(context, rule, block, call));
+    }
+
+    /// <summary>Picks the destination and changes the request for it: header edits, then rewrite.</summary>
+    private static WeightedDestination Prepare(HttpContext context, RouteRule rule, RequestMatcher? block, OutboundCall? call)
+    {
         var destination = rule.Pick(Random.Shared);
         if (call is not null)
         {
@@ -133,6 +146,12 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
                 context.Request.Host = new HostString(rewrite.Authority);
             }
         }
+        return destination;
+    }
+
+    /// <summary>Moves the request to the destination's cluster and forwards it, or answers 503 when it has no endpoint.</summary>
+    private Task Dispatch(HttpContext context, IReverseProxyFeature proxy, WeightedDestination destination)
+    {
         if (proxy.Cluster?.Config.ClusterId != destination.ClusterId)
         {
             if (!lookup.TryGetCluster(destination.ClusterId, out var cluster))
@@ -140,6 +159,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
                 return NoEndpoint(context, destination);
             }
             context.ReassignProxyRequest(cluster);
+            proxy = context.GetReverseProxyFeature(); // reassigning sets a new feature
         }
         if (proxy.AvailableDestinations.Count == 0)
         {

@@ -124,6 +124,36 @@ internal sealed class MeshCluster : IAsyncDisposable
 
     public void WriteConfig(string fileName, string yaml) => File.WriteAllText(Path.Combine(ConfigDir, fileName), yaml);
 
+    /// <summary>The control plane's accepted config version.</summary>
+    public async Task<long> ConfigVersionAsync()
+    {
+        using var doc = JsonDocument.Parse(await _http.GetStringAsync(new Uri(ControlPlane!.Admin, "/v1/config")).ConfigureAwait(false));
+        return doc.RootElement.GetProperty("version").GetInt64();
+    }
+
+    /// <summary>Writes a config file and waits until the control plane accepted it and every running sidecar applied it.</summary>
+    public async Task ApplyConfigAsync(string fileName, string yaml)
+    {
+        var before = await ConfigVersionAsync().ConfigureAwait(false);
+        WriteConfig(fileName, yaml);
+        await Eventually.TrueAsync(async () => await ConfigVersionAsync().ConfigureAwait(false) > before, TimeSpan.FromSeconds(20),
+            () => $"control plane did not accept {fileName} (still version {before})").ConfigureAwait(false);
+        var live = Sidecars.Count(s => !s.Process.HasExited);
+        await Eventually.ValueAsync(ProxyStatusAsync,
+            s => s.Count(p => p.GetProperty("status").GetString() == "SYNCED") >= live,
+            TimeSpan.FromSeconds(20), () => $"sidecars did not apply {fileName}").ConfigureAwait(false);
+    }
+
+    /// <summary>Calls through the sidecar with a method, headers and body of the test's choosing.</summary>
+    public async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> SendAsync(Sidecar from, string host, string path, Action<HttpRequestMessage> configure)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(from.Outbound, path));
+        request.Headers.Host = host;
+        configure(request);
+        var response = await _http.SendAsync(request).ConfigureAwait(false);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync().ConfigureAwait(false), response);
+    }
+
     /// <summary>Runs a scenario; if it fails, the failure carries every process's output.</summary>
     public async Task RunAsync(Func<Task> scenario)
     {
