@@ -259,6 +259,14 @@ public sealed class RoutingTests
                       status: 418
                       body:
                         string: "short and stout"
+                  - name: nowhere
+                    match:
+                    - uri:
+                        prefix: /nowhere
+                    route:
+                    - destination:
+                        host: reviews
+                        subset: v3
                   - name: legacy
                     match:
                     - uri:
@@ -300,6 +308,12 @@ public sealed class RoutingTests
             var teapot = await mesh.SendAsync(caller, "reviews", "/teapot", _ => { });
             Assert.Equal((HttpStatusCode)418, teapot.Status);
             Assert.Equal("short and stout", teapot.Body);
+
+            // Subset v3 has no instance: the sidecar says so at once (and the rules after it still route).
+            var nowhere = await mesh.SendAsync(caller, "reviews", "/nowhere", _ => { });
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, nowhere.Status);
+            Assert.Equal("no-healthy-endpoint", nowhere.Response.Headers.GetValues("x-mesh-error").Single());
+            Assert.Contains("(subset v3)", nowhere.Body, StringComparison.Ordinal);
 
             var legacy = await mesh.SendAsync(caller, "reviews", "/legacy/books/7", r =>
             {
@@ -506,6 +520,23 @@ public sealed class RoutingTests
             await Eventually.TrueAsync(() => Task.FromResult(mesh.ControlPlane.Process.HasLogged("subset 'v9'")), TimeSpan.FromSeconds(20), () => "the control plane logged the rejection");
             Assert.Equal(version, await mesh.ConfigVersionAsync());
             Assert.Equal(["reviews-v2"], await AnsweredByAsync(mesh, caller, 10));
+
+            // meshctl validate: offline (same loader and validator) and against the running control plane.
+            var file = Path.Combine(mesh.Root, "proposed", "reviews.yaml");
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            File.WriteAllText(file, DestinationRuleAll + "\n---\n" + broken);
+            await using (var offline = MeshProcess.StartDll("meshctl validate", RepoPaths.MeshctlDll, ["validate", Path.GetDirectoryName(file)!]))
+            {
+                Assert.Equal(1, await offline.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.True(offline.HasLogged("reviews.yaml:58:17: spec.http[0].route[1].destination.subset:") && offline.HasLogged("subset 'v9'"), offline.Output);
+                Assert.True(offline.HasLogged("invalid: 3 error(s)"), offline.Output);
+            }
+            await using (var remote = MeshProcess.StartDll("meshctl validate --remote", RepoPaths.MeshctlDll,
+                ["--admin", mesh.ControlPlane.Admin.ToString(), "validate", "--remote", file]))
+            {
+                Assert.Equal(1, await remote.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.True(remote.HasLogged("subset 'v9'") && remote.HasLogged("invalid: 3 error(s)"), remote.Output);
+            }
 
             // A valid file through the same endpoint is 200.
             using var ok = await mesh.Http.PostAsync(new Uri(mesh.ControlPlane.Admin, "/v1/validate?file=reviews.yaml"),
