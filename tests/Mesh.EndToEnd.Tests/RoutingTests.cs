@@ -243,7 +243,15 @@ public sealed class RoutingTests
             var v1 = await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
             var v2 = await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 2, TimeSpan.FromSeconds(20), () => "two reviews instances");
-            await mesh.ApplyConfigAsync("reviews.yaml", DestinationRuleAll + "\n---\n" + ReviewsRoute("""
+            var sticky = DestinationRuleAll.Replace("  host: reviews\n", "  host: reviews\n  trafficPolicy:\n    loadBalancer:\n      consistentHash:\n        httpHeaderName: x-user\n", StringComparison.Ordinal);
+            await mesh.ApplyConfigAsync("reviews.yaml", sticky + "\n---\n" + ReviewsRoute("""
+                  - name: sticky
+                    match:
+                    - uri:
+                        prefix: /sticky
+                    route:
+                    - destination:
+                        host: reviews
                   - name: moved
                     match:
                     - uri:
@@ -300,6 +308,20 @@ public sealed class RoutingTests
                     mirrorPercentage:
                       value: 100.0
                 """));
+
+            // consistentHash by header: each user sticks to one instance; different users spread over both.
+            var byUser = new Dictionary<string, HashSet<string>>();
+            for (var user = 0; user < 12; user++)
+            {
+                for (var i = 0; i < 4; i++)
+                {
+                    var call = await mesh.SendAsync(caller, "reviews", "/sticky", r => r.Headers.Add("x-user", $"user-{user}"));
+                    Assert.Equal(HttpStatusCode.OK, call.Status);
+                    (byUser.TryGetValue($"user-{user}", out var set) ? set : byUser[$"user-{user}"] = []).Add(call.Response.Headers.GetValues("x-app").Single());
+                }
+            }
+            Assert.All(byUser, u => Assert.Single(u.Value));
+            Assert.Equal(["reviews-v1", "reviews-v2"], byUser.Values.SelectMany(v => v).Distinct().Order(StringComparer.Ordinal));
 
             var redirect = await mesh.SendAsync(caller, "reviews", "/old-api/books?id=1", _ => { });
             Assert.Equal(HttpStatusCode.MovedPermanently, redirect.Status);

@@ -69,7 +69,7 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
     private static string Policy(SimpleLoadBalancer lb) => lb switch
     {
         SimpleLoadBalancer.LeastRequest => LoadBalancingPolicies.LeastRequests,
-        SimpleLoadBalancer.Random => LoadBalancingPolicies.Random,
+        SimpleLoadBalancer.Random or SimpleLoadBalancer.Passthrough => LoadBalancingPolicies.Random,
         // Istio's default when no DestinationRule says otherwise is round robin across healthy endpoints.
         _ => LoadBalancingPolicies.RoundRobin,
     };

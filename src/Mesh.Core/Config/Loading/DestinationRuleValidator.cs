@@ -88,6 +88,10 @@ internal static class DestinationRuleValidator
         {
             p.Error(path, "loadBalancer takes simple or consistentHash, not both");
         }
+        if (lb.Simple == SimpleLoadBalancer.Passthrough)
+        {
+            p.Warning($"{path}.simple", "PASSTHROUGH sends to the address the app connected to; apps call the sidecar by service name, so Mesh picks a random healthy endpoint");
+        }
         if (lb.ConsistentHash is { } hash)
         {
             var keys = (hash.HttpHeaderName is null ? 0 : 1) + (hash.HttpCookie is null ? 0 : 1)
