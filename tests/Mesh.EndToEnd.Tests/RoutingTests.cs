@@ -183,9 +183,9 @@ public sealed class RoutingTests
             Assert.Equal(HttpStatusCode.OK, undelayed.Status);
             Assert.True(undelayed.Elapsed < TimeSpan.FromMilliseconds(1900), $"another user's call took {undelayed.Elapsed}; it must not be delayed");
 
-            // Fault injection, abort.
+            // Fault injection, abort (again the deprecated integer 'percent', as the Bookinfo sample has it).
             await mesh.ApplyConfigAsync("virtual-service-ratings.yaml", """
-                apiVersion: networking.istio.io/v1beta1
+                apiVersion: networking.istio.io/v1alpha3
                 kind: VirtualService
                 metadata:
                   name: ratings
@@ -199,8 +199,7 @@ public sealed class RoutingTests
                           exact: jason
                     fault:
                       abort:
-                        percentage:
-                          value: 100.0
+                        percent: 100
                         httpStatus: 500
                     route:
                     - destination:

@@ -60,7 +60,7 @@ public sealed record FaultAction(TimeSpan Delay, double DelayPercent, int AbortS
         }
         // A fault written without a percentage applies to every request it matches.
         var delayPercent = fault.Delay is null ? 0 : fault.Delay.Percentage?.Value ?? fault.Delay.Percent ?? 100;
-        var abortPercent = fault.Abort is null ? 0 : fault.Abort.Percentage?.Value ?? 100;
+        var abortPercent = fault.Abort is null ? 0 : fault.Abort.Percentage?.Value ?? fault.Abort.Percent ?? 100;
         return new FaultAction(fault.Delay?.FixedDelay ?? TimeSpan.Zero, delayPercent, fault.Abort?.HttpStatus ?? 0, abortPercent);
     }
 

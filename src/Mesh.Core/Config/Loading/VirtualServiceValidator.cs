@@ -275,6 +275,7 @@ internal static class VirtualServiceValidator
             }
             p.Range($"{path}.abort.httpStatus", "httpStatus", abort.HttpStatus, 200, 599);
             p.Range($"{path}.abort.percentage.value", "percentage", abort.Percentage?.Value, 0, 100);
+            p.Range($"{path}.abort.percent", "percent", abort.Percent, 0, 100);
         }
     }
 

@@ -82,6 +82,9 @@ public sealed record FaultAbort
 {
     public int? HttpStatus { get; init; }
     public Percent? Percentage { get; init; }
+
+    /// <summary>Deprecated integer percentage (Bookinfo's abort sample still uses it); used when <see cref="Percentage"/> is absent.</summary>
+    public int? Percent { get; init; }
 }
 
 /// <summary>A percentage 0-100, fractions allowed.</summary>
