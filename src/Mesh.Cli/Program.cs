@@ -11,6 +11,9 @@ const string Usage = """
       validate PATH...               check VirtualService/DestinationRule/ServiceEntry YAML offline
                                      (files or directories); exit 1 if any error
       validate --remote FILE...      check files against the running control plane (POST /v1/validate)
+      apply -f FILE...               apply resources as kubectl apply does: each replaces the resource
+                                     of the same kind, namespace and name (POST /v1/apply)
+      delete -f FILE...              remove resources applied with apply (POST /v1/delete)
     """;
 
 var admin = new Uri("http://127.0.0.1:15014");
@@ -31,21 +34,27 @@ if (rest.Count == 0 || rest[0] is "--help" or "help")
     return rest.Count == 0 ? CommandLine.UsageExitCode : 0;
 }
 
-if (rest[0] == "validate")
+if (rest[0] is "validate" or "apply" or "delete")
 {
-    var remote = rest.Remove("--remote");
-    var paths = rest.Skip(1).ToArray();
+    var command = rest[0];
+    var remote = rest.Remove("--remote") || command != "validate";
+    var paths = rest.Skip(1).Where(a => a != "-f").ToArray();
     if (paths.Length == 0)
     {
-        Console.Error.WriteLine("meshctl: validate expects at least one file or directory");
+        Console.Error.WriteLine($"meshctl: {command} expects at least one file{(command == "validate" ? " or directory" : " (-f FILE)")}");
         return CommandLine.UsageExitCode;
     }
     if (!remote)
     {
-        return ValidateCommand.RunOffline(paths, Console.Out);
+        return ConfigCommands.ValidateOffline(paths, Console.Out);
     }
-    using var adminClient = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(10) };
-    return await ValidateCommand.RunRemoteAsync(adminClient, paths, Console.Out);
+    using var adminClient = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(30) };
+    return command switch
+    {
+        "apply" => await ConfigCommands.SendAsync(adminClient, "/v1/apply", "configured", paths, Console.Out),
+        "delete" => await ConfigCommands.SendAsync(adminClient, "/v1/delete", "deleted", paths, Console.Out),
+        _ => await ConfigCommands.SendAsync(adminClient, "/v1/validate", "valid", paths, Console.Out),
+    };
 }
 
 using var http = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(10) };

@@ -566,6 +566,54 @@ public sealed class RoutingTests
         });
     }
 
+    [Fact]
+    public async Task ApplyAndDelete_LikeKubectl_ReplaceTheDirectorysResource_AndSurviveARestart()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-v1");
+            await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
+            await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
+            await mesh.ApplyConfigAsync("reviews.yaml", DestinationRuleAll + "\n---\n" + ReviewsRoute("  - route:\n    - destination:\n        host: reviews\n        subset: v1"));
+            Assert.Equal(["reviews-v1"], await AnsweredByAsync(mesh, caller, 10));
+
+            // meshctl apply -f: the same VirtualService name as the directory's, so it replaces it.
+            var file = Path.Combine(mesh.Root, "virtual-service-reviews-v2.yaml");
+            File.WriteAllText(file, "# routed by a test\n" + ReviewsRoute("  - route:\n    - destination:\n        host: reviews\n        subset: v2"));
+            var before = await mesh.ConfigVersionAsync();
+            await using (var apply = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, ["--admin", mesh.ControlPlane!.Admin.ToString(), "apply", "-f", file]))
+            {
+                Assert.Equal(0, await apply.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.True(apply.HasLogged("VirtualService default/reviews configured"), apply.Output);
+            }
+            Assert.Equal(before + 1, await mesh.ConfigVersionAsync());
+            await Eventually.ValueAsync(() => AnsweredByAsync(mesh, caller, 5), a => a.SequenceEqual(["reviews-v2"]), TimeSpan.FromSeconds(20), () => "v2 after apply");
+
+            // A bad apply is refused whole, with positions in the posted file, and changes nothing.
+            using var bad = await mesh.Http.PostAsync(new Uri(mesh.ControlPlane.Admin, "/v1/apply?file=bad.yaml"),
+                new StringContent(ReviewsRoute("  - route:\n    - destination:\n        host: reviews\n        subset: v9"), Encoding.UTF8));
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
+            var badReport = await bad.Content.ReadAsStringAsync();
+            Assert.True(badReport.Contains("bad.yaml:", StringComparison.Ordinal) && badReport.Contains("spec.http[0].route[0].destination.subset: subset 'v9'", StringComparison.Ordinal), badReport);
+            Assert.Equal(before + 1, await mesh.ConfigVersionAsync());
+
+            // Applied resources live in the data dir: a control-plane restart keeps them.
+            await mesh.RestartControlPlaneAsync();
+            Assert.Equal(before + 1, await mesh.ConfigVersionAsync());
+            Assert.Equal(["reviews-v2"], await AnsweredByAsync(mesh, caller, 10));
+
+            // Deleting what the directory defines is refused; deleting the applied one brings the directory's back.
+            using var refused = await mesh.Http.PostAsync(new Uri(mesh.ControlPlane.Admin, "/v1/delete?file=reviews.yaml"), new StringContent(DestinationRuleAll, Encoding.UTF8));
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+            Assert.Contains("was not applied through the API", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            using var deleted = await mesh.Http.PostAsync(new Uri(mesh.ControlPlane.Admin, "/v1/delete?file=v2.yaml"), new StringContent(File.ReadAllText(file), Encoding.UTF8));
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+            await Eventually.ValueAsync(() => AnsweredByAsync(mesh, caller, 5), a => a.SequenceEqual(["reviews-v1"]), TimeSpan.FromSeconds(20), () => "v1 after delete");
+        });
+    }
+
     /// <summary>Which instances answered <paramref name="count"/> calls to reviews (all must succeed).</summary>
     private static async Task<string[]> AnsweredByAsync(MeshCluster mesh, Sidecar from, int count, Action<HttpRequestMessage>? configure = null)
     {

@@ -28,23 +28,51 @@ internal static class AdminEndpoints
         });
 
         // Checks YAML before it is applied: the same loader and validator as a reload, run against the
-        // running directory (the posted file replaces the one of the same name) and the live registry.
+        // running config (the posted file replaces the one of the same name) and the live registry.
         admin.MapPost("/v1/validate", async (HttpRequest request, ConfigStore store) =>
         {
-            var name = request.Query["file"].ToString() is { Length: > 0 } file ? file : "request.yaml";
-            using var reader = new StreamReader(request.Body);
-            var result = store.Validate(name, await reader.ReadToEndAsync(request.HttpContext.RequestAborted));
-            var body = new
-            {
-                valid = result.Succeeded,
-                errors = result.Errors.Select(p => p.ToString()),
-                warnings = result.Problems.Where(p => p.Severity == ConfigSeverity.Warning).Select(p => p.ToString()),
-                problems = result.Problems,
-            };
-            return Results.Json(body, MeshJson.Indented, statusCode: result.Succeeded ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+            var (name, text) = await ReadFileAsync(request);
+            var result = store.Validate(name, text);
+            return Report(result, result.Succeeded, []);
+        });
+
+        // kubectl-style apply and delete of resources, kept in the data dir on top of the config dir.
+        admin.MapPost("/v1/apply", async (HttpRequest request, ConfigStore store) =>
+        {
+            var (name, text) = await ReadFileAsync(request);
+            var (result, applied) = store.Apply(name, text);
+            return Report(result, result.Succeeded && applied.Count > 0, applied, store.Version);
+        });
+        admin.MapPost("/v1/delete", async (HttpRequest request, ConfigStore store) =>
+        {
+            var (name, text) = await ReadFileAsync(request);
+            var (result, deleted) = store.Delete(name, text);
+            return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
         });
 
         admin.MapGet("/ready", () => Results.Text("ready\n"));
         admin.MapGet("/live", () => Results.Text("live\n"));
+    }
+
+    private static async Task<(string Name, string Text)> ReadFileAsync(HttpRequest request)
+    {
+        var name = request.Query["file"].ToString() is { Length: > 0 } file ? Path.GetFileName(file) : "request.yaml";
+        using var reader = new StreamReader(request.Body);
+        return (name, await reader.ReadToEndAsync(request.HttpContext.RequestAborted));
+    }
+
+    /// <summary>200 with what was done, or 422 with every problem; warnings either way.</summary>
+    private static IResult Report(ConfigLoadResult result, bool ok, IReadOnlyList<ConfigDocument> resources, long? version = null)
+    {
+        var body = new
+        {
+            valid = ok,
+            version,
+            resources = resources.Select(r => r.ToString()),
+            errors = result.Errors.Select(p => p.ToString()),
+            warnings = result.Problems.Where(p => p.Severity == ConfigSeverity.Warning).Select(p => p.ToString()),
+            problems = result.Problems,
+        };
+        return Results.Json(body, MeshJson.Indented, statusCode: ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
     }
 }

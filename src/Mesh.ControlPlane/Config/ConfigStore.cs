@@ -11,13 +11,22 @@ using Mesh.Core.Snapshots;
 namespace Mesh.ControlPlane.Config;
 
 /// <summary>
-/// The embedded config store: the YAML directory is the source of truth, and the last accepted
-/// config is also kept in the data dir, so a restart while the directory holds a broken edit still
-/// serves what was accepted before. Each accepted change gets the next config version.
+/// The embedded config store: the YAML directory is the source of truth, with on top of it the
+/// resources applied through the admin API (<c>meshctl apply -f</c>), kept one file per resource in
+/// <c>data-dir/applied/</c>; an applied resource replaces the directory's resource of the same kind,
+/// namespace and name, as <c>kubectl apply</c> replaces what was there. The last accepted config is
+/// also kept in the data dir, so a restart while the directory holds a broken edit still serves what
+/// was accepted before. Each accepted change gets the next config version.
 /// </summary>
-internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, ILogger<ConfigStore> logger)
+internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, ILogger<ConfigStore> logger)
 {
+    private const int DirectoryLayer = 0;
+    private const int AppliedLayer = 1;
+    private const int CandidateLayer = 2;
+    private const string AppliedFolder = "applied";
+
     private readonly Lock _gate = new();
+    private readonly Lock _applyGate = new();
     private byte[] _acceptedJson = [];
 
     private string AcceptedPath => Path.Combine(options.DataDir, "config.json");
@@ -43,7 +52,7 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
     /// <summary>Reads the whole directory; applies it if valid and different, otherwise keeps the running config.</summary>
     public ConfigLoadResult Reload(bool checkHosts = true)
     {
-        var result = ConfigLoader.LoadDirectory(options.ConfigDir, checkHosts ? RegisteredHosts() : null);
+        var result = ConfigLoader.LoadLayers(CurrentFiles(), checkHosts ? RegisteredHosts() : null);
         foreach (var warning in result.Problems.Where(p => p.Severity == ConfigSeverity.Warning))
         {
             Log.ConfigWarning(logger, warning.ToString());
@@ -64,9 +73,110 @@ internal sealed class ConfigStore(ControlPlaneOptions options, SnapshotPublisher
         return result;
     }
 
-    /// <summary>Checks a proposed file against the running directory and registry without applying it.</summary>
+    /// <summary>Checks a proposed file against the running config and registry without applying it; it
+    /// replaces the directory's file of the same name and every resource it redefines.</summary>
     public ConfigLoadResult Validate(string fileName, string text) =>
-        ConfigLoader.LoadChange(options.ConfigDir, fileName, text, RegisteredHosts());
+        ConfigLoader.LoadLayers(CurrentFiles().Where(f => f.Name != fileName).Append(new ConfigFile(fileName, text, CandidateLayer)), RegisteredHosts());
+
+    /// <summary>
+    /// Applies resources like <c>kubectl apply -f</c>: each replaces the resource of the same kind,
+    /// namespace and name. The whole file is validated with the rest of the config first (errors point
+    /// into the posted file); only then is each resource saved and the config reloaded.
+    /// </summary>
+    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Applied) Apply(string fileName, string text)
+    {
+        lock (_applyGate)
+        {
+            var (documents, problems) = ConfigLoader.SplitDocuments(fileName, text);
+            problems = [.. problems, .. NameProblems(fileName, documents), .. NoDocuments(fileName, documents, problems)];
+            if (problems.Count > 0)
+            {
+                return (new ConfigLoadResult(null, problems), []);
+            }
+            var check = ConfigLoader.LoadLayers(CurrentFiles().Append(new ConfigFile(fileName, text, CandidateLayer)), RegisteredHosts());
+            if (!check.Succeeded)
+            {
+                return (check, []);
+            }
+            Directory.CreateDirectory(Path.Combine(options.DataDir, AppliedFolder));
+            foreach (var document in documents)
+            {
+                AtomicFile.Write(Path.Combine(options.DataDir, AppliedName(document)), System.Text.Encoding.UTF8.GetBytes(document.Text));
+                Log.ResourceApplied(logger, document.ToString(), fileName);
+            }
+            // Report what the posted file caused, not every warning the rest of the config carries.
+            var reloaded = Reload();
+            return (reloaded.Succeeded ? check with { Problems = check.Problems.Where(p => p.File == fileName).ToArray() } : reloaded, documents);
+        }
+    }
+
+    /// <summary>
+    /// Removes resources applied through the API (<c>meshctl delete -f</c>); the directory's own resource
+    /// of that name, if any, applies again. Resources that only the directory defines are edited there.
+    /// </summary>
+    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Deleted) Delete(string fileName, string text)
+    {
+        lock (_applyGate)
+        {
+            var (documents, problems) = ConfigLoader.SplitDocuments(fileName, text);
+            var deleted = new List<ConfigDocument>();
+            var problemList = problems.Concat(NoDocuments(fileName, documents, problems)).ToList();
+            foreach (var document in documents)
+            {
+                if (File.Exists(Path.Combine(options.DataDir, AppliedName(document))))
+                {
+                    deleted.Add(document);
+                }
+                else
+                {
+                    problemList.Add(new ConfigError(fileName, 1, 1, "metadata.name", $"{document} was not applied through the API, so it cannot be deleted here; "
+                        + "resources in the config dir are removed by editing their file"));
+                }
+            }
+            if (problemList.Count > 0)
+            {
+                return (new ConfigLoadResult(null, problemList), []);
+            }
+            var remaining = CurrentFiles().Where(f => !deleted.Any(d => AppliedName(d) == f.Name));
+            var check = ConfigLoader.LoadLayers(remaining, RegisteredHosts());
+            if (!check.Succeeded)
+            {
+                return (check, []);
+            }
+            foreach (var document in deleted)
+            {
+                File.Delete(Path.Combine(options.DataDir, AppliedName(document)));
+                Log.ResourceDeleted(logger, document.ToString());
+            }
+            var reloaded = Reload();
+            return (reloaded.Succeeded ? new ConfigLoadResult(reloaded.Config, []) : reloaded, deleted);
+        }
+    }
+
+    /// <summary>The config dir's files and the applied resources, each in its layer.</summary>
+    private IEnumerable<ConfigFile> CurrentFiles()
+    {
+        var applied = Path.Combine(options.DataDir, AppliedFolder);
+        var appliedFiles = Directory.Exists(applied)
+            ? Directory.EnumerateFiles(applied, "*.yaml").Order(StringComparer.Ordinal)
+                .Select(f => new ConfigFile($"{AppliedFolder}/{Path.GetFileName(f)}", File.ReadAllText(f), AppliedLayer))
+            : [];
+        return ConfigLoader.ReadDirectory(options.ConfigDir).Select(f => new ConfigFile(f.Name, f.Text, DirectoryLayer)).Concat(appliedFiles).ToArray();
+    }
+
+    private static string AppliedName(ConfigDocument document) =>
+        $"{AppliedFolder}/{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name}.yaml";
+
+    private static IEnumerable<ConfigError> NoDocuments(string fileName, IReadOnlyList<ConfigDocument> documents, IReadOnlyList<ConfigError> problems) =>
+        documents.Count == 0 && problems.Count == 0 ? [new ConfigError(fileName, 1, 1, "", "no resources in this file")] : [];
+
+    /// <summary>Applied resources are stored under their names, so the names must be the DNS names Kubernetes allows.</summary>
+    private static IEnumerable<ConfigError> NameProblems(string fileName, IEnumerable<ConfigDocument> documents) =>
+        documents.Where(d => !DnsName().IsMatch(d.Name) || !DnsName().IsMatch(d.Namespace))
+            .Select(d => new ConfigError(fileName, 1, 1, "metadata", $"{d}: name and namespace must be lower-case DNS names (a-z, 0-9, '-', '.')"));
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
+    private static partial System.Text.RegularExpressions.Regex DnsName();
 
     private HashSet<string> RegisteredHosts() =>
         registry.Instances.Select(i => HostName.Canonical(i.Service, i.Namespace)).ToHashSet(StringComparer.Ordinal);

@@ -36,4 +36,10 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Information, "Mesh control plane: sidecar API https://{Listen}:{Port}, admin API http://127.0.0.1:{AdminPort}, root CA {RootPath}")]
     public static partial void Started(ILogger logger, string listen, int port, int adminPort, string rootPath);
+
+    [LoggerMessage(20, LogLevel.Information, "Applied {Resource} from {File} through the admin API")]
+    public static partial void ResourceApplied(ILogger logger, string resource, string file);
+
+    [LoggerMessage(21, LogLevel.Information, "Deleted applied {Resource} through the admin API")]
+    public static partial void ResourceDeleted(ILogger logger, string resource);
 }

@@ -216,4 +216,35 @@ public sealed class ValidationTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public void LoadLayers_HigherLayerReplacesByKindNamespaceName_SameLayerIsADuplicate()
+    {
+        var v1 = Rule("  - route:\n    - destination: {host: reviews, subset: v1}");
+        var v2 = Rule("  - route:\n    - destination: {host: reviews, subset: v2}");
+
+        var layered = ConfigLoader.LoadLayers([new ConfigFile("dir.yaml", Subsets + v1), new ConfigFile("applied/vs.yaml", v2, Layer: 1)]);
+        var flat = ConfigLoader.LoadLayers([new ConfigFile("dir.yaml", Subsets + v1), new ConfigFile("other.yaml", v2)]);
+
+        Assert.True(layered.Succeeded, string.Join("\n", layered.Problems));
+        var vs = Assert.Single(layered.Config!.VirtualServices);
+        Assert.Equal(("applied/vs.yaml", "v2"), (vs.Source, vs.Spec.Http[0].Route[0].Destination!.Subset));
+        Assert.Single(layered.Config.DestinationRules); // untouched resources of the lower layer stay
+        Assert.Contains(flat.Errors, e => e.File == "other.yaml" && e.Message.StartsWith("duplicate VirtualService 'reviews'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SplitDocuments_KeepsEachDocumentsTextAndIdentity_AndReportsDocumentsWithoutName()
+    {
+        const string text = "# the reviews rules\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: shop\nspec: {}\n---\n# nothing here\n---\nkind: DestinationRule\nmetadata: {}\n";
+
+        var (documents, problems) = ConfigLoader.SplitDocuments("f.yaml", text);
+
+        var document = Assert.Single(documents);
+        Assert.Equal(("VirtualService", "shop", "reviews"), (document.Kind, document.Namespace, document.Name));
+        Assert.StartsWith("# the reviews rules\napiVersion", document.Text, StringComparison.Ordinal);
+        var problem = Assert.Single(problems);
+        Assert.Equal(("f.yaml", 11), (problem.File, problem.Line));
+        Assert.Contains("kind and metadata.name", problem.Message, StringComparison.Ordinal);
+    }
 }

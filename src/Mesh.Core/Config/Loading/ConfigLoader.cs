@@ -11,6 +11,15 @@ public sealed record ConfigLoadResult(ConfigSet? Config, IReadOnlyList<ConfigErr
     public IEnumerable<ConfigError> Errors => Problems.Where(p => p.Severity == ConfigSeverity.Error);
 }
 
+/// <summary>A config file and the layer it belongs to (0: the config dir; higher layers replace lower ones).</summary>
+public sealed record ConfigFile(string Name, string Text, int Layer = 0);
+
+/// <summary>One resource's document out of a multi-document file.</summary>
+public sealed record ConfigDocument(string Kind, string Namespace, string Name, string Text)
+{
+    public override string ToString() => $"{Kind} {Namespace}/{Name}";
+}
+
 /// <summary>Reads multi-document Istio YAML into a <see cref="ConfigSet"/> and validates it as a whole.</summary>
 public static class ConfigLoader
 {
@@ -28,25 +37,33 @@ public static class ConfigLoader
     /// </summary>
     public static ConfigLoadResult LoadChange(string directory, string candidateName, string candidateText, IReadOnlySet<string>? registeredHosts = null)
     {
-        var files = ReadDirectory(directory).Where(f => f.Name != candidateName).Append((candidateName, candidateText));
-        return Load(files, registeredHosts, preferredSource: candidateName);
+        var files = ReadDirectory(directory).Where(f => f.Name != candidateName).Select(f => new ConfigFile(f.Name, f.Text))
+            .Append(new ConfigFile(candidateName, candidateText, Layer: 1));
+        return LoadLayers(files, registeredHosts);
     }
 
     /// <summary>Loads several files at once; names are only used in messages.</summary>
     public static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files, IReadOnlySet<string>? registeredHosts = null) =>
-        Load(files, registeredHosts, preferredSource: null);
+        LoadLayers(files.Select(f => new ConfigFile(f.Name, f.Text)), registeredHosts);
 
-    private static ConfigLoadResult Load(IEnumerable<(string Name, string Text)> files, IReadOnlySet<string>? registeredHosts, string? preferredSource)
+    /// <summary>
+    /// Loads files in layers: a resource in a higher layer replaces the resources of the same kind,
+    /// namespace and name in lower layers (as <c>kubectl apply</c> replaces what was there); two of
+    /// them in one layer are a duplicate.
+    /// </summary>
+    public static ConfigLoadResult LoadLayers(IEnumerable<ConfigFile> files, IReadOnlySet<string>? registeredHosts = null)
     {
         var problems = new List<ConfigError>();
         var builder = new ConfigSetBuilder();
-        foreach (var (name, text) in files)
+        var layers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var file in files)
         {
-            LoadFile(name, text, builder, problems);
+            layers[file.Name] = file.Layer;
+            LoadFile(file.Name, file.Text, builder, problems);
         }
-        if (preferredSource is not null)
+        if (layers.Values.Distinct().Count() > 1)
         {
-            builder.DropShadowedBy(preferredSource);
+            builder.DropShadowed(source => layers.GetValueOrDefault(source));
         }
         var config = builder.Build();
         problems.AddRange(ConfigValidator.Validate(config, registeredHosts));
@@ -54,7 +71,8 @@ public static class ConfigLoader
         return new ConfigLoadResult(failed ? null : config, problems);
     }
 
-    private static IEnumerable<(string Name, string Text)> ReadDirectory(string directory)
+    /// <summary>The YAML files under a directory (recursively), by relative name, in a stable order.</summary>
+    public static IReadOnlyList<(string Name, string Text)> ReadDirectory(string directory)
     {
         var files = Directory.Exists(directory)
             ? Directory.EnumerateFiles(directory, "*.*", SearchOption.AllDirectories)
@@ -63,6 +81,63 @@ public static class ConfigLoader
             : Enumerable.Empty<string>();
         return files.Select(f => (Path.GetRelativePath(directory, f), File.ReadAllText(f))).ToArray();
     }
+
+    /// <summary>
+    /// Splits a multi-document file into its resources, each with its kind, namespace, name and its own
+    /// text, so each can be stored and replaced on its own. Problems are syntax errors and documents
+    /// without kind or name; nothing is validated beyond that here.
+    /// </summary>
+    public static (IReadOnlyList<ConfigDocument> Documents, IReadOnlyList<ConfigError> Problems) SplitDocuments(string fileName, string text)
+    {
+        var problems = new List<ConfigError>();
+        var documents = new List<ConfigDocument>();
+        // Documents are cut at the '---' lines so each keeps its own text, comments included.
+        var lines = text.Split('\n');
+        var first = 0;
+        for (var i = 0; i <= lines.Length; i++)
+        {
+            if (i < lines.Length && !IsDocumentSeparator(lines[i]))
+            {
+                continue;
+            }
+            var chunk = string.Join('\n', lines[first..i]);
+            var lineOffset = first;
+            first = i + 1;
+            var stream = new YamlStream();
+            try
+            {
+                stream.Load(new StringReader(chunk));
+            }
+            catch (Exception e) when (e is YamlException or ArgumentException or InvalidOperationException)
+            {
+                var (line, column) = e is YamlException y ? ((int)y.Start.Line, (int)y.Start.Column) : LastGoodPosition(chunk);
+                problems.Add(new ConfigError(fileName, line + lineOffset, column, "", "YAML syntax error: " + (e is YamlException ye ? Reason(ye) : e.Message)));
+                continue;
+            }
+            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            {
+                continue; // only comments or blank lines
+            }
+            var root = stream.Documents[0].RootNode;
+            var metadata = Child(root as YamlMappingNode, "metadata") as YamlMappingNode;
+            var (kind, name) = (Scalar(root as YamlMappingNode, "kind"), Scalar(metadata, "name"));
+            if (kind is null || name is null)
+            {
+                problems.Add(new ConfigError(fileName, (int)root.Start.Line + lineOffset, (int)root.Start.Column, "", "every document needs kind and metadata.name"));
+                continue;
+            }
+            documents.Add(new ConfigDocument(kind, Scalar(metadata, "namespace") ?? "default", name, chunk.Trim('\n') + "\n"));
+        }
+        return (documents, problems);
+
+        static YamlNode? Child(YamlMappingNode? map, string key) =>
+            map is not null && map.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
+        static string? Scalar(YamlMappingNode? map, string key) => (Child(map, key) as YamlScalarNode)?.Value;
+    }
+
+    private static bool IsDocumentSeparator(string line) =>
+        (line.StartsWith("---", StringComparison.Ordinal) && (line.Length == 3 || char.IsWhiteSpace(line[3])))
+        || line.TrimEnd() == "...";
 
     private static void LoadFile(string name, string text, ConfigSetBuilder builder, List<ConfigError> problems)
     {

@@ -9,20 +9,20 @@ internal sealed class ConfigSetBuilder
     public List<Resource<DestinationRule>> DestinationRules { get; } = [];
     public List<Resource<ServiceEntry>> ServiceEntries { get; } = [];
 
-    /// <summary>Removes resources that a resource from <paramref name="source"/> redefines (same kind, namespace, name).</summary>
-    public void DropShadowedBy(string source)
+    /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
+    public void DropShadowed(Func<string, int> layerOf)
     {
-        DropShadowed(VirtualServices, source);
-        DropShadowed(DestinationRules, source);
-        DropShadowed(ServiceEntries, source);
+        DropShadowed(VirtualServices, layerOf);
+        DropShadowed(DestinationRules, layerOf);
+        DropShadowed(ServiceEntries, layerOf);
     }
 
-    private static void DropShadowed<T>(List<Resource<T>> resources, string source) where T : class
+    private static void DropShadowed<T>(List<Resource<T>> resources, Func<string, int> layerOf) where T : class
     {
-        var preferred = resources.Where(r => r.Source == source)
-            .Select(r => (r.Metadata.Namespace, r.Metadata.Name))
-            .ToHashSet();
-        resources.RemoveAll(r => r.Source != source && preferred.Contains((r.Metadata.Namespace, r.Metadata.Name)));
+        var top = resources
+            .GroupBy(r => (r.Metadata.Namespace, r.Metadata.Name))
+            .ToDictionary(g => g.Key, g => g.Max(r => layerOf(r.Source)));
+        resources.RemoveAll(r => layerOf(r.Source) < top[(r.Metadata.Namespace, r.Metadata.Name)]);
     }
 
     public ConfigSet Build() => new()
