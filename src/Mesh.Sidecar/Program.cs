@@ -5,6 +5,7 @@ using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Inbound;
 using Mesh.Observability;
 using Mesh.Sidecar.Outbound;
+using Mesh.Sidecar.Resilience;
 using Mesh.Sidecar.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -55,6 +56,7 @@ app.UseRouting();
 app.MapReverseProxy(pipeline =>
 {
     pipeline.UseMiddleware<OutboundRoutingStep>();
+    pipeline.UseMiddleware<ResilienceStep>();
     pipeline.UseMiddleware<LocalityStep>();
     pipeline.UseLoadBalancing();
     pipeline.UsePassiveHealthChecks();

@@ -34,7 +34,9 @@ public sealed class MetricsTests
             Assert.Equal(5, before.Value("mesh_request_duration_milliseconds_bucket", [.. outboundOk, ("le", "+Inf")]));
             Assert.Equal(2, before.Value("mesh_requests_total", ("destination", "details.default"), ("status", "503")));
             Assert.Equal(1, before.Value("mesh_requests_total", ("destination", "nowhere"), ("status", "404"), ("mesh_error", "unknown-host")));
-            Assert.Equal(7, before.Value("mesh_upstream_attempts_total", ("destination", "details.default")));
+            // Istio's default retry policy (no VirtualService) retries a 503 twice: 5 + 2 × 3 attempts.
+            Assert.Equal(11, before.Value("mesh_upstream_attempts_total", ("destination", "details.default")));
+            Assert.Equal(4, before.Value("mesh_retries_total", ("destination", "details.default"), ("reason", "503")));
             Assert.True(before.Value("mesh_snapshot_version") >= 1, "the applied snapshot version is exported");
 
             // The callee's sidecar counts the same calls inbound.

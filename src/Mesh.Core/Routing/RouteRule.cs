@@ -1,4 +1,5 @@
 using Mesh.Core.Config.Model;
+using Mesh.Core.Resilience;
 
 namespace Mesh.Core.Routing;
 
@@ -35,6 +36,9 @@ public sealed class RouteRule
     /// <summary>Whole-call timeout; null means none (Istio's default), as does zero.</summary>
     public TimeSpan? Timeout { get; init; }
     public HttpRetry? Retries { get; init; }
+
+    /// <summary>The retries the sidecar makes: the rule's, or Istio's default when it sets none.</summary>
+    public RetryPolicy RetryPolicy { get; init; } = RetryPolicy.IstioDefault;
     public RedirectAction? Redirect { get; init; }
     public DirectResponseAction? DirectResponse { get; init; }
     public RewriteAction? Rewrite { get; init; }

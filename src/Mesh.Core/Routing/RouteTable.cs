@@ -149,6 +149,7 @@ public sealed class RouteTable
         }
         return new RouteRule(rule.Name, rule.Match.Select(match => new RequestMatcher(match)).ToArray(), destinations)
         {
+            RetryPolicy = Mesh.Core.Resilience.RetryPolicy.For(rule.Retries),
             Timeout = rule.Timeout is { } t && t > TimeSpan.Zero ? t : null,
             Retries = rule.Retries,
             Redirect = rule.Redirect is { } r

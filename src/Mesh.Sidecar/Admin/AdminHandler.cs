@@ -4,6 +4,7 @@ using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Registration;
+using Mesh.Sidecar.Resilience;
 using Mesh.Observability;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -11,7 +12,7 @@ using Yarp.ReverseProxy.Model;
 namespace Mesh.Sidecar.Admin;
 
 /// <summary>The admin port (127.0.0.1 only): readiness, liveness, the applied config and the endpoints.</summary>
-internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options)
+internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options, ResilienceRegistry resilience)
 {
     public Task InvokeAsync(HttpContext context) => context.Request.Path.Value switch
     {
@@ -49,18 +50,20 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         var clusters = proxy.GetClusters()
             .Where(c => c.ClusterId != ProxyConfigBuilder.LocalAnswerCluster)
             .OrderBy(c => c.ClusterId, StringComparer.Ordinal)
-            .Select(c => new
+            .Select(c => (c, outliers: resilience.Find(c.ClusterId)?.Outliers))
+            .Select(x => new
             {
-                cluster = c.ClusterId,
-                loadBalancer = c.Model.Config.LoadBalancingPolicy,
-                endpoints = c.Destinations.Values.OrderBy(d => d.DestinationId, StringComparer.Ordinal).Select(d => new
+                cluster = x.c.ClusterId,
+                loadBalancer = x.c.Model.Config.LoadBalancingPolicy,
+                endpoints = x.c.Destinations.Values.OrderBy(d => d.DestinationId, StringComparer.Ordinal).Select(d => new
                 {
                     instance = d.DestinationId,
                     address = d.Model.Config.Address,
                     region = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.RegionKey),
                     zone = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.ZoneKey),
                     health = d.Health.Passive.ToString(),
-                    ejected = d.Health.Passive == DestinationHealth.Unhealthy,
+                    ejected = x.outliers?.IsEjected(d.DestinationId) == true,
+                    ejectedUntil = x.outliers?.EjectedUntil(d.DestinationId),
                     inFlight = d.ConcurrentRequestCount,
                 }),
             });

@@ -4,6 +4,7 @@ using Mesh.Sidecar.ControlPlane;
 using Mesh.Sidecar.Inbound;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Registration;
+using Mesh.Sidecar.Resilience;
 using Mesh.Sidecar.Telemetry;
 using Mesh.Sidecar.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -36,7 +37,8 @@ internal static class SidecarServices
         services.AddSingleton<InboundForwarder>();
         services.AddSingleton<AdminHandler>();
         services.AddSingleton<SidecarGauges>();
-        services.AddReverseProxy();
+        services.AddReverseProxy().AddTransforms<RetryResponseTransform>();
+        services.AddSingleton<ResilienceRegistry>();
         services.AddSingleton<MirrorSender>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.AddSingleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>();

@@ -33,6 +33,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         if (call is not null)
         {
             call.Route = rule.Name ?? "";
+            call.Rule = rule;
         }
         // The common rule (forward, maybe with header changes) stays synchronous and allocation-light.
         return rule.Fault is null && rule.Timeout is null && rule.Mirror is null

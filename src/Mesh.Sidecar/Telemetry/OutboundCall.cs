@@ -18,6 +18,9 @@ internal sealed class OutboundCall
     public string Subset { get; set; } = "";
     public string Route { get; set; } = "";
 
+    /// <summary>The VirtualService rule that matched; its retry policy drives the attempts.</summary>
+    public Mesh.Core.Routing.RouteRule? Rule { get; set; }
+
     /// <summary>How the previous attempt ended ("503", "connect-failure", ...): the reason the next one is a retry.</summary>
     public string? LastOutcome { get; set; }
 

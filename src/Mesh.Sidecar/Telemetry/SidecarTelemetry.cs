@@ -22,4 +22,16 @@ internal static class SidecarTelemetry
 
     /// <summary>Attempts sent to upstream endpoints (more than requests when calls are retried), by outcome.</summary>
     public static readonly Counter<long> Attempts = Meter.CreateCounter<long>("mesh.upstream.attempts", description: "Attempts sent to upstream endpoints");
+
+    /// <summary>Retries made, by <c>destination</c> and <c>reason</c> (what the previous attempt ended with).</summary>
+    public static readonly Counter<long> Retries = Meter.CreateCounter<long>("mesh.retries", description: "Retries made after a failed attempt");
+
+    /// <summary>Retries not made because the destination's retry budget was spent, by <c>destination</c>.</summary>
+    public static readonly Counter<long> RetriesBudgetExhausted = Meter.CreateCounter<long>("mesh.retries.budget_exhausted", description: "Retries refused by the retry budget");
+
+    /// <summary>Calls answered 503 at once because a connectionPool limit was reached, by <c>destination</c> and <c>limit</c>.</summary>
+    public static readonly Counter<long> Overflows = Meter.CreateCounter<long>("mesh.overflows", description: "Calls refused by a connection-pool limit (circuit breaking)");
+
+    /// <summary>Endpoints ejected by outlier detection, by <c>destination</c>.</summary>
+    public static readonly Counter<long> Ejections = Meter.CreateCounter<long>("mesh.ejections", description: "Endpoints ejected by outlier detection");
 }

@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using Mesh.Core.Resilience;
+using Mesh.Core.Routing;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.Sidecar.Resilience;
+
+/// <summary>
+/// The failure-handling state of one destination cluster: its retry budget, outlier detector and
+/// connection-pool limiter. It outlives snapshots (endpoint churn keeps ejections and budgets) and is
+/// rebuilt only when the cluster's traffic policy changes.
+/// </summary>
+internal sealed class ClusterResilience
+{
+    private int _activeRetries;
+
+    public ClusterResilience(ClusterDefinition cluster, TimeProvider time)
+    {
+        var policy = cluster.Policy;
+        Budget = new RetryBudget(time);
+        Outliers = policy?.OutlierDetection is { } outlier ? new OutlierDetector(outlier, time) : null;
+        var pool = policy?.ConnectionPool;
+        var maxConnections = pool?.Tcp?.MaxConnections;
+        var maxRequests = pool?.Http?.Http2MaxRequests;
+        if (maxConnections is not null || maxRequests is not null)
+        {
+            var permits = Math.Min(maxConnections ?? int.MaxValue, maxRequests ?? int.MaxValue);
+            // Requests wait for a connection (up to http1MaxPendingRequests) as in Envoy's HTTP/1 pool;
+            // a request limit alone does not queue.
+            var queue = maxConnections is null ? 0 : pool?.Http?.Http1MaxPendingRequests ?? int.MaxValue;
+            Limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = permits, QueueLimit = queue, QueueProcessingOrder = QueueProcessingOrder.OldestFirst });
+            OverflowLimit = maxConnections is null ? "max-requests" : pool?.Http?.Http1MaxPendingRequests is null ? "max-connections" : "max-pending-requests";
+        }
+        MaxRetries = pool?.Http?.MaxRetries ?? int.MaxValue;
+    }
+
+    public RetryBudget Budget { get; }
+    public OutlierDetector? Outliers { get; }
+    public ConcurrencyLimiter? Limiter { get; }
+
+    /// <summary>The connectionPool setting that refuses a call when <see cref="Limiter"/> has no room.</summary>
+    public string OverflowLimit { get; } = "";
+
+    /// <summary><c>connectionPool.http.maxRetries</c>: retries outstanding at once to this cluster.</summary>
+    public int MaxRetries { get; }
+
+    public bool TryStartRetry()
+    {
+        if (Interlocked.Increment(ref _activeRetries) <= MaxRetries)
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _activeRetries);
+        return false;
+    }
+
+    public void EndRetry() => Interlocked.Decrement(ref _activeRetries);
+}
+
+/// <summary>Finds the <see cref="ClusterResilience"/> of a cluster: a weak-table hit per request, a policy comparison per new snapshot.</summary>
+internal sealed class ResilienceRegistry(TimeProvider time)
+{
+    private readonly ConditionalWeakTable<ClusterDefinition, ClusterResilience> _byDefinition = [];
+    private readonly Dictionary<string, (string PolicyKey, ClusterResilience State)> _byId = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    public ClusterResilience For(ClusterDefinition cluster)
+    {
+        if (_byDefinition.TryGetValue(cluster, out var known))
+        {
+            return known;
+        }
+        var key = JsonSerializer.Serialize(cluster.Policy, MeshJson.Options);
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(cluster.Id, out var entry) || entry.PolicyKey != key)
+            {
+                _byId[cluster.Id] = entry = (key, new ClusterResilience(cluster, time));
+            }
+            _byDefinition.AddOrUpdate(cluster, entry.State);
+            return entry.State;
+        }
+    }
+
+    /// <summary>The state of a cluster by id, if any call has used it (for the admin page).</summary>
+    public ClusterResilience? Find(string clusterId)
+    {
+        lock (_gate)
+        {
+            return _byId.TryGetValue(clusterId, out var entry) ? entry.State : null;
+        }
+    }
+}

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
+using Mesh.Core.Resilience;
+using Mesh.Core.Routing;
+using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Outbound;
+using Mesh.Sidecar.Telemetry;
+using Polly;
+using Polly.Retry;
+using System.Runtime.CompilerServices;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Mesh.Sidecar.Resilience;
+
+/// <summary>
+/// Proxy-pipeline step between routing and load balancing that makes one call out of several attempts:
+/// each attempt goes to an endpoint not tried yet and not ejected, holds a connection-pool permit, and
+/// may be cut by <c>perTryTimeout</c>; a failed attempt is retried (Polly, jittered exponential backoff
+/// 25-250 ms as Envoy's) when the route's <c>retryOn</c> covers how it failed, attempts remain, the body
+/// can be sent again and the cluster's retry budget allows. Every result feeds outlier detection.
+/// A 5xx answer that will be retried never reaches the caller: <see cref="RetryResponseTransform"/>
+/// holds its body back.
+/// </summary>
+internal sealed partial class ResilienceStep(RequestDelegate next, MeshState state, ResilienceRegistry registry, ILogger<ResilienceStep> logger)
+{
+    /// <summary>Bodies up to this size, of known length, are buffered so a retry can send them again.</summary>
+    public const int MaxReplayBodyBytes = 64 * 1024;
+
+    private static readonly ConditionalWeakTable<RetryPolicy, ResiliencePipeline<AttemptResult>> Pipelines = [];
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        if (proxy.Cluster?.Config.ClusterId is not { } clusterId || !state.Routes.TryGetCluster(clusterId, out var cluster))
+        {
+            await next(context);
+            return;
+        }
+        var resilience = registry.For(cluster);
+        var call = context.Features.Get<OutboundCall>();
+        var policy = call?.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
+        resilience.Budget.RecordRequest();
+        var attempt = new CallAttempts(context, proxy, cluster, resilience, policy, await BufferBodyAsync(context), logger);
+        context.Features.Set(attempt);
+        if (policy.Attempts == 0)
+        {
+            await attempt.RunAsync(next, 0, context.RequestAborted);
+            attempt.Finish();
+            return;
+        }
+        var pipeline = Pipelines.GetValue(policy, static p => Build(p));
+        var resilienceContext = ResilienceContextPool.Shared.Get(context.RequestAborted);
+        try
+        {
+            await pipeline.ExecuteAsync(
+                static (ctx, s) => s.Attempt.RunAsync(s.Next, ctx.Properties.GetValue(AttemptNumber, 0), ctx.CancellationToken),
+                resilienceContext,
+                (Attempt: attempt, Next: next));
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The caller left, or the route timeout fired: the routing step answers for it.
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(resilienceContext);
+            attempt.Finish();
+        }
+    }
+
+    internal static readonly ResiliencePropertyKey<int> AttemptNumber = new("mesh.attempt");
+
+    private static ResiliencePipeline<AttemptResult> Build(RetryPolicy policy) =>
+        new ResiliencePipelineBuilder<AttemptResult>()
+            .AddRetry(new RetryStrategyOptions<AttemptResult>
+            {
+                MaxRetryAttempts = policy.Attempts,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(25),
+                MaxDelay = TimeSpan.FromMilliseconds(250),
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Result is { Retry: true }),
+                OnRetry = static args =>
+                {
+                    args.Context.Properties.Set(AttemptNumber, args.AttemptNumber + 1);
+                    return default;
+                },
+            })
+            .Build();
+
+    /// <summary>Buffers a small body of known length so it can be sent again; false if it cannot be.</summary>
+    private static async Task<bool> BufferBodyAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (request.ContentLength is null or 0 && request.Headers.TransferEncoding.Count == 0)
+        {
+            return true; // no body
+        }
+        if (request.ContentLength is not { } length || length > MaxReplayBodyBytes)
+        {
+            return false;
+        }
+        request.EnableBuffering(MaxReplayBodyBytes);
+        await request.Body.DrainAsync(context.RequestAborted);
+        request.Body.Position = 0;
+        return true;
+    }
+
+    [LoggerMessage(50, LogLevel.Information, "Ejected {Endpoint} of {Cluster} until {Until:HH:mm:ss.fff} (outlier detection)")]
+    internal static partial void Ejected(ILogger logger, string endpoint, string cluster, DateTimeOffset until);
+
+    /// <summary>The state of one call across its attempts; also read by the response transform.</summary>
+    internal sealed class CallAttempts(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy, bool replayable, ILogger logger)
+    {
+        private readonly IReadOnlyList<DestinationState> _all = proxy.AvailableDestinations;
+        private readonly List<DestinationState> _tried = [];
+        private int _number;
+        private bool _retryStarted;
+
+        /// <summary>Set by the response transform when it held back a retryable answer's body.</summary>
+        public bool RetryDecided { get; set; }
+
+        public async ValueTask<AttemptResult> RunAsync(RequestDelegate next, int number, CancellationToken callAborted)
+        {
+            _number = number;
+            RetryDecided = false;
+            if (number > 0)
+            {
+                PrepareRetry();
+            }
+            proxy = context.GetReverseProxyFeature();
+            proxy.AvailableDestinations = Candidates();
+            if (proxy.AvailableDestinations.Count == 0)
+            {
+                await MeshResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-healthy-endpoint",
+                    $"mesh: no healthy endpoint for service '{cluster.Host}'.");
+                return AttemptResult.Done;
+            }
+            using var lease = resilience.Limiter is { } limiter ? await limiter.AcquireAsync(1, callAborted) : null;
+            if (lease is { IsAcquired: false })
+            {
+                context.Response.Headers["x-mesh-overflow"] = resilience.OverflowLimit;
+                SidecarTelemetry.Overflows.Add(1, new TagList { { "destination", cluster.Host }, { "limit", resilience.OverflowLimit } });
+                await MeshResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "overflow",
+                    $"mesh: '{cluster.Host}' is at its connectionPool limit ({resilience.OverflowLimit}).");
+                return AttemptResult.Done;
+            }
+
+            using var perTry = policy.PerTryTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(callAborted) : null;
+            perTry?.CancelAfter(policy.PerTryTimeout!.Value);
+            var outer = context.RequestAborted;
+            if (perTry is not null)
+            {
+                context.RequestAborted = perTry.Token;
+            }
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                context.RequestAborted = outer;
+            }
+            var proxied = context.GetReverseProxyFeature().ProxiedDestination;
+            if (proxied is not null)
+            {
+                _tried.Add(proxied);
+            }
+            var timedOut = perTry is { IsCancellationRequested: true } && !callAborted.IsCancellationRequested;
+            var (status, failure) = Classify(timedOut);
+            if (proxied is not null && resilience.Outliers is { } outliers && (failure != AttemptFailure.None || status != 0)
+                && outliers.Record(proxied.DestinationId, failure == AttemptFailure.ConnectFailure ? 0 : failure == AttemptFailure.PerTryTimeout ? 504 : status, _all.Count))
+            {
+                SidecarTelemetry.Ejections.Add(1, new TagList { { "destination", cluster.Host } });
+                Ejected(logger, proxied.DestinationId, cluster.Id, outliers.EjectedUntil(proxied.DestinationId) ?? DateTimeOffset.UtcNow);
+            }
+            if (callAborted.IsCancellationRequested || context.Response.HasStarted)
+            {
+                return AttemptResult.Done;
+            }
+            var retry = RetryDecided
+                || (failure != AttemptFailure.None && policy.RetriesFailure(failure) && MayRetry());
+            if (!retry && timedOut)
+            {
+                context.Response.Clear();
+                await MeshResponses.WriteAsync(context, StatusCodes.Status504GatewayTimeout, "upstream-per-try-timeout", "upstream request timeout");
+            }
+            return retry ? AttemptResult.Again : AttemptResult.Done;
+        }
+
+        /// <summary>Whether the status the transform sees is retried; withdraws from the budget if so.</summary>
+        public bool ShouldRetryStatus(int status) => policy.RetriesStatus(status) && MayRetry();
+
+        public void Finish()
+        {
+            if (_retryStarted)
+            {
+                resilience.EndRetry();
+                _retryStarted = false;
+            }
+        }
+
+        private bool MayRetry()
+        {
+            if (!replayable || _number >= policy.Attempts)
+            {
+                return false;
+            }
+            if (!resilience.Budget.TryWithdraw())
+            {
+                SidecarTelemetry.RetriesBudgetExhausted.Add(1, new TagList { { "destination", cluster.Host } });
+                return false;
+            }
+            return true;
+        }
+
+        private void PrepareRetry()
+        {
+            var reason = context.Features.Get<OutboundCall>()?.LastOutcome ?? "";
+            SidecarTelemetry.Retries.Add(1, new TagList { { "destination", cluster.Host }, { "reason", reason } });
+            if (!_retryStarted)
+            {
+                _retryStarted = resilience.TryStartRetry();
+            }
+            context.Response.Clear();
+            // The forwarder never resets its error feature; left set, the next attempt would be blamed.
+            context.Features.Set<IForwarderErrorFeature>(null);
+            if (context.Request.Body.CanSeek)
+            {
+                context.Request.Body.Position = 0;
+            }
+        }
+
+        /// <summary>Endpoints not ejected and not tried yet; if every one was tried, the untried rule is relaxed; if every one is ejected, all of them (Envoy's panic routing).</summary>
+        private List<DestinationState> Candidates()
+        {
+            var live = resilience.Outliers is { } outliers ? _all.Where(d => !outliers.IsEjected(d.DestinationId)).ToList() : [.. _all];
+            if (live.Count == 0)
+            {
+                live = [.. _all];
+            }
+            var untried = live.Where(d => !_tried.Contains(d)).ToList();
+            return untried.Count > 0 ? untried : live;
+        }
+
+        private (int Status, AttemptFailure Failure) Classify(bool timedOut)
+        {
+            if (timedOut)
+            {
+                return (504, AttemptFailure.PerTryTimeout);
+            }
+            var error = context.Features.Get<IForwarderErrorFeature>();
+            if (error is null || error.Error == ForwarderError.None)
+            {
+                return (context.Response.StatusCode, AttemptFailure.None);
+            }
+            return error.Error switch
+            {
+                ForwarderError.Request when error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => (502, AttemptFailure.ConnectFailure),
+                ForwarderError.Request when error.Exception?.InnerException is System.Net.Sockets.SocketException => (502, AttemptFailure.ConnectFailure),
+                ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),
+                ForwarderError.RequestTimedOut => (504, AttemptFailure.PerTryTimeout),
+                ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient => (0, AttemptFailure.None),
+                _ => (502, AttemptFailure.Reset),
+            };
+        }
+    }
+}
+
+/// <summary>An attempt's outcome for Polly: whether to try again.</summary>
+internal sealed record AttemptResult(bool Retry)
+{
+    public static readonly AttemptResult Again = new(true);
+    public static readonly AttemptResult Done = new(false);
+}
