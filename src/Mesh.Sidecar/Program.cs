@@ -43,6 +43,8 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
 });
 builder.Services.AddMeshSidecar(options);
+// The drain delay runs in RegistrationAgent.StoppingAsync; then Kestrel waits this long for in-flight calls.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + options.DrainTimeout);
 
 var app = builder.Build();
 _ = app.Services.GetRequiredService<SidecarGauges>();

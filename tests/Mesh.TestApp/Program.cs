@@ -4,6 +4,12 @@ var port = Arg("--port") ?? throw new ArgumentException("--port is required");
 var name = Arg("--name") ?? "app";
 var healthy = true;
 var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+// Failure modes for resilience tests: answer 503 to a share of calls, or never answer.
+var failRate = double.Parse(Arg("--fail-rate") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+var hang = args.Contains("--hang");
+var served = 0L;
+var inFlight = 0;
+var maxInFlight = 0;
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
@@ -19,6 +25,40 @@ app.Use((context, next) =>
     return next(context);
 });
 app.MapGet("/admin/requests", () => Results.Text(string.Join("\n", seen)));
+app.MapGet("/admin/stats", () => Results.Json(new { served = Interlocked.Read(ref served), maxInFlight = Volatile.Read(ref maxInFlight) }));
+app.Use(async (context, next) =>
+{
+    if (context.Request.Path.StartsWithSegments("/admin") || context.Request.Path.StartsWithSegments("/health"))
+    {
+        await next(context);
+        return;
+    }
+    Interlocked.Increment(ref served);
+    var now = Interlocked.Increment(ref inFlight);
+    int max;
+    while (now > (max = Volatile.Read(ref maxInFlight)) && Interlocked.CompareExchange(ref maxInFlight, now, max) != max)
+    {
+    }
+    try
+    {
+        if (hang)
+        {
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        }
+        if (failRate > 0 && Random.Shared.NextDouble() < failRate)
+        {
+            context.Response.StatusCode = 503;
+            context.Response.Headers["x-app"] = name;
+            await context.Response.WriteAsync($"{name} failing on purpose");
+            return;
+        }
+        await next(context);
+    }
+    finally
+    {
+        Interlocked.Decrement(ref inFlight);
+    }
+});
 app.MapGet("/delay/{ms:int}", async (int ms, CancellationToken aborted) =>
 {
     await Task.Delay(ms, aborted);

@@ -23,8 +23,9 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         _ => Text(context, StatusCodes.Status404NotFound, "admin endpoints: /ready /live /config_dump /clusters /metrics"),
     };
 
-    private Task Ready(HttpContext context) => readiness.IsReady
-        ? Text(context, StatusCodes.Status200OK, readiness.Reason)
+    private Task Ready(HttpContext context) =>
+        registration.Draining ? Text(context, StatusCodes.Status503ServiceUnavailable, "not ready: draining (shutting down)")
+        : readiness.IsReady ? Text(context, StatusCodes.Status200OK, readiness.Reason)
         : Text(context, StatusCodes.Status503ServiceUnavailable, "not ready: " + readiness.Reason);
 
     private Task ConfigDump(HttpContext context)

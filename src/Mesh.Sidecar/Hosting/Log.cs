@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Control plane {ControlPlane} reachable again")]
     public static partial void ControlPlaneReachable(ILogger logger, Uri controlPlane);
+
+    [LoggerMessage(12, LogLevel.Information, "Draining: deregistered {InstanceId}; still serving for {DrainDelay} while callers learn it is gone")]
+    public static partial void Draining(ILogger logger, string instanceId, TimeSpan drainDelay);
 }

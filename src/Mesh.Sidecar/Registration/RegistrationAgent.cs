@@ -7,15 +7,18 @@ namespace Mesh.Sidecar.Registration;
 /// <summary>
 /// Keeps this instance in the registry: checks the app, registers, renews the lease with heartbeats
 /// carrying the app's health (at once when it changes), registers again when the control plane has
-/// forgotten the instance (it restarted, or the lease ran out), and deregisters on shutdown.
+/// forgotten the instance (it restarted, or the lease ran out), and drains on shutdown: on SIGTERM it
+/// deregisters first (callers are told at once through their watches), keeps serving for the drain
+/// delay while they switch, and only then lets the host close the ports and finish in-flight requests.
 /// </summary>
 internal sealed class RegistrationAgent(
     SidecarOptions options,
     ControlPlaneClient controlPlane,
     AppHealthChecker health,
     TimeProvider time,
-    ILogger<RegistrationAgent> logger) : BackgroundService
+    ILogger<RegistrationAgent> logger) : BackgroundService, IHostedLifecycleService
 {
+    private volatile bool _draining;
     private readonly Backoff _backoff = new(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
     private LeaseGrant? _lease;
     private DateTimeOffset _nextHeartbeat;
@@ -27,6 +30,10 @@ internal sealed class RegistrationAgent(
     {
         while (!stoppingToken.IsCancellationRequested)
         {
+            if (_draining)
+            {
+                break; // deregistered: never register or renew again
+            }
             try
             {
                 if (await health.CheckAsync(stoppingToken).ConfigureAwait(false))
@@ -74,6 +81,36 @@ internal sealed class RegistrationAgent(
         }
     }
 
+    public bool Draining => _draining;
+
+    /// <summary>Runs before any service stops (the ports are still open): deregister, then wait the drain delay.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        _draining = true;
+        if (_lease is null)
+        {
+            return;
+        }
+        try
+        {
+            await controlPlane.DeregisterAsync(options.InstanceId, cancellationToken).ConfigureAwait(false);
+            _lease = null;
+            Log.Draining(logger, options.InstanceId, options.DrainDelay);
+            await Task.Delay(options.DrainDelay, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+        {
+            // The lease will expire on its own; shutdown must not hang on an unreachable control plane.
+            Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), 1, TimeSpan.Zero);
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -88,7 +125,6 @@ internal sealed class RegistrationAgent(
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
-            // The lease will expire on its own; shutdown must not hang on an unreachable control plane.
             Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), 1, TimeSpan.Zero);
         }
     }

@@ -3,7 +3,7 @@ namespace Mesh.EndToEnd.Tests.Infrastructure;
 /// <summary>Waits for a condition on real processes with a deadline, instead of sleeping a fixed time.</summary>
 internal static class Eventually
 {
-    public static async Task<T> ValueAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe)
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe, TimeSpan? pollInterval = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         T last = default!;
@@ -23,7 +23,7 @@ internal static class Eventually
             {
                 lastError = e;
             }
-            await Task.Delay(100).ConfigureAwait(false);
+            await Task.Delay(pollInterval ?? TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
         }
         throw new TimeoutException($"after {timeout.TotalSeconds}s: {describe()}; last value: {last}{(lastError is null ? "" : "; last error: " + lastError.Message)}");
     }

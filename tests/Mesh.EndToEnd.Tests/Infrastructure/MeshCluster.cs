@@ -52,14 +52,18 @@ internal sealed class MeshCluster : IAsyncDisposable
         return StartControlPlaneAsync(previous.Port, previous.AdminPort);
     }
 
-    public MeshProcess StartApp(string name, int port) =>
-        Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name]));
+    public MeshProcess StartApp(string name, int port, params string[] appArgs) =>
+        Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name, .. appArgs]));
 
     /// <summary>Starts an app and its sidecar and waits until the sidecar has routes.</summary>
-    public async Task<Sidecar> StartServiceAsync(string service, string instanceName, params string[] extraArgs)
+    public Task<Sidecar> StartServiceAsync(string service, string instanceName, params string[] extraArgs) =>
+        StartServiceWithAppArgsAsync(service, instanceName, [], extraArgs);
+
+    /// <summary>The same, with flags for the test app (e.g. --fail-rate 0.3, --hang).</summary>
+    public async Task<Sidecar> StartServiceWithAppArgsAsync(string service, string instanceName, string[] appArgs, params string[] extraArgs)
     {
         var appPort = FreePorts.Next();
-        StartApp(instanceName, appPort);
+        StartApp(instanceName, appPort, appArgs);
         var sidecar = StartSidecar(service, instanceName, appPort, extraArgs);
         await WaitReadyAsync(sidecar).ConfigureAwait(false);
         return sidecar;

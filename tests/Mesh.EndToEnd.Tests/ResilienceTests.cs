@@ -1,0 +1,312 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Mesh.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Mesh.EndToEnd.Tests;
+
+/// <summary>
+/// The failure scenarios of docs/resilience.md with real processes under bounded load on loopback.
+/// Each prints its figures; rerun with:
+/// dotnet test tests/Mesh.EndToEnd.Tests --filter FullyQualifiedName~ResilienceTests --logger "console;verbosity=detailed"
+/// </summary>
+public sealed class ResilienceTests(ITestOutputHelper output)
+{
+    private const string ReviewsOutlierDetection = """
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata:
+          name: reviews
+        spec:
+          host: reviews
+          trafficPolicy:
+            outlierDetection:
+              consecutive5xxErrors: 3
+              interval: 1s
+              baseEjectionTime: 30s
+              maxEjectionPercent: 50
+        """;
+
+    [Fact]
+    public async Task Scenario1_InstanceKilledUnderLoad_CallerSeesAlmostNoFailures_AndItIsEjectedFast()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var instances = new List<Sidecar>();
+            foreach (var id in new[] { "reviews-a", "reviews-b", "reviews-c" })
+            {
+                instances.Add(await mesh.StartServiceAsync("reviews", id));
+            }
+            await mesh.ApplyConfigAsync("reviews.yaml", ReviewsOutlierDetection);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => "three instances");
+
+            var killedAt = TimeSpan.Zero;
+            var clock = Stopwatch.StartNew();
+            var load = Load.RunAsync(mesh, caller, "reviews", "/reviews/1", concurrency: 8, TimeSpan.FromSeconds(5));
+            await Task.Delay(1500);
+            instances[2].Process.Kill();
+            killedAt = clock.Elapsed;
+            var ejectedAt = await Eventually.ValueAsync(async () => await EjectedAsync(mesh, caller, "reviews-c") ? clock.Elapsed : (TimeSpan?)null,
+                t => t is not null, TimeSpan.FromSeconds(5), () => "reviews-c ejected", pollInterval: TimeSpan.FromMilliseconds(20));
+            var result = await load;
+
+            var toEjection = ejectedAt!.Value - killedAt;
+            output.WriteLine($"scenario 1: {result}; SIGKILL to ejection {toEjection.TotalMilliseconds:F0} ms (polled every 20 ms)");
+            Assert.True(result.Sent >= 200, $"load too small to judge: {result}");
+            Assert.True(result.Failed <= result.Sent / 1000, $"more than 0.1% failed: {result}");
+            Assert.True(toEjection < TimeSpan.FromSeconds(1), $"ejection took {toEjection}");
+        });
+    }
+
+    [Fact]
+    public async Task Scenario2_RollingRestartUnderLoad_NoCallFails()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var instances = new List<Sidecar>();
+            foreach (var id in new[] { "reviews-a", "reviews-b", "reviews-c" })
+            {
+                instances.Add(await mesh.StartServiceAsync("reviews", id, "--drain-delay", "500ms"));
+            }
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => "three instances");
+
+            using var stop = new CancellationTokenSource();
+            var load = Load.RunAsync(mesh, caller, "reviews", "/reviews/1", concurrency: 4, TimeSpan.FromSeconds(60), stop.Token);
+            foreach (var instance in instances.ToArray())
+            {
+                instance.Process.Terminate();
+                Assert.Equal(0, await instance.Process.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+                var restarted = mesh.RestartSidecar(instance);
+                await mesh.WaitReadyAsync(restarted);
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => $"{instance.InstanceId} back");
+            }
+            stop.Cancel();
+            var result = await load;
+
+            output.WriteLine($"scenario 2: rolling restart of 3 instances (SIGTERM, start, next): {result}");
+            Assert.True(result.Sent >= 100, $"load too small to judge: {result}");
+            Assert.Equal(0, result.Failed);
+            Assert.All(instances, i => Assert.True(mesh.ControlPlane!.Process.HasLogged($"Deregistered {i.InstanceId}"), $"{i.InstanceId} deregistered before exiting"));
+        });
+    }
+
+    [Fact]
+    public async Task Scenario3_InstanceFailing30Percent_RetriesHideIt_AndTheBudgetCapsRetryStorms()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("reviews", "reviews-a");
+            await mesh.StartServiceAsync("reviews", "reviews-b");
+            var flaky = await mesh.StartServiceWithAppArgsAsync("reviews", "reviews-flaky", ["--fail-rate", "0.3"]);
+            var broken = await mesh.StartServiceWithAppArgsAsync("ratings", "ratings-broken", ["--fail-rate", "1"]);
+            await mesh.ApplyConfigAsync("retries.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata:
+                  name: reviews
+                spec:
+                  hosts:
+                  - reviews
+                  http:
+                  - route:
+                    - destination:
+                        host: reviews
+                    retries:
+                      attempts: 3
+                      retryOn: 5xx
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata:
+                  name: ratings
+                spec:
+                  hosts:
+                  - ratings
+                  http:
+                  - route:
+                    - destination:
+                        host: ratings
+                    retries:
+                      attempts: 3
+                      retryOn: 5xx
+                """);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => "three instances");
+
+            var result = await Load.RunAsync(mesh, caller, "reviews", "/reviews/1", concurrency: 4, count: 900);
+            var flakyServed = await ServedAsync(mesh, flaky);
+            output.WriteLine($"scenario 3a: one of 3 instances answers 503 to 30% of calls, retries 3 on 5xx: {result}; the flaky instance served {flakyServed} attempts");
+            Assert.True(result.Failed <= result.Sent / 100, $"more than 1% failed: {result}");
+            Assert.True(flakyServed > 100, "the flaky instance took its share");
+
+            // A service failing every call: without a budget 3 retries would quadruple its load.
+            var storm = await Load.RunAsync(mesh, caller, "ratings", "/ratings/1", concurrency: 4, count: 1500);
+            var upstream = await ServedAsync(mesh, broken);
+            var retries = upstream - storm.Sent;
+            var allowed = 0.2 * storm.Sent + 10 * 10;
+            output.WriteLine($"scenario 3b: service failing 100%, retries 3 on 5xx: {storm.Sent} calls, {upstream} upstream attempts, {retries} retries " +
+                $"(budget: 20% of calls + 10/s over 10 s = {allowed:F0}; without it {3 * storm.Sent})");
+            Assert.Equal(storm.Sent, storm.Failed);
+            Assert.InRange(retries, 1, allowed + 4);
+        });
+    }
+
+    [Fact]
+    public async Task Scenario4_HangingInstance_PerTryTimeoutMovesTheCallElsewhere()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("reviews", "reviews-ok");
+            var hung = await mesh.StartServiceWithAppArgsAsync("reviews", "reviews-hung", ["--hang"]);
+            await mesh.ApplyConfigAsync("retries.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata:
+                  name: reviews
+                spec:
+                  hosts:
+                  - reviews
+                  http:
+                  - route:
+                    - destination:
+                        host: reviews
+                    timeout: 5s
+                    retries:
+                      attempts: 2
+                      perTryTimeout: 300ms
+                      retryOn: gateway-error,connect-failure
+                """);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 2, TimeSpan.FromSeconds(20), () => "two instances");
+
+            var result = await Load.RunAsync(mesh, caller, "reviews", "/reviews/1", concurrency: 2, count: 40);
+            var hungAttempts = await ServedAsync(mesh, hung);
+            output.WriteLine($"scenario 4: one of 2 instances never answers, perTryTimeout 300ms: {result}; attempts that hit the hung instance: {hungAttempts}");
+            Assert.Equal(0, result.Failed);
+            Assert.True(hungAttempts > 0, "some attempts went to the hung instance and were moved on");
+            Assert.True(result.Slowest >= TimeSpan.FromMilliseconds(300), "a call that met the hung instance waited for its per-try timeout");
+        });
+    }
+
+    [Fact]
+    public async Task Scenario5_ConnectionPoolLimits_OverflowAnswersAtOnce_UpstreamNeverSeesMore()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var slow = await mesh.StartServiceAsync("reviews", "reviews-1");
+            await mesh.ApplyConfigAsync("reviews.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata:
+                  name: reviews
+                spec:
+                  host: reviews
+                  trafficPolicy:
+                    connectionPool:
+                      tcp:
+                        maxConnections: 1
+                      http:
+                        http1MaxPendingRequests: 1
+                """);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "reviews routable");
+
+            var calls = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+            {
+                var clock = Stopwatch.StartNew();
+                var (status, _, response) = await mesh.CallAsync(caller, "reviews", "/delay/700");
+                return (status, limit: response.Headers.TryGetValues("x-mesh-overflow", out var v) ? v.Single() : null, elapsed: clock.Elapsed);
+            }));
+            var overflowed = calls.Where(c => c.limit is not null).ToArray();
+            var served = calls.Where(c => c.status == HttpStatusCode.OK).ToArray();
+            using var stats = JsonDocument.Parse(await mesh.Http.GetStringAsync($"http://127.0.0.1:{slow.AppPort}/admin/stats"));
+            var maxInFlight = stats.RootElement.GetProperty("maxInFlight").GetInt32();
+            output.WriteLine($"scenario 5: 20 concurrent calls, maxConnections 1, http1MaxPendingRequests 1: {served.Length} served, {overflowed.Length} overflowed " +
+                $"(slowest overflow {overflowed.Max(c => c.elapsed).TotalMilliseconds:F0} ms, fastest served {served.Min(c => c.elapsed).TotalMilliseconds:F0} ms); upstream max in flight {maxInFlight}");
+            Assert.Equal(20, overflowed.Length + served.Length);
+            Assert.All(overflowed, c => Assert.Equal((HttpStatusCode.ServiceUnavailable, "max-pending-requests"), (c.status, c.limit)));
+            Assert.True(overflowed.Length >= 10, $"only {overflowed.Length} overflowed");
+            Assert.True(overflowed.Max(c => c.elapsed) < served.Min(c => c.elapsed), "overflow answers come back before any served call could finish");
+            Assert.Equal(1, maxInFlight);
+        });
+    }
+
+    private static async Task<bool> EjectedAsync(MeshCluster mesh, Sidecar sidecar, string instance)
+    {
+        using var doc = JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(sidecar.Admin, "/clusters")));
+        return doc.RootElement.EnumerateArray()
+            .SelectMany(c => c.GetProperty("endpoints").EnumerateArray())
+            .Any(e => e.GetProperty("instance").GetString() == instance && e.GetProperty("ejected").GetBoolean());
+    }
+
+    private static async Task<long> ServedAsync(MeshCluster mesh, Sidecar sidecar)
+    {
+        using var doc = JsonDocument.Parse(await mesh.Http.GetStringAsync($"http://127.0.0.1:{sidecar.AppPort}/admin/stats"));
+        return doc.RootElement.GetProperty("served").GetInt64();
+    }
+
+    /// <summary>Closed-loop load from a sidecar: a few callers in a loop, for a time or a count of calls.</summary>
+    private static class Load
+    {
+        public static Task<Result> RunAsync(MeshCluster mesh, Sidecar from, string host, string path, int concurrency, TimeSpan duration, CancellationToken stop = default) =>
+            RunAsync(mesh, from, host, path, concurrency, int.MaxValue, duration, stop);
+
+        public static Task<Result> RunAsync(MeshCluster mesh, Sidecar from, string host, string path, int concurrency, int count) =>
+            RunAsync(mesh, from, host, path, concurrency, count, TimeSpan.FromMinutes(2), default);
+
+        private static async Task<Result> RunAsync(MeshCluster mesh, Sidecar from, string host, string path, int concurrency, int count, TimeSpan duration, CancellationToken stop)
+        {
+            var deadline = Stopwatch.StartNew();
+            var tickets = 0;
+            var completed = 0;
+            var failures = new ConcurrentBag<string>();
+            var slowest = TimeSpan.Zero;
+            var gate = new Lock();
+            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+            {
+                while (deadline.Elapsed < duration && !stop.IsCancellationRequested && Interlocked.Increment(ref tickets) <= count)
+                {
+                    var clock = Stopwatch.StartNew();
+                    try
+                    {
+                        var (status, body, _) = await mesh.CallAsync(from, host, path);
+                        if (status != HttpStatusCode.OK)
+                        {
+                            failures.Add($"{(int)status} {body.Trim()}");
+                        }
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        failures.Add(e.Message);
+                    }
+                    Interlocked.Increment(ref completed);
+                    lock (gate)
+                    {
+                        slowest = clock.Elapsed > slowest ? clock.Elapsed : slowest;
+                    }
+                }
+            }));
+            return new Result(completed, failures.Count, [.. failures.Distinct().Take(5)], slowest);
+        }
+    }
+
+    private sealed record Result(int Sent, int Failed, string[] Samples, TimeSpan Slowest)
+    {
+        public override string ToString() =>
+            $"{Sent} calls, {Failed} failed ({100.0 * Failed / Math.Max(1, Sent):F2}%){(Samples.Length > 0 ? ": " + string.Join("; ", Samples) : "")}";
+    }
+}
