@@ -245,6 +245,73 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         });
     }
 
+    [Fact]
+    public async Task RetryOn_EachCondition_RetriesExactlyTheFailuresItNames()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("reviews", "reviews-good");
+            await mesh.StartServiceWithAppArgsAsync("reviews", "reviews-bad", ["--obey-x-fail"]);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 2, TimeSpan.FromSeconds(20), () => "two instances");
+
+            // (retryOn, how the bad instance fails, retried?) A retried call moves to the good instance, so
+            // every call succeeds; a call not retried fails whenever round robin picked the bad one.
+            (string RetryOn, string Fail, bool Retried)[] cases =
+            [
+                ("5xx", "500", true), ("5xx", "reset", true), ("5xx", "404", false),
+                ("gateway-error", "502", true), ("gateway-error", "504", true), ("gateway-error", "500", false),
+                // An app that resets its connection is answered 502 by its own sidecar, so the caller sees a
+                // 502, not a reset (as with Envoy): "reset" covers only the hop between sidecars.
+                ("reset", "reset", false), ("reset", "503", false),
+                ("retriable-4xx", "409", true), ("retriable-4xx", "403", false),
+                ("retriable-status-codes,429", "429", true), ("retriable-status-codes,429", "503", false),
+                ("connect-failure", "503", false),
+            ];
+            string? applied = null;
+            foreach (var (retryOn, fail, retried) in cases)
+            {
+                if (applied != retryOn)
+                {
+                    applied = retryOn;
+                    await mesh.ApplyConfigAsync("retries.yaml", $"""
+                    apiVersion: networking.istio.io/v1
+                    kind: VirtualService
+                    metadata:
+                      name: reviews
+                    spec:
+                      hosts:
+                      - reviews
+                      http:
+                      - route:
+                        - destination:
+                            host: reviews
+                        retries:
+                          attempts: 1
+                          retryOn: {retryOn}
+                    """);
+                }
+                var failed = 0;
+                for (var i = 0; i < 8; i++)
+                {
+                    try
+                    {
+                        var (status, _, _) = await mesh.SendAsync(caller, "reviews", "/r", r => r.Headers.Add("x-fail", fail));
+                        failed += status == HttpStatusCode.OK ? 0 : 1;
+                    }
+                    catch (HttpRequestException)
+                    {
+                        failed++;
+                    }
+                }
+                output.WriteLine($"retryOn {retryOn}, instance fails with {fail}: {failed} of 8 calls failed");
+                Assert.True(retried ? failed == 0 : failed >= 2, $"retryOn {retryOn} with {fail}: {failed} of 8 failed, expected {(retried ? "none" : "about half")}");
+            }
+        });
+    }
+
     private static async Task<bool> EjectedAsync(MeshCluster mesh, Sidecar sidecar, string instance)
     {
         using var doc = JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(sidecar.Admin, "/clusters")));

@@ -7,6 +7,8 @@ var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
 // Failure modes for resilience tests: answer 503 to a share of calls, or never answer.
 var failRate = double.Parse(Arg("--fail-rate") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
 var hang = args.Contains("--hang");
+// With --obey-x-fail, a request's x-fail header says how this instance fails it: a status code, or "reset".
+var obeyFailHeader = args.Contains("--obey-x-fail");
 var served = 0L;
 var inFlight = 0;
 var maxInFlight = 0;
@@ -41,6 +43,18 @@ app.Use(async (context, next) =>
     }
     try
     {
+        if (obeyFailHeader && context.Request.Headers["x-fail"].ToString() is { Length: > 0 } fail)
+        {
+            if (fail == "reset")
+            {
+                context.Abort();
+                return;
+            }
+            context.Response.StatusCode = int.Parse(fail, System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["x-app"] = name;
+            await context.Response.WriteAsync($"{name} failing with {fail} on request");
+            return;
+        }
         if (hang)
         {
             await Task.Delay(Timeout.Infinite, context.RequestAborted);

@@ -72,8 +72,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
 
     internal static readonly ResiliencePropertyKey<int> AttemptNumber = new("mesh.attempt");
 
-    private static ResiliencePipeline<AttemptResult> Build(RetryPolicy policy) =>
-        new ResiliencePipelineBuilder<AttemptResult>()
+    /// <summary>The retry pipeline of a policy; <paramref name="time"/> is for tests.</summary>
+    internal static ResiliencePipeline<AttemptResult> Build(RetryPolicy policy, TimeProvider? time = null) =>
+        new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time ?? TimeProvider.System }
             .AddRetry(new RetryStrategyOptions<AttemptResult>
             {
                 MaxRetryAttempts = policy.Attempts,
