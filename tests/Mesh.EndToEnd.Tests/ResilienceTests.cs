@@ -42,7 +42,26 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             {
                 instances.Add(await mesh.StartServiceAsync("reviews", id));
             }
-            await mesh.ApplyConfigAsync("reviews.yaml", ReviewsOutlierDetection);
+            // Istio's default retry policy does not retry resets, so calls in flight on the killed
+            // connections would fail (one per connection); a route that opts into "reset" hides them too.
+            await mesh.ApplyConfigAsync("reviews.yaml", ReviewsOutlierDetection + """
+
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata:
+                  name: reviews
+                spec:
+                  hosts:
+                  - reviews
+                  http:
+                  - route:
+                    - destination:
+                        host: reviews
+                    retries:
+                      attempts: 2
+                      retryOn: connect-failure,reset,gateway-error
+                """);
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => "three instances");
 
             var killedAt = TimeSpan.Zero;
