@@ -265,6 +265,59 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task MaxRequestsPerConnectionOne_EachCallUsesItsOwnConnection()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var reviews = await mesh.StartServiceAsync("reviews", "reviews-1");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "reviews routable");
+
+            async Task<int> ClosedConnectionsAfter20CallsAsync()
+            {
+                var before = ClosedConnections(reviews.InboundPort);
+                for (var i = 0; i < 20; i++)
+                {
+                    Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "reviews", "/r")).Status);
+                }
+                return ClosedConnections(reviews.InboundPort) - before;
+            }
+
+            var keepAlive = await ClosedConnectionsAfter20CallsAsync();
+            await mesh.ApplyConfigAsync("reviews.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata:
+                  name: reviews
+                spec:
+                  host: reviews
+                  trafficPolicy:
+                    connectionPool:
+                      http:
+                        maxRequestsPerConnection: 1
+                """);
+            var oneEach = await ClosedConnectionsAfter20CallsAsync();
+
+            output.WriteLine($"connections closed by 20 calls to the peer sidecar: {keepAlive} with keep-alive, {oneEach} with maxRequestsPerConnection: 1");
+            Assert.True(keepAlive <= 2, $"keep-alive: {keepAlive} connections closed");
+            Assert.True(oneEach >= 18, $"maxRequestsPerConnection 1: only {oneEach} connections closed");
+        });
+    }
+
+    /// <summary>Loopback TCP connections to or from <paramref name="port"/> in TIME_WAIT (closed), from /proc/net/tcp.</summary>
+    private static int ClosedConnections(int port)
+    {
+        var hex = port.ToString("X4", System.Globalization.CultureInfo.InvariantCulture);
+        return new[] { "/proc/net/tcp", "/proc/net/tcp6" }.Where(File.Exists)
+            .SelectMany(File.ReadLines)
+            .Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f.Length > 3 && f[3] == "06" && (f[1].EndsWith(":" + hex, StringComparison.Ordinal) || f[2].EndsWith(":" + hex, StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task RetryOn_EachCondition_RetriesExactlyTheFailuresItNames()
     {
         await using var mesh = new MeshCluster();

@@ -23,6 +23,8 @@ internal sealed record SidecarOptions
         new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
         new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
         new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
+        new("retry-budget-ratio", "ratio", "retries to a destination may add at most this share of its requests over 10 s (default 0.2)"),
+        new("retry-budget-min", "per-second", "retries per second always allowed on top of the ratio (default 10)"),
         new("drain-delay", "duration", "on SIGTERM: time between deregistering and closing the ports, so callers stop choosing this instance (default 2s)"),
         new("drain-timeout", "duration", "on SIGTERM: longest wait for in-flight requests after the ports close (default 30s)"),
         new("trace-sampling", "ratio", "share of new traces recorded, 0..1 (default 0.01; a caller's sampling decision is kept)"),
@@ -47,6 +49,8 @@ internal sealed record SidecarOptions
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(1);
     public string? CaCertPath { get; init; }
     public double TraceSampling { get; init; } = 0.01;
+    public double RetryBudgetRatio { get; init; } = 0.2;
+    public int RetryBudgetMinPerSecond { get; init; } = 10;
     public TimeSpan DrainDelay { get; init; } = TimeSpan.FromSeconds(2);
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -87,6 +91,8 @@ internal sealed record SidecarOptions
             HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
             CaCertPath = cl.String("ca-cert"),
             TraceSampling = cl.Ratio("trace-sampling", 0.01),
+            RetryBudgetRatio = cl.Ratio("retry-budget-ratio", 0.2),
+            RetryBudgetMinPerSecond = cl.Int("retry-budget-min", 10, 0, 1_000_000),
             DrainDelay = cl.Duration("drain-delay", TimeSpan.FromSeconds(2)),
             DrainTimeout = cl.Duration("drain-timeout", TimeSpan.FromSeconds(30)),
         };

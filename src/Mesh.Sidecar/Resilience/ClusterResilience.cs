@@ -16,10 +16,10 @@ internal sealed class ClusterResilience
 {
     private int _activeRetries;
 
-    public ClusterResilience(ClusterDefinition cluster, TimeProvider time)
+    public ClusterResilience(ClusterDefinition cluster, TimeProvider time, double budgetRatio, int budgetMinPerSecond)
     {
         var policy = cluster.Policy;
-        Budget = new RetryBudget(time);
+        Budget = new RetryBudget(time, budgetRatio, budgetMinPerSecond);
         Outliers = policy?.OutlierDetection is { } outlier ? new OutlierDetector(outlier, time) : null;
         var pool = policy?.ConnectionPool;
         var maxConnections = pool?.Tcp?.MaxConnections;
@@ -34,7 +34,12 @@ internal sealed class ClusterResilience
             OverflowLimit = maxConnections is null ? "max-requests" : pool?.Http?.Http1MaxPendingRequests is null ? "max-connections" : "max-pending-requests";
         }
         MaxRetries = pool?.Http?.MaxRetries ?? int.MaxValue;
+        // Only "one request per connection" can be enforced on .NET's connection pool: Connection: close.
+        CloseEachConnection = pool?.Http?.MaxRequestsPerConnection == 1;
     }
+
+    /// <summary><c>maxRequestsPerConnection: 1</c>: every upstream request closes its connection (no keep-alive).</summary>
+    public bool CloseEachConnection { get; }
 
     public RetryBudget Budget { get; }
     public OutlierDetector? Outliers { get; }
@@ -60,7 +65,7 @@ internal sealed class ClusterResilience
 }
 
 /// <summary>Finds the <see cref="ClusterResilience"/> of a cluster: a weak-table hit per request, a policy comparison per new snapshot.</summary>
-internal sealed class ResilienceRegistry(TimeProvider time)
+internal sealed class ResilienceRegistry(TimeProvider time, Hosting.SidecarOptions options)
 {
     private readonly ConditionalWeakTable<ClusterDefinition, ClusterResilience> _byDefinition = [];
     private readonly Dictionary<string, (string PolicyKey, ClusterResilience State)> _byId = new(StringComparer.Ordinal);
@@ -77,7 +82,7 @@ internal sealed class ResilienceRegistry(TimeProvider time)
         {
             if (!_byId.TryGetValue(cluster.Id, out var entry) || entry.PolicyKey != key)
             {
-                _byId[cluster.Id] = entry = (key, new ClusterResilience(cluster, time));
+                _byId[cluster.Id] = entry = (key, new ClusterResilience(cluster, time, options.RetryBudgetRatio, options.RetryBudgetMinPerSecond));
             }
             _byDefinition.AddOrUpdate(cluster, entry.State);
             return entry.State;

@@ -120,6 +120,8 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         private int _number;
         private bool _retryStarted;
 
+        public bool CloseEachConnection => resilience.CloseEachConnection;
+
         /// <summary>Set by the response transform when it held back a retryable answer's body.</summary>
         public bool RetryDecided { get; set; }
 

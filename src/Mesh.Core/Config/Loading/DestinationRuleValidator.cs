@@ -60,6 +60,11 @@ internal static class DestinationRuleValidator
             p.Range($"{path}.connectionPool.http.http1MaxPendingRequests", "http1MaxPendingRequests", pool.Http?.Http1MaxPendingRequests, 1, int.MaxValue);
             p.Range($"{path}.connectionPool.http.http2MaxRequests", "http2MaxRequests", pool.Http?.Http2MaxRequests, 1, int.MaxValue);
             p.Range($"{path}.connectionPool.http.maxRequestsPerConnection", "maxRequestsPerConnection", pool.Http?.MaxRequestsPerConnection, 0, int.MaxValue);
+            if (pool.Http?.MaxRequestsPerConnection is > 1)
+            {
+                p.Warning($"{path}.connectionPool.http.maxRequestsPerConnection",
+                    $"maxRequestsPerConnection {pool.Http.MaxRequestsPerConnection} is not enforced: Mesh enforces 1 (no keep-alive) or unlimited (0)");
+            }
             p.Range($"{path}.connectionPool.http.maxRetries", "maxRetries", pool.Http?.MaxRetries, 0, int.MaxValue);
         }
         if (policy.OutlierDetection is { } outlier)
