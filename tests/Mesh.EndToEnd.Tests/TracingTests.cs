@@ -88,6 +88,21 @@ public sealed class TracingTests
             var outbound = Assert.Single(spans, s => s.Service == "productpage.default" && s.Kind == ReceivedSpan.Server);
             Assert.Equal("a2fb4a1d1a96d312", outbound.ParentSpanId);
 
+            // A retried call shows each attempt, the endpoint it hit, and why the next was made
+            // (Istio's default policy retries a 503 twice).
+            const string retriedTrace = "5b8efff798038103d269b633813fc60c";
+            using var failing = new HttpRequestMessage(HttpMethod.Get, new Uri(caller.Outbound, "/status/503"));
+            failing.Headers.Host = "details";
+            failing.Headers.Add("b3", $"{retriedTrace}-b7ad6b7169203331-1");
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, (await mesh.Http.SendAsync(failing)).StatusCode);
+            var attempts = await Eventually.ValueAsync(
+                () => Task.FromResult(receiver.Spans.Where(s => s.TraceId == retriedTrace && s.Kind == ReceivedSpan.Client).OrderBy(s => s.Attribute("mesh.attempt")).ToArray()),
+                a => a.Length == 3, TimeSpan.FromSeconds(20), () => "three attempt spans");
+            Assert.Equal(["1", "2", "3"], attempts.Select(a => a.Attribute("mesh.attempt")));
+            Assert.All(attempts, a => Assert.Equal("503", a.Attribute("mesh.outcome")));
+            Assert.Equal(["", "503", "503"], attempts.Select(a => a.Attribute("mesh.retry.reason")));
+            Assert.All(attempts, a => Assert.NotEqual("", a.Attribute("server.port")));
+
             // With no incoming context and sampling 0, nothing is recorded.
             Assert.Equal(System.Net.HttpStatusCode.OK, (await mesh.CallAsync(caller, "details", "/unsampled")).Status);
             await Task.Delay(1000);
