@@ -38,7 +38,8 @@ public sealed class VerticalSliceTests
             c.Process.Kill();
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(a, "reviews.default"), e => e.SequenceEqual(["reviews-a", "reviews-b"]),
                 MeshCluster.LeaseTtl + TimeSpan.FromSeconds(10), () => "c removed after lease expiry");
-            Assert.True(mesh.ControlPlane!.Process.HasLogged("Lease of reviews-c"), "the control plane logs the expiry");
+            // The log line is written by the console logger's queue and read from the pipe asynchronously.
+            await Eventually.TrueAsync(() => Task.FromResult(mesh.ControlPlane!.Process.HasLogged("Lease of reviews-c")), TimeSpan.FromSeconds(5), () => "the control plane logs the expiry");
             for (var i = 0; i < 10; i++)
             {
                 var (status, _, response) = await mesh.CallAsync(a, "reviews", "/after-kill");
