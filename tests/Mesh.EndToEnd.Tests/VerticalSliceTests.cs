@@ -48,7 +48,7 @@ public sealed class VerticalSliceTests
             }
 
             // Control plane killed: sidecars keep routing on what they have.
-            mesh.ControlPlane.Process.Kill();
+            mesh.ControlPlane!.Process.Kill();
             for (var i = 0; i < 20; i++)
             {
                 Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(b, "reviews", "/cp-down")).Status);
