@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs a Mesh sidecar pair, on loopback,
+# in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
+#
+#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
+#
+# Installs haproxy, wrk and python3 with apt-get when missing, builds Release, and writes the table to
+# bench/results/latest.md (and stdout). See docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+rounds=3 duration=10 connections=32
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for tool in haproxy wrk python3 openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream; do
+  dotnet build -c Release -v q -nologo "$project" | grep -E "error|warn" || true
+done
+
+work=$(mktemp -d /tmp/mesh-bench-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { # url [host]
+  for _ in $(seq 1 150); do
+    if curl -fsS -o /dev/null ${2:+-H "Host: $2"} "$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "bench: $1 did not answer" >&2; exit 1
+}
+bin() { echo "$root/$1/bin/Release/net10.0/$(basename "$1").dll"; }
+
+# --- the upstream app ------------------------------------------------------------------------------
+upstream_port=$(free_port)
+dotnet "$(bin bench/Mesh.Bench.Upstream)" "$upstream_port" & pids+=($!)
+wait_http "http://127.0.0.1:$upstream_port/"
+
+# --- HAProxy pair, mutual TLS between the two (certificates made for this run only) -----------------
+certs="$work/certs"; mkdir -p "$certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=bench-root" \
+  -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
+for name in server client; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+    -keyout "$certs/$name.key" -out "$certs/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$certs/$name.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial -days 1 \
+    -extfile <(printf "subjectAltName=DNS:upstream,DNS:localhost\n") -out "$certs/$name.crt" 2>/dev/null
+  cat "$certs/$name.crt" "$certs/$name.key" > "$certs/$name.pem"
+done
+haproxy_pair() { # name tls(yes/no) -> starts both, prints the client-side port
+  local name=$1 tls=$2 front back
+  front=$(free_port); back=$(free_port)
+  local server_tls="" client_tls=""
+  if [ "$tls" = yes ]; then
+    server_tls="ssl crt $certs/server.pem ca-file $certs/ca.crt verify required alpn http/1.1"
+    client_tls="ssl crt $certs/client.pem ca-file $certs/ca.crt verify required sni str(upstream) alpn http/1.1"
+  fi
+  cat > "$work/$name-b.cfg" <<EOF
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend inbound
+  bind 127.0.0.1:$back $server_tls
+  default_backend app
+backend app
+  server app 127.0.0.1:$upstream_port
+EOF
+  cat > "$work/$name-a.cfg" <<EOF
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend outbound
+  bind 127.0.0.1:$front
+  default_backend peer
+backend peer
+  server peer 127.0.0.1:$back $client_tls
+EOF
+  haproxy -f "$work/$name-b.cfg" -db >/dev/null 2>&1 & pids+=($!); echo $! > "$work/$name-b.pid"
+  haproxy -f "$work/$name-a.cfg" -db >/dev/null 2>&1 & pids+=($!); echo $! > "$work/$name-a.pid"
+  echo "$front"
+}
+haproxy_mtls_port=$(haproxy_pair haproxy-mtls yes)
+haproxy_plain_port=$(haproxy_pair haproxy-plain no)
+wait_http "http://127.0.0.1:$haproxy_mtls_port/"
+wait_http "http://127.0.0.1:$haproxy_plain_port/"
+
+# --- Mesh pair: control plane, a client-side and a server-side sidecar, with the features a user turns on
+config="$work/config"; mkdir -p "$config"
+cat > "$config/bench.yaml" <<'EOF'
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: upstream
+spec:
+  hosts:
+  - upstream
+  http:
+  - match:
+    - headers:
+        x-canary:
+          exact: "true"
+    route:
+    - destination:
+        host: upstream
+        subset: v2
+  - match:
+    - uri:
+        prefix: /admin
+    directResponse:
+      status: 403
+  - match:
+    - uri:
+        regex: /api/v[0-9]+/.*
+    route:
+    - destination:
+        host: upstream
+  - route:
+    - destination:
+        host: upstream
+    retries:
+      attempts: 2
+      retryOn: connect-failure,gateway-error
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: upstream
+spec:
+  host: upstream
+  trafficPolicy:
+    outlierDetection:
+      consecutive5xxErrors: 5
+      interval: 10s
+      baseEjectionTime: 30s
+  subsets:
+  - name: v2
+    labels:
+      version: v2
+EOF
+cp_port=$(free_port); cp_admin=$(free_port)
+dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$work/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
+  >"$work/cp.log" 2>&1 & pids+=($!)
+wait_http "http://127.0.0.1:$cp_admin/ready"
+sidecar() { # service app-port label -> prints outbound port; pid in $work/<service>.pid
+  local service=$1 app=$2 out in admin
+  out=$(free_port); in=$(free_port); admin=$(free_port)
+  dotnet "$(bin src/Mesh.Sidecar)" --service "$service" --instance-id "$service-bench" --app-port "$app" --label "version=v1" \
+    --control-plane "https://127.0.0.1:$cp_port" --data-dir "$work/$service" --outbound-port "$out" --inbound-port "$in" \
+    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 >"$work/$service.log" 2>&1 & pids+=($!)
+  echo $! > "$work/$service.pid"
+  echo "$admin $out"
+}
+read -r server_admin _ <<<"$(sidecar upstream "$upstream_port")"
+read -r client_admin mesh_port <<<"$(sidecar client "$upstream_port")"
+wait_http "http://127.0.0.1:$server_admin/ready"
+wait_http "http://127.0.0.1:$client_admin/ready"
+wait_http "http://127.0.0.1:$mesh_port/" upstream
+
+# --- load --------------------------------------------------------------------------------------------
+results="$work/results.tsv"
+: > "$results"
+cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+measure() { # config url host pid...
+  local config=$1 url=$2 host=$3; shift 3
+  local before after out
+  before=$(cpu_ticks "$@")
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Host: $host" "$url")
+  after=$(cpu_ticks "$@")
+  local rss=0
+  for pid in "$@"; do local r; r=$(rss_kb "$pid"); [ "$r" -gt "$rss" ] && rss=$r; done
+  printf '%s\t%s\t%s\t%s\n' "$config" "$((after - before))" "$rss" "$(echo "$out" | tr '\n' '|')" >> "$results"
+}
+hp_mtls=("$(cat "$work/haproxy-mtls-a.pid")" "$(cat "$work/haproxy-mtls-b.pid")")
+hp_plain=("$(cat "$work/haproxy-plain-a.pid")" "$(cat "$work/haproxy-plain-b.pid")")
+mesh_pids=("$(cat "$work/client.pid")" "$(cat "$work/upstream.pid")")
+
+echo "bench: warming up (JIT, connection pools)" >&2
+for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$mesh_port/"; do
+  wrk -t2 -c"$connections" -d3s -H "Host: upstream" "$url" >/dev/null
+done
+for round in $(seq 1 "$rounds"); do
+  echo "bench: round $round of $rounds" >&2
+  measure direct "http://127.0.0.1:$upstream_port/" upstream
+  measure haproxy-mtls "http://127.0.0.1:$haproxy_mtls_port/" upstream "${hp_mtls[@]}"
+  measure haproxy-plain "http://127.0.0.1:$haproxy_plain_port/" upstream "${hp_plain[@]}"
+  measure mesh "http://127.0.0.1:$mesh_port/" upstream "${mesh_pids[@]}"
+done
+
+mkdir -p bench/results
+python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" > bench/results/latest.md <<'EOF'
+import re, statistics, sys
+path, hz, rounds, duration, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+def ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rows = {}
+for line in open(path):
+    config, ticks, rss, out = line.rstrip("\n").split("\t")
+    out = out.replace("|", "\n")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)) + int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
+    pct = {p: ms(re.search(rf"\s{p}%\s+(\S+)", out).group(1)) for p in ("50", "90", "99")}
+    cpu_us = int(ticks) / hz * 1e6 / total if total else 0
+    rows.setdefault(config, []).append(dict(rps=rps, p50=pct["50"], p90=pct["90"], p99=pct["99"], cpu=cpu_us, rss=int(rss) / 1024, errors=errors))
+med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in rows.items()}
+ref = med["haproxy-mtls"]
+print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds, medians. CPU and RSS are of the two proxies together / the larger one.\n")
+print("| config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh"):
+    m = med[config]
+    cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
+    print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
+EOF
+cat bench/results/latest.md
