@@ -36,6 +36,11 @@ public sealed class OutlierDetector
         _minHealthPercent = settings.MinHealthPercent ?? 0;
     }
 
+    private long _lastEjectionEndTicks;
+
+    /// <summary>Whether any endpoint may be ejected now: a lock-free check for the request path.</summary>
+    public bool AnyEjected => _time.GetUtcNow().UtcTicks < Volatile.Read(ref _lastEjectionEndTicks);
+
     /// <summary>Ejections so far (for metrics and tests).</summary>
     public long Ejections { get; private set; }
 
@@ -77,6 +82,7 @@ public sealed class OutlierDetector
             state.Multiplier++;
             var duration = TimeSpan.FromTicks(Math.Min(_baseEjectionTime.Ticks * state.Multiplier, Math.Max(MaxEjectionTime.Ticks, _baseEjectionTime.Ticks)));
             state.EjectedUntil = now + duration;
+            Volatile.Write(ref _lastEjectionEndTicks, Math.Max(Volatile.Read(ref _lastEjectionEndTicks), state.EjectedUntil.UtcTicks));
             state.Consecutive5xx = 0;
             state.ConsecutiveGateway = 0;
             Ejections++;

@@ -237,15 +237,36 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         }
 
         /// <summary>Endpoints not ejected and not tried yet; if every one was tried, the untried rule is relaxed; if every one is ejected, all of them (Envoy's panic routing).</summary>
-        private List<DestinationState> Candidates()
+        private IReadOnlyList<DestinationState> Candidates()
         {
-            var live = resilience.Outliers is { } outliers ? _all.Where(d => !outliers.IsEjected(d.DestinationId)).ToList() : [.. _all];
+            var outliers = resilience.Outliers;
+            if (_tried.Count == 0 && (outliers is null || !AnyEjected(outliers)))
+            {
+                return _all; // the common first attempt: nothing to filter, nothing to allocate
+            }
+            var live = outliers is null ? [.. _all] : _all.Where(d => !outliers.IsEjected(d.DestinationId)).ToList();
             if (live.Count == 0)
             {
                 live = [.. _all];
             }
             var untried = live.Where(d => !_tried.Contains(d)).ToList();
             return untried.Count > 0 ? untried : live;
+        }
+
+        private bool AnyEjected(OutlierDetector outliers)
+        {
+            if (!outliers.AnyEjected)
+            {
+                return false;
+            }
+            for (var i = 0; i < _all.Count; i++)
+            {
+                if (outliers.IsEjected(_all[i].DestinationId))
+                {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private (int Status, AttemptFailure Failure) Classify(bool timedOut)

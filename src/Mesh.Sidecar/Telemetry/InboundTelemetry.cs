@@ -12,7 +12,8 @@ internal static class InboundTelemetry
     {
         var source = Source(context.Connection.ClientCertificate);
         var status = OutboundTelemetryStep.StatusText(context.Response.StatusCode);
-        if (Activity.Current is { } span)
+        // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
+        if (Activity.Current is { IsAllDataRequested: true } span)
         {
             TraceContext.SetServerSpanName(span, $"inbound {service}");
             span.SetTag("mesh.direction", "inbound");

@@ -16,7 +16,7 @@ internal sealed class UpstreamAttemptHandler(HttpMessageHandler inner) : Delegat
         var call = OutboundCall.Current;
         var attempt = call?.NextAttempt() ?? 1;
         using var span = SidecarTelemetry.Source.StartActivity(ActivityKind.Client);
-        if (span is not null)
+        if (span is { IsAllDataRequested: true })
         {
             Describe(span, request, call, attempt);
         }
