@@ -1,0 +1,264 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Mesh.Core.Registry;
+using Mesh.Core.Snapshots;
+
+// Control-plane scale benchmark. Starts a real control plane, registers N instances that heartbeat at
+// the control plane's interval, opens M watches the way sidecars do (long poll, acknowledging the
+// version they applied), then writes config changes and times how long each watcher takes to receive
+// the new version. Usage:
+//   dotnet run -c Release --project bench/Mesh.Bench.ControlPlane -- [--watchers 1000] [--instances 10000] [--changes 5]
+var watchers = Arg("--watchers", 1000);
+var instanceCount = Arg("--instances", 10000);
+var changes = Arg("--changes", 5);
+var root = FindRoot();
+var work = Directory.CreateTempSubdirectory("mesh-cp-bench-").FullName;
+var configDir = Path.Combine(work, "config");
+Directory.CreateDirectory(configDir);
+var port = FreePort();
+var adminPort = FreePort();
+var cpDll = Path.Combine(root, "src", "Mesh.ControlPlane", "bin", "Release", "net10.0", "Mesh.ControlPlane.dll");
+var cp = Process.Start(new ProcessStartInfo("dotnet")
+{
+    ArgumentList = { cpDll, "--config-dir", configDir, "--data-dir", Path.Combine(work, "data"), "--port", port.ToString(), "--admin-port", adminPort.ToString(), "--listen", "127.0.0.1" },
+    RedirectStandardOutput = true,
+    RedirectStandardError = true,
+})!;
+cp.OutputDataReceived += (_, _) => { };
+cp.ErrorDataReceived += (_, _) => { };
+cp.BeginOutputReadLine();
+cp.BeginErrorReadLine();
+try
+{
+    // The bench trusts the control plane's self-made certificate without checking it: loopback, throwaway.
+    var handler = new SocketsHttpHandler
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+        MaxConnectionsPerServer = int.MaxValue,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+    };
+    using var http = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
+    using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
+    await WaitAsync(async () => (await admin.GetAsync("/ready")).IsSuccessStatusCode);
+
+    // Register the instances: 100 services, with 16 concurrent registrars.
+    var clock = Stopwatch.StartNew();
+    var ids = Enumerable.Range(0, instanceCount).Select(i => $"sim-{i}").ToArray();
+    async Task RegisterAsync(string id, CancellationToken ct)
+    {
+        var n = int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture);
+        using var response = await http.PostAsJsonAsync("/v1/register", new Registration
+        {
+            InstanceId = id, Service = $"svc-{n % 100}", Address = "127.0.0.1", Port = 20000 + n % 30000, Health = HealthStatus.Healthy,
+        }, MeshJson.Options, ct);
+        response.EnsureSuccessStatusCode();
+    }
+    await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (id, ct) => await RegisterAsync(id, ct));
+    Console.WriteLine($"registered {instanceCount} instances in {clock.Elapsed.TotalSeconds:F1} s");
+
+    // Heartbeats: every instance every 2 s (the default interval), paced, counted.
+    using var stop = new CancellationTokenSource();
+    long heartbeats = 0, heartbeatErrors = 0, reregistrations = 0;
+    string? firstError = null;
+    var heartbeating = Task.Run(async () =>
+    {
+        var interval = TimeSpan.FromSeconds(2);
+        while (!stop.IsCancellationRequested)
+        {
+            var round = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop.Token }, async (id, ct) =>
+            {
+                try
+                {
+                    using var response = await http.PutAsJsonAsync($"/v1/instances/{id}/heartbeat", new Heartbeat(HealthStatus.Healthy), MeshJson.Options, ct);
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                    {
+                        // Expired (registration of all of them took longer than a lease): register again, as a sidecar does.
+                        Interlocked.Increment(ref reregistrations);
+                        await RegisterAsync(id, ct);
+                    }
+                    else if (response.IsSuccessStatusCode)
+                    {
+                        Interlocked.Increment(ref heartbeats);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref heartbeatErrors);
+                        firstError ??= $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}";
+                    }
+                }
+                catch (HttpRequestException e)
+                {
+                    Interlocked.Increment(ref heartbeatErrors);
+                    firstError ??= e.Message;
+                }
+            }).ContinueWith(_ => { });
+            var rest = interval - round.Elapsed;
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest).ContinueWith(_ => { });
+            }
+        }
+    });
+
+    // Watchers: long polls like sidecars, each remembering when it first saw each version.
+    var seen = new ConcurrentDictionary<(int Watcher, long Version), long>();
+    var current = new long[watchers];
+    var watching = Enumerable.Range(0, watchers).Select(w => Task.Run(async () =>
+    {
+        long version = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var response = await http.GetAsync($"/v1/snapshot?version={version}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
+                var body = await response.Content.ReadAsByteArrayAsync(stop.Token);
+                if (response.Headers.TryGetValues("X-Mesh-Version", out var values) && long.TryParse(values.First(), out var v))
+                {
+                    version = v;
+                    // The snapshot starts {"version":N,"configVersion":M,...}: the config version is in the first bytes.
+                    var head = System.Text.Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 120));
+                    var match = System.Text.RegularExpressions.Regex.Match(head, "\"configVersion\":(\\d+)");
+                    if (match.Success && long.TryParse(match.Groups[1].Value, out var configVersion))
+                    {
+                        seen.TryAdd((w, configVersion), Stopwatch.GetTimestamp());
+                        Volatile.Write(ref current[w], configVersion);
+                    }
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+            {
+                if (!stop.IsCancellationRequested)
+                {
+                    await Task.Delay(100);
+                }
+            }
+        }
+    })).ToArray();
+
+    async Task<long> SteadyVersionAsync()
+    {
+        long target = 0;
+        await WaitAsync(async () =>
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/v1/config"));
+            target = doc.RootElement.GetProperty("version").GetInt64();
+            return target > 0 && Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) >= target);
+        }, TimeSpan.FromMinutes(2));
+        return target;
+    }
+
+    await SteadyVersionAsync();
+    Console.WriteLine($"{watchers} watchers in sync");
+    var p50s = new List<double>();
+    var p99s = new List<double>();
+    var maxes = new List<double>();
+    for (var change = 1; change <= changes; change++)
+    {
+        var before = await SteadyVersionAsync();
+        var written = Stopwatch.GetTimestamp();
+        await File.WriteAllTextAsync(Path.Combine(configDir, "routes.yaml"), $$"""
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: svc-0}
+            spec:
+              hosts: [svc-0]
+              http:
+              - timeout: {{change}}s
+                route:
+                - destination: {host: svc-0}
+            """);
+        await WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > before)), TimeSpan.FromMinutes(2));
+        var delays = Enumerable.Range(0, watchers)
+            .Select(w => seen.Where(kv => kv.Key.Watcher == w && kv.Key.Version > before).Min(kv => kv.Value))
+            .Select(t => Stopwatch.GetElapsedTime(written, t).TotalMilliseconds)
+            .Order()
+            .ToArray();
+        p50s.Add(delays[delays.Length / 2]);
+        p99s.Add(delays[(int)(delays.Length * 0.99)]);
+        maxes.Add(delays[^1]);
+        Console.WriteLine($"change {change}: config write to all {watchers} watchers holding it: p50 {p50s[^1]:F0} ms, p99 {p99s[^1]:F0} ms, max {maxes[^1]:F0} ms");
+        await Task.Delay(1000);
+    }
+    var cpuBefore = CpuSeconds(cp.Id);
+    var beatsBefore = Interlocked.Read(ref heartbeats);
+    var window = Stopwatch.StartNew();
+    await Task.Delay(TimeSpan.FromSeconds(10));
+    var rate = (Interlocked.Read(ref heartbeats) - beatsBefore) / window.Elapsed.TotalSeconds;
+    var cpu = (CpuSeconds(cp.Id) - cpuBefore) / window.Elapsed.TotalSeconds;
+    Console.WriteLine();
+    Console.WriteLine($"| watchers | instances | write→all p50 (median of {changes}) | p99 | max | heartbeats/s | heartbeat errors | re-registrations | control-plane CPU (cores) | control-plane RSS MB |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+    Console.WriteLine($"| {watchers} | {instanceCount} | {Median(p50s):F0} ms | {Median(p99s):F0} ms | {Median(maxes):F0} ms | {rate:F0} | {Interlocked.Read(ref heartbeatErrors)} | {Interlocked.Read(ref reregistrations)} | {cpu:F2} | {RssMb(cp.Id):F0} |");
+    if (firstError is not null)
+    {
+        Console.WriteLine($"first heartbeat error: {firstError}");
+    }
+    stop.Cancel();
+    await Task.WhenAll(watching.Append(heartbeating)).ContinueWith(_ => { });
+}
+finally
+{
+    cp.Kill();
+    await cp.WaitForExitAsync();
+    Directory.Delete(work, recursive: true);
+}
+return 0;
+
+static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+static double CpuSeconds(int pid)
+{
+    var fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0; // utime + stime, in USER_HZ (100)
+}
+
+static double RssMb(int pid) =>
+    File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+        .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).First();
+
+static async Task WaitAsync(Func<Task<bool>> probe, TimeSpan? timeout = null)
+{
+    var deadline = Stopwatch.StartNew();
+    while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
+    {
+        try
+        {
+            if (await probe())
+            {
+                return;
+            }
+        }
+        catch (HttpRequestException)
+        {
+        }
+        await Task.Delay(50);
+    }
+    throw new TimeoutException("the control plane did not get there in time");
+}
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+}
+
+static int FreePort()
+{
+    using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+    listener.Start();
+    return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+}
+
+static string FindRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "Mesh.sln")))
+        {
+            return dir.FullName;
+        }
+    }
+    throw new InvalidOperationException("Mesh.sln not found");
+}
