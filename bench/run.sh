@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream; do
+for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream bench/Mesh.Bench.Paced; do
   dotnet build -c Release -v q -nologo "$project" | grep -E "error|warn" || true
 done
 
@@ -216,8 +216,25 @@ for round in $(seq 1 "$rounds"); do
   measure mesh "http://127.0.0.1:$mesh_port/" upstream "${mesh_pids[@]}"
 done
 
+# Paced runs at ~10% of the HAProxy mTLS pair's capacity: latency from each request's scheduled time.
+paced="$work/paced.tsv"
+: > "$paced"
+pace=$(python3 - "$results" <<'EOF'
+import re, statistics, sys
+rps = [float(re.search(r"Requests/sec:\s+([\d.]+)", l.split("\t")[3].replace("|", "\n")).group(1)) for l in open(sys.argv[1]) if l.startswith("haproxy-mtls\t")]
+print(int(statistics.median(rps) * 0.1))
+EOF
+)
+for round in $(seq 1 "$rounds"); do
+  echo "bench: paced round $round of $rounds at $pace req/s" >&2
+  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "mesh $mesh_port"; do
+    read -r config port <<<"$target"
+    printf '%s\t%s\n' "$config" "$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")" >> "$paced"
+  done
+done
+
 mkdir -p bench/results
-python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" > bench/results/latest.md <<'EOF'
+python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" "$paced" "$pace" > bench/results/latest.md <<'EOF'
 import re, statistics, sys
 path, hz, rounds, duration, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def ms(text):
@@ -242,5 +259,17 @@ for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh"):
     m = med[config]
     cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
     print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
+paced_rows = {}
+for line in open(sys.argv[6]):
+    config, out = line.rstrip("\n").split("\t")
+    fields = dict(kv.split("=") for kv in out.split())
+    paced_rows.setdefault(config, []).append({k: float(v) for k, v in fields.items()})
+pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in paced_rows.items()}
+print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
+print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 |")
+print("|---|---|---|---|---|---|---|")
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh"):
+    m = pm[config]
+    print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} |")
 EOF
 cat bench/results/latest.md
