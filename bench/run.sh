@@ -32,9 +32,13 @@ for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream 
 done
 
 work=$(mktemp -d /tmp/mesh-bench-XXXXXX)
-pids=()
+# Every process started is listed in a file: some are started inside $(...) subshells, whose
+# variables do not come back.
+started() { echo "$1" >> "$work/pids"; }
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -f "$work/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$work/pids"
+  fi
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -52,7 +56,7 @@ bin() { echo "$root/$1/bin/Release/net10.0/$(basename "$1").dll"; }
 
 # --- the upstream app ------------------------------------------------------------------------------
 upstream_port=$(free_port)
-dotnet "$(bin bench/Mesh.Bench.Upstream)" "$upstream_port" & pids+=($!)
+dotnet "$(bin bench/Mesh.Bench.Upstream)" "$upstream_port" & started $!
 wait_http "http://127.0.0.1:$upstream_port/"
 
 # --- HAProxy pair, mutual TLS between the two (certificates made for this run only) -----------------
@@ -104,8 +108,8 @@ frontend outbound
 backend peer
   server peer 127.0.0.1:$back $client_tls
 EOF
-  haproxy -f "$work/$name-b.cfg" -db >/dev/null 2>&1 & pids+=($!); echo $! > "$work/$name-b.pid"
-  haproxy -f "$work/$name-a.cfg" -db >/dev/null 2>&1 & pids+=($!); echo $! > "$work/$name-a.pid"
+  haproxy -f "$work/$name-b.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-b.pid"
+  haproxy -f "$work/$name-a.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-a.pid"
   echo "$front"
 }
 haproxy_mtls_port=$(haproxy_pair haproxy-mtls yes)
@@ -168,14 +172,14 @@ spec:
 EOF
 cp_port=$(free_port); cp_admin=$(free_port)
 dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$work/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
-  >"$work/cp.log" 2>&1 & pids+=($!)
+  >"$work/cp.log" 2>&1 & started $!
 wait_http "http://127.0.0.1:$cp_admin/ready"
 sidecar() { # service app-port label -> prints outbound port; pid in $work/<service>.pid
   local service=$1 app=$2 out in admin
   out=$(free_port); in=$(free_port); admin=$(free_port)
   dotnet "$(bin src/Mesh.Sidecar)" --service "$service" --instance-id "$service-bench" --app-port "$app" --label "version=v1" \
     --control-plane "https://127.0.0.1:$cp_port" --data-dir "$work/$service" --outbound-port "$out" --inbound-port "$in" \
-    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 >"$work/$service.log" 2>&1 & pids+=($!)
+    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 >"$work/$service.log" 2>&1 & started $!
   echo $! > "$work/$service.pid"
   echo "$admin $out"
 }
