@@ -20,10 +20,7 @@ internal static class ConfigCommands
         {
             if (Directory.Exists(path))
             {
-                files.AddRange(Directory.EnumerateFiles(path, "*.*", SearchOption.AllDirectories)
-                    .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
-                    .Order(StringComparer.Ordinal)
-                    .Select(f => (f, File.ReadAllText(f))));
+                files.AddRange(ConfigLoader.ReadDirectory(path).Select(f => (Path.Combine(path, f.Name), f.Text)));
             }
             else if (File.Exists(path))
             {

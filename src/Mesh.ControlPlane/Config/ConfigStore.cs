@@ -129,7 +129,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
                 }
                 else
                 {
-                    problemList.Add(new ConfigError(fileName, 1, 1, "metadata.name", $"{document} was not applied through the API, so it cannot be deleted here; "
+                    problemList.Add(new ConfigError(fileName, document.Line, document.Column, "metadata.name", $"{document} was not applied through the API, so it cannot be deleted here; "
                         + "resources in the config dir are removed by editing their file"));
                 }
             }
@@ -173,7 +173,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     /// <summary>Applied resources are stored under their names, so the names must be the DNS names Kubernetes allows.</summary>
     private static IEnumerable<ConfigError> NameProblems(string fileName, IEnumerable<ConfigDocument> documents) =>
         documents.Where(d => !DnsName().IsMatch(d.Name) || !DnsName().IsMatch(d.Namespace))
-            .Select(d => new ConfigError(fileName, 1, 1, "metadata", $"{d}: name and namespace must be lower-case DNS names (a-z, 0-9, '-', '.')"));
+            .Select(d => new ConfigError(fileName, d.Line, d.Column, "metadata.name", $"{d}: name and namespace must be lower-case DNS names (a-z, 0-9, '-', '.')"));
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
     private static partial System.Text.RegularExpressions.Regex DnsName();

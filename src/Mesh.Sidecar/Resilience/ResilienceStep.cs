@@ -133,14 +133,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             {
                 PrepareRetry();
             }
+            // Never empty: the routing step has already answered 503 for a cluster without endpoints.
             proxy = context.GetReverseProxyFeature();
             proxy.AvailableDestinations = Candidates();
-            if (proxy.AvailableDestinations.Count == 0)
-            {
-                await MeshResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-healthy-endpoint",
-                    $"mesh: no healthy endpoint for service '{cluster.Host}'.");
-                return AttemptResult.Done;
-            }
             using var lease = resilience.Limiter is { } limiter ? await limiter.AcquireAsync(1, callAborted) : null;
             if (lease is { IsAcquired: false })
             {
@@ -151,8 +146,11 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
                 return AttemptResult.Done;
             }
 
-            using var perTry = policy.PerTryTimeout is { } timeout ? CancellationTokenSource.CreateLinkedTokenSource(callAborted) : null;
-            perTry?.CancelAfter(policy.PerTryTimeout!.Value);
+            using var perTry = policy.PerTryTimeout is not null ? CancellationTokenSource.CreateLinkedTokenSource(callAborted) : null;
+            if (perTry is not null)
+            {
+                perTry.CancelAfter(policy.PerTryTimeout!.Value);
+            }
             var outer = context.RequestAborted;
             if (perTry is not null)
             {
@@ -173,8 +171,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             }
             var timedOut = perTry is { IsCancellationRequested: true } && !callAborted.IsCancellationRequested;
             var (status, failure) = Classify(timedOut);
-            if (proxied is not null && resilience.Outliers is { } outliers && (failure != AttemptFailure.None || status != 0)
-                && outliers.Record(proxied.DestinationId, failure == AttemptFailure.ConnectFailure ? 0 : failure == AttemptFailure.PerTryTimeout ? 504 : status, _all.Count))
+            // Status 0 means the caller went away: not the endpoint's fault.
+            if (proxied is not null && status != 0 && resilience.Outliers is { } outliers
+                && outliers.Record(proxied.DestinationId, status, _all.Count))
             {
                 SidecarTelemetry.Ejections.Add(1, new TagList { { "destination", cluster.Host } });
                 Ejected(logger, proxied.DestinationId, cluster.Id, outliers.EjectedUntil(proxied.DestinationId) ?? DateTimeOffset.UtcNow);

@@ -243,6 +243,7 @@ public sealed class ValidationTests
         var document = Assert.Single(documents);
         Assert.Equal(("VirtualService", "shop", "reviews"), (document.Kind, document.Namespace, document.Name));
         Assert.StartsWith("# the reviews rules\napiVersion", document.Text, StringComparison.Ordinal);
+        Assert.Equal((5, 9), (document.Line, document.Column)); // where metadata.name is, for errors about it
         var problem = Assert.Single(problems);
         Assert.Equal(("f.yaml", 11), (problem.File, problem.Line));
         Assert.Contains("kind and metadata.name", problem.Message, StringComparison.Ordinal);

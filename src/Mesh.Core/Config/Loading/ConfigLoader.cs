@@ -14,8 +14,9 @@ public sealed record ConfigLoadResult(ConfigSet? Config, IReadOnlyList<ConfigErr
 /// <summary>A config file and the layer it belongs to (0: the config dir; higher layers replace lower ones).</summary>
 public sealed record ConfigFile(string Name, string Text, int Layer = 0);
 
-/// <summary>One resource's document out of a multi-document file.</summary>
-public sealed record ConfigDocument(string Kind, string Namespace, string Name, string Text)
+/// <summary>One resource's document out of a multi-document file; <paramref name="Line"/> and <paramref name="Column"/>
+/// are where its metadata.name is in that file.</summary>
+public sealed record ConfigDocument(string Kind, string Namespace, string Name, string Text, int Line = 1, int Column = 1)
 {
     public override string ToString() => $"{Kind} {Namespace}/{Name}";
 }
@@ -126,7 +127,9 @@ public static class ConfigLoader
                 problems.Add(new ConfigError(fileName, (int)root.Start.Line + lineOffset, (int)root.Start.Column, "", "every document needs kind and metadata.name"));
                 continue;
             }
-            documents.Add(new ConfigDocument(kind, Scalar(metadata, "namespace") ?? "default", name, chunk.Trim('\n') + "\n"));
+            var nameNode = Child(metadata, "name")!;
+            documents.Add(new ConfigDocument(kind, Scalar(metadata, "namespace") ?? "default", name, chunk.Trim('\n') + "\n",
+                (int)nameNode.Start.Line + lineOffset, (int)nameNode.Start.Column));
         }
         return (documents, problems);
 
