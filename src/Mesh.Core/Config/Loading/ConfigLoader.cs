@@ -25,6 +25,7 @@ public sealed record ConfigDocument(string Kind, string Namespace, string Name, 
 public static class ConfigLoader
 {
     private static readonly string[] NetworkingVersions = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+    private static readonly string[] SecurityVersions = ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
     /// <param name="registeredHosts">Canonical hosts the registry knows, so a host that resolves nowhere is
     /// reported; null when the registry is not known (offline validation).</param>
@@ -202,8 +203,14 @@ public static class ConfigLoader
             case "ServiceEntry":
                 builder.ServiceEntries.Add(Read<ServiceEntry>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
                 break;
+            case "PeerAuthentication":
+                builder.PeerAuthentications.Add(Read<PeerAuthentication>(binder, envelope, metadata, specNode, file, kindNode, SecurityVersions)!);
+                break;
+            case "AuthorizationPolicy":
+                builder.AuthorizationPolicies.Add(Read<AuthorizationPolicy>(binder, envelope, metadata, specNode, file, kindNode, SecurityVersions)!);
+                break;
             default:
-                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry");
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, PeerAuthentication, AuthorizationPolicy");
                 break;
         }
     }

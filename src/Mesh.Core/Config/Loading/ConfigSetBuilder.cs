@@ -8,6 +8,8 @@ internal sealed class ConfigSetBuilder
     public List<Resource<VirtualService>> VirtualServices { get; } = [];
     public List<Resource<DestinationRule>> DestinationRules { get; } = [];
     public List<Resource<ServiceEntry>> ServiceEntries { get; } = [];
+    public List<Resource<PeerAuthentication>> PeerAuthentications { get; } = [];
+    public List<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; } = [];
 
     /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
     public void DropShadowed(Func<string, int> layerOf)
@@ -15,6 +17,8 @@ internal sealed class ConfigSetBuilder
         DropShadowed(VirtualServices, layerOf);
         DropShadowed(DestinationRules, layerOf);
         DropShadowed(ServiceEntries, layerOf);
+        DropShadowed(PeerAuthentications, layerOf);
+        DropShadowed(AuthorizationPolicies, layerOf);
     }
 
     private static void DropShadowed<T>(List<Resource<T>> resources, Func<string, int> layerOf) where T : class
@@ -30,5 +34,7 @@ internal sealed class ConfigSetBuilder
         VirtualServices = VirtualServices.ToArray(),
         DestinationRules = DestinationRules.ToArray(),
         ServiceEntries = ServiceEntries.ToArray(),
+        PeerAuthentications = PeerAuthentications.ToArray(),
+        AuthorizationPolicies = AuthorizationPolicies.ToArray(),
     };
 }

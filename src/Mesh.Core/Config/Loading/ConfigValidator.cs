@@ -17,6 +17,8 @@ public static class ConfigValidator
         CheckDuplicateNames(config.VirtualServices, "VirtualService", problems);
         CheckDuplicateNames(config.DestinationRules, "DestinationRule", problems);
         CheckDuplicateNames(config.ServiceEntries, "ServiceEntry", problems);
+        CheckDuplicateNames(config.PeerAuthentications, "PeerAuthentication", problems);
+        CheckDuplicateNames(config.AuthorizationPolicies, "AuthorizationPolicy", problems);
         var hosts = new HostIndex(config, registeredHosts);
         var subsets = KnownSubsets(config);
         var routedBy = new Dictionary<string, Resource<VirtualService>>(StringComparer.Ordinal);
@@ -34,6 +36,7 @@ public static class ConfigValidator
         {
             ServiceEntryValidator.Validate(new ResourceProblems<ServiceEntry>(se, problems), entryFor);
         }
+        SecurityPolicyValidator.Validate(config, problems);
         return problems;
     }
 

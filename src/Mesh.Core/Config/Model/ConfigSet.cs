@@ -8,4 +8,6 @@ public sealed record ConfigSet
     public IReadOnlyList<Resource<VirtualService>> VirtualServices { get; init; } = [];
     public IReadOnlyList<Resource<DestinationRule>> DestinationRules { get; init; } = [];
     public IReadOnlyList<Resource<ServiceEntry>> ServiceEntries { get; init; } = [];
+    public IReadOnlyList<Resource<PeerAuthentication>> PeerAuthentications { get; init; } = [];
+    public IReadOnlyList<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; init; } = [];
 }
