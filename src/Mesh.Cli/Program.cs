@@ -5,7 +5,9 @@ using Mesh.Core.Hosting;
 
 // meshctl: checks config offline and talks to the control plane's admin API.
 const string Usage = """
-    usage: meshctl [--admin http://127.0.0.1:15014] <command>
+    usage: meshctl [--admin http://127.0.0.1:15014] [--token-file FILE] <command>
+    The admin API needs the control plane's admin token: --token-file FILE (the control plane writes
+    it to <data-dir>/admin-token), or the MESH_ADMIN_TOKEN environment variable.
     commands:
       proxy-status                   every sidecar and whether it applied the current version
       validate PATH...               check VirtualService/DestinationRule/ServiceEntry YAML offline
@@ -14,6 +16,11 @@ const string Usage = """
       apply -f FILE...               apply resources as kubectl apply does: each replaces the resource
                                      of the same kind, namespace and name (POST /v1/apply)
       delete -f FILE...              remove resources applied with apply (POST /v1/delete)
+      join-token create [--service S] [--namespace N] [--ttl 24h] [--description TEXT]
+                                     make a join token for sidecars (printed once; scoped to a
+                                     service when --service is given)
+      join-token list                tokens by id, scope, expiry and revocation (never the secret)
+      join-token revoke ID           revoke a token: it gets no more certificates
     """;
 
 var admin = new Uri("http://127.0.0.1:15014");
@@ -27,6 +34,18 @@ if (at >= 0)
         return CommandLine.UsageExitCode;
     }
     rest.RemoveRange(at, 2);
+}
+string? token = Environment.GetEnvironmentVariable("MESH_ADMIN_TOKEN");
+var tokenAt = rest.IndexOf("--token-file");
+if (tokenAt >= 0)
+{
+    if (tokenAt + 1 >= rest.Count || !File.Exists(rest[tokenAt + 1]))
+    {
+        Console.Error.WriteLine("meshctl: --token-file expects the admin token file (<data-dir>/admin-token of the control plane)");
+        return CommandLine.UsageExitCode;
+    }
+    token = File.ReadAllText(rest[tokenAt + 1]).Trim();
+    rest.RemoveRange(tokenAt, 2);
 }
 if (rest.Count == 0 || rest[0] is "--help" or "help")
 {
@@ -48,7 +67,7 @@ if (rest[0] is "validate" or "apply" or "delete")
     {
         return ConfigCommands.ValidateOffline(paths, Console.Out);
     }
-    using var adminClient = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(30) };
+    using var adminClient = AdminClient(admin, token, TimeSpan.FromSeconds(30));
     return command switch
     {
         "apply" => await ConfigCommands.SendAsync(adminClient, "/v1/apply", "configured", paths, Console.Out),
@@ -57,10 +76,20 @@ if (rest[0] is "validate" or "apply" or "delete")
     };
 }
 
-using var http = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(10) };
+using var http = AdminClient(admin, token, TimeSpan.FromSeconds(10));
 switch (rest[0])
 {
+    case "join-token":
+        return await JoinTokenCommands.RunAsync(http, rest.Skip(1).ToArray(), Console.Out, Console.Error);
     case "proxy-status":
+        using (var response = await http.GetAsync("/v1/proxy-status"))
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                Console.Error.WriteLine($"meshctl: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                return 1;
+            }
+        }
         var statuses = await http.GetFromJsonAsync<JsonElement[]>("/v1/proxy-status");
         Console.WriteLine($"{"NODE",-40} {"SERVICE",-20} {"APPLIED",8} {"CURRENT",8} STATUS");
         foreach (var s in statuses ?? [])
@@ -72,4 +101,14 @@ switch (rest[0])
         Console.Error.WriteLine($"meshctl: unknown command '{rest[0]}'");
         Console.Error.Write(Usage);
         return CommandLine.UsageExitCode;
+}
+
+static HttpClient AdminClient(Uri admin, string? token, TimeSpan timeout)
+{
+    var client = new HttpClient { BaseAddress = admin, Timeout = timeout };
+    if (token is { Length: > 0 })
+    {
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+    }
+    return client;
 }

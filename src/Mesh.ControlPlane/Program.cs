@@ -26,7 +26,16 @@ catch (UsageException e)
 }
 
 Directory.CreateDirectory(options.DataDir);
-var certificates = ControlPlaneCertificates.LoadOrCreate(options.DataDir, TimeProvider.System);
+MeshCertificateAuthority ca;
+try
+{
+    ca = MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System);
+}
+catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException or IOException)
+{
+    Console.Error.WriteLine($"mesh-control-plane: {e.Message}");
+    return 1;
+}
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.AddSimpleConsole(o =>
@@ -39,8 +48,12 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.AddServerHeader = false;
     kestrel.Listen(IPAddress.Parse(options.Listen), options.Port, listen => listen.UseHttps(https =>
     {
-        https.ServerCertificate = certificates.Serving;
-        https.ServerCertificateChain = [certificates.Root];
+        https.ServerCertificate = ca.Serving;
+        https.ServerCertificateChain = [ca.Root];
+        // Any certificate may complete the handshake; MeshAuthentication judges it per request, so a
+        // refusal is an HTTP answer with a reason and a log line.
+        https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate;
+        https.AllowAnyClientCertificate();
     }));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort);
 });
@@ -52,22 +65,30 @@ builder.Services.ConfigureHttpJsonOptions(json =>
         json.SerializerOptions.Converters.Add(converter);
     }
 });
+builder.Services.AddSingleton(ca);
 builder.Services.AddMeshControlPlane(options);
 builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 
 var app = builder.Build();
 app.UseMeshMetricsEndpoint();
 app.Services.StartMeshControlPlane();
+app.UseAuthentication();
+app.UseAuthorization();
 
 // Each API answers only on its own port.
 var sidecarApi = app.MapGroup("").AddEndpointFilter(OnPort(options.Port));
-sidecarApi.MapRegistry();
-sidecarApi.MapSnapshots();
-// The root is public: sidecars without --ca-cert fetch it once and pin it.
-sidecarApi.MapGet("/v1/ca/root", () => Results.Text(certificates.Root.ExportCertificatePem(), "application/x-pem-file"));
-app.MapGroup("").AddEndpointFilter(OnPort(options.AdminPort)).MapAdmin();
+sidecarApi.MapCertificateAuthority();
+var workloads = sidecarApi.MapGroup("").RequireAuthorization(MeshAuthentication.WorkloadPolicy);
+workloads.MapRegistry();
+workloads.MapSnapshots();
+var adminApi = app.MapGroup("").AddEndpointFilter(OnPort(options.AdminPort));
+adminApi.MapGet("/ready", () => Results.Text("ready\n"));
+adminApi.MapGet("/live", () => Results.Text("live\n"));
+var admin = adminApi.MapGroup("").RequireAuthorization(MeshAuthentication.AdminPolicy);
+admin.MapAdmin();
+admin.MapJoinTokens();
 
-Log.Started(app.Logger, options.Listen, options.Port, options.AdminPort, Path.Combine(options.DataDir, "ca", "root.crt"));
+Log.Started(app.Logger, options.Listen, options.Port, options.AdminPort, ca.RootPath, ca.TrustDomain, app.Services.GetRequiredService<AdminToken>().Path);
 await app.RunAsync();
 return 0;
 

@@ -6,6 +6,7 @@ using Mesh.Sidecar.Inbound;
 using Mesh.Observability;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Resilience;
+using Mesh.Sidecar.Security;
 using Mesh.Sidecar.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -39,7 +40,8 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.AddServerHeader = false;
     // Apps call the sidecar in HTTP proxy style (absolute-form targets) or with a Host header.
     kestrel.Listen(IPAddress.Loopback, options.OutboundPort, l => l.Protocols = HttpProtocols.Http1);
-    kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.Protocols = HttpProtocols.Http1);
+    // Inbound: mutual TLS (HTTP/2 or HTTP/1.1 by ALPN), or plaintext HTTP/1.1 when PERMISSIVE; see InboundTls.
+    kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.ApplicationServices.GetRequiredService<InboundTls>().Configure(l));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
 });
 builder.Services.AddMeshSidecar(options);

@@ -553,7 +553,7 @@ public sealed class RoutingTests
                 Assert.True(offline.HasLogged("invalid: 3 error(s)"), offline.Output);
             }
             await using (var remote = MeshProcess.StartDll("meshctl validate --remote", RepoPaths.MeshctlDll,
-                ["--admin", mesh.ControlPlane.Admin.ToString(), "validate", "--remote", file]))
+                ["--admin", mesh.ControlPlane.Admin.ToString(), "--token-file", Path.Combine(mesh.ControlPlane.DataDir, "admin-token"), "validate", "--remote", file]))
             {
                 Assert.Equal(1, await remote.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 Assert.True(remote.HasLogged("subset 'v9'") && remote.HasLogged("invalid: 3 error(s)"), remote.Output);
@@ -583,7 +583,7 @@ public sealed class RoutingTests
             var file = Path.Combine(mesh.Root, "virtual-service-reviews-v2.yaml");
             File.WriteAllText(file, "# routed by a test\n" + ReviewsRoute("  - route:\n    - destination:\n        host: reviews\n        subset: v2"));
             var before = await mesh.ConfigVersionAsync();
-            await using (var apply = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, ["--admin", mesh.ControlPlane!.Admin.ToString(), "apply", "-f", file]))
+            await using (var apply = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, ["--admin", mesh.ControlPlane!.Admin.ToString(), "--token-file", Path.Combine(mesh.ControlPlane.DataDir, "admin-token"), "apply", "-f", file]))
             {
                 Assert.Equal(0, await apply.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 Assert.True(apply.HasLogged("VirtualService default/reviews configured"), apply.Output);

@@ -232,7 +232,7 @@ public sealed class VerticalSliceTests
                 TimeSpan.FromSeconds(20), () => "both SYNCED");
 
             // The operator's view of the same thing.
-            await using var meshctl = MeshProcess.StartDll("meshctl", RepoPaths.MeshctlDll, ["--admin", cp.Admin.ToString(), "proxy-status"]);
+            await using var meshctl = MeshProcess.StartDll("meshctl", RepoPaths.MeshctlDll, ["--admin", cp.Admin.ToString(), "--token-file", Path.Combine(cp.DataDir, "admin-token"), "proxy-status"]);
             Assert.Equal(0, await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30)));
             var lines = meshctl.Output.Split('\n');
             Assert.StartsWith("NODE", lines[0], StringComparison.Ordinal);

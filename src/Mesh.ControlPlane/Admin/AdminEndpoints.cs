@@ -50,8 +50,6 @@ internal static class AdminEndpoints
             return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
         });
 
-        admin.MapGet("/ready", () => Results.Text("ready\n"));
-        admin.MapGet("/live", () => Results.Text("live\n"));
     }
 
     private static async Task<(string Name, string Text)> ReadFileAsync(HttpRequest request)

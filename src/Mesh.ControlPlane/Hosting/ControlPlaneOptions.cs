@@ -14,6 +14,10 @@ internal sealed record ControlPlaneOptions
         new("listen", "address", "address the sidecar API binds to (default 0.0.0.0)"),
         new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
         new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
+        new("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service> (default cluster.local)"),
+        new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
+        new("root-key", "file", "PEM private key of --root-cert"),
+        new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
         new("help", null, "print this help"),
     ];
@@ -25,6 +29,10 @@ internal sealed record ControlPlaneOptions
     public string Listen { get; init; } = "0.0.0.0";
     public RegistryOptions Registry { get; init; } = new();
     public double TraceSampling { get; init; } = 1.0;
+    public string TrustDomain { get; init; } = Mesh.Core.Security.SpiffeId.DefaultTrustDomain;
+    public string? RootCertPath { get; init; }
+    public string? RootKeyPath { get; init; }
+    public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -38,6 +46,10 @@ internal sealed record ControlPlaneOptions
             AdminPort = cl.Port("admin-port", 15014),
             Listen = cl.String("listen", "0.0.0.0"),
             TraceSampling = cl.Ratio("trace-sampling", 1.0),
+            TrustDomain = cl.String("trust-domain", Mesh.Core.Security.SpiffeId.DefaultTrustDomain),
+            RootCertPath = cl.String("root-cert"),
+            RootKeyPath = cl.String("root-key"),
+            WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
@@ -55,6 +67,25 @@ internal sealed record ControlPlaneOptions
         if (!System.Net.IPAddress.TryParse(options.Listen, out _))
         {
             throw new UsageException($"--listen expects an IP address, got '{options.Listen}'");
+        }
+        if (!Mesh.Core.Routing.HostName.IsValid(options.TrustDomain) || options.TrustDomain.Contains('/'))
+        {
+            throw new UsageException($"--trust-domain expects a DNS name like cluster.local, got '{options.TrustDomain}'");
+        }
+        if ((options.RootCertPath is null) != (options.RootKeyPath is null))
+        {
+            throw new UsageException("--root-cert and --root-key go together");
+        }
+        foreach (var (flag, path) in new[] { ("root-cert", options.RootCertPath), ("root-key", options.RootKeyPath) })
+        {
+            if (path is not null && !File.Exists(path))
+            {
+                throw new UsageException($"--{flag} expects an existing PEM file, got '{path}'");
+            }
+        }
+        if (options.WorkloadCertificateTtl < TimeSpan.FromSeconds(2) || options.WorkloadCertificateTtl > TimeSpan.FromDays(365))
+        {
+            throw new UsageException($"--workload-cert-ttl must be between 2s and 365d, got {options.WorkloadCertificateTtl}");
         }
         return options;
     }

@@ -1,6 +1,7 @@
 using Mesh.ControlPlane.Config;
 using Mesh.ControlPlane.Distribution;
 using Mesh.ControlPlane.Registry;
+using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
@@ -18,6 +19,10 @@ internal static class ControlPlaneServices
         services.AddSingleton(sp => new SnapshotPublisher(
             sp.GetRequiredService<TimeProvider>(),
             StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>())));
+        services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(new AdminToken(options.DataDir));
+        services.AddMeshAuthentication();
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton<ControlPlaneTelemetry>();

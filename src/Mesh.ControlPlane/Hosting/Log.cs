@@ -34,12 +34,24 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Error, "Could not save state to {Path}")]
     public static partial void StateSaveFailed(ILogger logger, Exception exception, string path);
 
-    [LoggerMessage(10, LogLevel.Information, "Mesh control plane: sidecar API https://{Listen}:{Port}, admin API http://127.0.0.1:{AdminPort}, root CA {RootPath}")]
-    public static partial void Started(ILogger logger, string listen, int port, int adminPort, string rootPath);
+    [LoggerMessage(10, LogLevel.Information, "Mesh control plane: sidecar API https://{Listen}:{Port}, admin API http://127.0.0.1:{AdminPort} (token in {AdminTokenPath}), root CA {RootPath}, trust domain {TrustDomain}")]
+    public static partial void Started(ILogger logger, string listen, int port, int adminPort, string rootPath, string trustDomain, string adminTokenPath);
 
     [LoggerMessage(20, LogLevel.Information, "Applied {Resource} from {File} through the admin API")]
     public static partial void ResourceApplied(ILogger logger, string resource, string file);
 
     [LoggerMessage(21, LogLevel.Information, "Deleted applied {Resource} through the admin API")]
     public static partial void ResourceDeleted(ILogger logger, string resource);
+
+    [LoggerMessage(30, LogLevel.Warning, "Refused {Status} {Method} {Path} from {Remote}: {Reason}")]
+    public static partial void Refused(ILogger logger, int status, string method, string path, string remote, string reason);
+
+    [LoggerMessage(31, LogLevel.Information, "Issued workload certificate {Serial} for {Identity}, valid until {NotAfter:u} ({How})")]
+    public static partial void CertificateIssued(ILogger logger, string serial, string identity, DateTime notAfter, string how);
+
+    [LoggerMessage(32, LogLevel.Information, "Join token {Id} created for {Scope}")]
+    public static partial void JoinTokenCreated(ILogger logger, string id, string scope);
+
+    [LoggerMessage(33, LogLevel.Information, "Join token {Id} revoked")]
+    public static partial void JoinTokenRevoked(ILogger logger, string id);
 }

@@ -1,18 +1,33 @@
 using Mesh.ControlPlane.Hosting;
+using Mesh.ControlPlane.Security;
 using Mesh.Core.Registry;
+using Mesh.Core.Security;
 
 namespace Mesh.ControlPlane.Registry;
 
-/// <summary>The sidecar-facing registry API: register, renew (heartbeat) and deregister.</summary>
+/// <summary>
+/// The sidecar-facing registry API: register, renew (heartbeat) and deregister. A sidecar authenticates
+/// with its workload certificate and may touch only instances of its own service and namespace.
+/// </summary>
 internal static class RegistryEndpoints
 {
     public static void MapRegistry(this RouteGroupBuilder api)
     {
-        api.MapPost("/v1/register", (Registration registration, ServiceRegistry registry, ILogger<ServiceRegistry> logger) =>
+        api.MapPost("/v1/register", (HttpContext context, Registration registration, ServiceRegistry registry, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
         {
             if (Validate(registration) is { } problem)
             {
                 return Results.Problem(problem, statusCode: StatusCodes.Status400BadRequest);
+            }
+            var caller = context.User.Workload(ca.TrustDomain)!;
+            if (caller.Namespace != registration.Namespace || caller.Service != registration.Service)
+            {
+                return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden,
+                    $"{caller} may register only instances of {caller.Service}.{caller.Namespace}, not '{registration.InstanceId}' of {registration.Service}.{registration.Namespace}");
+            }
+            if (NotOwner(context, caller, registry.Find(registration.InstanceId), "replace") is { } refused)
+            {
+                return refused;
             }
             var lease = registry.Register(registration);
             Log.Registered(logger, registration.InstanceId, registration.Service, registration.Namespace,
@@ -20,13 +35,23 @@ internal static class RegistryEndpoints
             return Results.Ok(lease);
         });
 
-        api.MapPut("/v1/instances/{instanceId}/heartbeat", (string instanceId, Heartbeat heartbeat, ServiceRegistry registry) =>
-            registry.Renew(instanceId, heartbeat.Health)
-                ? Results.Ok(new LeaseGrant(registry.Options.LeaseTtl, registry.Options.HeartbeatInterval))
-                : Results.Problem($"instance '{instanceId}' is not registered; register it again", statusCode: StatusCodes.Status404NotFound));
-
-        api.MapDelete("/v1/instances/{instanceId}", (string instanceId, ServiceRegistry registry, ILogger<ServiceRegistry> logger) =>
+        api.MapPut("/v1/instances/{instanceId}/heartbeat", (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, MeshCertificateAuthority ca) =>
         {
+            if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, registry.Find(instanceId), "renew") is { } refused)
+            {
+                return refused;
+            }
+            return registry.Renew(instanceId, heartbeat.Health)
+                ? Results.Ok(new LeaseGrant(registry.Options.LeaseTtl, registry.Options.HeartbeatInterval))
+                : Results.Problem($"instance '{instanceId}' is not registered; register it again", statusCode: StatusCodes.Status404NotFound);
+        });
+
+        api.MapDelete("/v1/instances/{instanceId}", (HttpContext context, string instanceId, ServiceRegistry registry, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
+        {
+            if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, registry.Find(instanceId), "deregister") is { } refused)
+            {
+                return refused;
+            }
             if (!registry.Deregister(instanceId))
             {
                 return Results.NotFound();
@@ -35,6 +60,13 @@ internal static class RegistryEndpoints
             return Results.NoContent();
         });
     }
+
+    /// <summary>A refusal when the instance exists and belongs to another identity; null otherwise.</summary>
+    private static IResult? NotOwner(HttpContext context, SpiffeId caller, ServiceInstance? instance, string action) =>
+        instance is not null && (instance.Namespace != caller.Namespace || instance.Service != caller.Service)
+            ? MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden,
+                $"{caller} may not {action} instance '{instance.InstanceId}': it belongs to {instance.Service}.{instance.Namespace}")
+            : null;
 
     private static string? Validate(Registration r)
     {

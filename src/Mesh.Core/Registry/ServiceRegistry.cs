@@ -20,6 +20,15 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     /// <summary>Instances ordered by id; lease times are as of the last change, not of every renewal.</summary>
     public IReadOnlyList<ServiceInstance> Instances => Volatile.Read(ref _instances);
 
+    /// <summary>The instance with this id, or null.</summary>
+    public ServiceInstance? Find(string instanceId)
+    {
+        lock (_gate)
+        {
+            return _byId.GetValueOrDefault(instanceId);
+        }
+    }
+
     public LeaseGrant Register(Registration registration)
     {
         var now = time.GetUtcNow();

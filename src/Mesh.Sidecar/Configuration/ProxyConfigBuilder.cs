@@ -15,7 +15,7 @@ namespace Mesh.Sidecar.Configuration;
 /// choice inside a host (VirtualService rules, weights) is done by the routing step in the proxy
 /// pipeline; YARP's own matcher only needs hosts, so endpoint churn never rebuilds it.
 /// </summary>
-internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
+internal sealed class ProxyConfigBuilder
 {
     // The app already sent Host; the callee's sidecar and app expect the name the caller used.
     private static readonly IReadOnlyList<IReadOnlyDictionary<string, string>> RouteTransforms =
@@ -46,24 +46,37 @@ internal sealed class ProxyConfigBuilder(IUpstreamTransport transport)
             })
             .ToArray();
 
-        var clusters = table.Clusters.Select(c => new ClusterConfig
+        var clusters = table.Clusters.Select(Cluster).Append(new ClusterConfig { ClusterId = LocalAnswerCluster }).ToArray();
+        return (routes, clusters);
+    }
+
+    private static ClusterConfig Cluster(ClusterDefinition c)
+    {
+        var tls = c.ExternalScheme is null ? MeshTransport.ModeName(c.Policy?.Tls?.Mode) : MeshTransport.External;
+        var (scheme, version) = c.ExternalScheme is null ? MeshTransport.For(tls) : (c.ExternalScheme, HttpVersion.Version11);
+        // The identity a mesh host's servers must prove: reviews.default.svc.cluster.local -> default/reviews.
+        var labels = c.Host.Split('.');
+        return new ClusterConfig
         {
             ClusterId = c.Id,
             LoadBalancingPolicy = c.ConsistentHash is null ? Policy(c.LoadBalancer) : ConsistentHashPolicy.PolicyName,
-            HttpRequest = c.ExternalScheme is null
-                ? new ForwarderRequestConfig { Version = transport.HttpVersion, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
-                : new ForwarderRequestConfig { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower },
+            HttpRequest = new ForwarderRequestConfig
+            {
+                Version = version,
+                VersionPolicy = c.ExternalScheme is null ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+            },
             Destinations = c.HealthyEndpoints.ToDictionary(
                 e => e.InstanceId,
-                e => new DestinationConfig
-                {
-                    Address = $"{c.ExternalScheme ?? transport.Scheme}://{FormatHost(e.Address)}:{e.Port}",
-                    Metadata = Locality(e),
-                },
+                e => new DestinationConfig { Address = $"{scheme}://{FormatHost(e.Address)}:{e.Port}", Metadata = Locality(e) },
                 StringComparer.Ordinal),
-            Metadata = new Dictionary<string, string> { ["host"] = c.Host, ["subset"] = c.Subset ?? "" },
-        }).Append(new ClusterConfig { ClusterId = LocalAnswerCluster }).ToArray();
-        return (routes, clusters);
+            Metadata = new Dictionary<string, string>
+            {
+                ["host"] = c.Host,
+                ["subset"] = c.Subset ?? "",
+                [MeshTransport.TlsKey] = tls,
+                [MeshTransport.IdentityKey] = labels.Length > 1 ? $"{labels[1]}/{labels[0]}" : "",
+            },
+        };
     }
 
     private static string Policy(SimpleLoadBalancer lb) => lb switch

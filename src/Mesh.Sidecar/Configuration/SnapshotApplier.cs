@@ -1,6 +1,7 @@
 using Mesh.Core.Hosting;
 using Mesh.Core.Registry;
 using Mesh.Core.Routing;
+using Mesh.Core.Security;
 using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Hosting;
 
@@ -25,7 +26,8 @@ internal sealed class SnapshotApplier(
     {
         var routes = RouteTable.Build(snapshot, options.Namespace);
         var (yarpRoutes, clusters) = builder.Build(routes);
-        state.Set(new MeshState.Applied(snapshot, routes, source, time.GetUtcNow()));
+        var inbound = WorkloadPolicy.For(snapshot.Config, options.Namespace, options.Service, options.Labels);
+        state.Set(new MeshState.Applied(snapshot, routes, source, time.GetUtcNow(), inbound));
         proxyConfig.Update(yarpRoutes, clusters);
         if (json is not null)
         {

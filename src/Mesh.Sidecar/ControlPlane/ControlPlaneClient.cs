@@ -5,23 +5,59 @@ using System.Security.Cryptography.X509Certificates;
 using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Hosting;
+using Mesh.Sidecar.Security;
 
 namespace Mesh.Sidecar.ControlPlane;
 
 /// <summary>What a watch call brought back: a new snapshot (raw JSON, saved as is) or no change.</summary>
 internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json);
 
-/// <summary>The sidecar's calls to the control plane's sidecar API.</summary>
+/// <summary>The control plane's trust bundle.</summary>
+internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots);
+
+/// <summary>A workload certificate as the CA sends it.</summary>
+internal sealed record IssuedCertificate(string Certificate, IReadOnlyList<string> CaCertificates, string TrustDomain, DateTimeOffset NotAfter);
+
+/// <summary>
+/// The sidecar's calls to the control plane's sidecar API: CA calls on a connection without a client
+/// certificate until it has one, everything else presenting its workload certificate.
+/// </summary>
 internal sealed class ControlPlaneClient : IDisposable
 {
-    private readonly HttpClient _http;
+    /// <summary>Old clients' last calls (a long poll) may still be running: they are disposed this long after replacement.</summary>
+    private static readonly TimeSpan RetireAfter = TimeSpan.FromMinutes(1);
+
+    private readonly HttpClient _bootstrap;
     private readonly SidecarOptions _options;
     private readonly ControlPlaneTrust _trust;
+    private readonly WorkloadIdentity _identity;
+    private volatile HttpClient? _workload;
 
-    public ControlPlaneClient(SidecarOptions options, ControlPlaneTrust trust)
+    public ControlPlaneClient(SidecarOptions options, ControlPlaneTrust trust, WorkloadIdentity identity)
     {
         _options = options;
         _trust = trust;
+        _identity = identity;
+        _bootstrap = CreateClient(null);
+        if (identity.Value is { } known)
+        {
+            _workload = CreateClient(known.Certificate);
+        }
+        identity.Changed += current =>
+        {
+            // A new certificate takes a new connection: the control plane judges a caller by the
+            // certificate its connection was made with.
+            var previous = _workload;
+            _workload = CreateClient(current.Certificate);
+            if (previous is not null)
+            {
+                _ = Task.Delay(RetireAfter).ContinueWith(_ => previous.Dispose(), TaskScheduler.Default);
+            }
+        };
+    }
+
+    private HttpClient CreateClient(X509Certificate2? clientCertificate)
+    {
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -32,21 +68,62 @@ internal sealed class ControlPlaneClient : IDisposable
             EnableMultipleHttp2Connections = false,
         };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            trust.Validate(certificate as X509Certificate2, errors);
-        _http = new HttpClient(handler)
+            _trust.Validate(certificate as X509Certificate2, errors);
+        if (clientCertificate is not null)
         {
-            BaseAddress = options.ControlPlane,
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+        }
+        return new HttpClient(handler)
+        {
+            BaseAddress = _options.ControlPlane,
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         };
     }
 
-    public async Task<LeaseGrant> RegisterAsync(Mesh.Core.Registry.Registration registration, CancellationToken cancellationToken)
+    /// <summary>The client that presents the workload certificate, once there is one.</summary>
+    private async Task<HttpClient> WorkloadAsync(CancellationToken cancellationToken)
     {
         await _trust.EnsureRootAsync(cancellationToken).ConfigureAwait(false);
+        await _identity.WhenReady.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return _workload!;
+    }
+
+    /// <summary>The mesh's trust domain, from the control plane's trust bundle.</summary>
+    public async Task<string> TrustDomainAsync(CancellationToken cancellationToken)
+    {
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await _http.PostAsJsonAsync("/v1/register", registration, MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        using var response = await _bootstrap.GetAsync("/v1/ca/bundle", timeout.Token).ConfigureAwait(false);
+        await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
+        var bundle = await response.Content.ReadFromJsonAsync<TrustBundle>(MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        return bundle?.TrustDomain ?? throw new HttpRequestException("the control plane's trust bundle names no trust domain");
+    }
+
+    /// <summary>
+    /// Sends a CSR: with <paramref name="joinToken"/> for the first certificate (on a connection without a
+    /// client certificate), or, without one, authenticated by the current certificate to renew it.
+    /// </summary>
+    public async Task<IssuedCertificate> RequestCertificateAsync(string csrPem, string? joinToken, CancellationToken cancellationToken)
+    {
+        var client = joinToken is null ? await WorkloadAsync(cancellationToken).ConfigureAwait(false) : _bootstrap;
+        using var timeout = ShortTimeout(cancellationToken);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/certificates") { Content = JsonContent.Create(new { csr = csrPem }, options: MeshJson.Options) };
+        if (joinToken is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", joinToken);
+        }
+        using var response = await client.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
+        return (await response.Content.ReadFromJsonAsync<IssuedCertificate>(MeshJson.Options, timeout.Token).ConfigureAwait(false))!;
+    }
+
+    public async Task<LeaseGrant> RegisterAsync(Mesh.Core.Registry.Registration registration, CancellationToken cancellationToken)
+    {
+        var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
+        using var timeout = ShortTimeout(cancellationToken);
+        using var response = await http.PostAsJsonAsync("/v1/register", registration, MeshJson.Options, timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
         return (await response.Content.ReadFromJsonAsync<LeaseGrant>(MeshJson.Options, timeout.Token).ConfigureAwait(false))!;
     }
@@ -54,9 +131,9 @@ internal sealed class ControlPlaneClient : IDisposable
     /// <summary>Renews the lease; false when the control plane no longer knows the instance.</summary>
     public async Task<bool> HeartbeatAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken)
     {
-        await _trust.EnsureRootAsync(cancellationToken).ConfigureAwait(false);
+        var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await _http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health), MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        using var response = await http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health), MeshJson.Options, timeout.Token).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
@@ -67,9 +144,9 @@ internal sealed class ControlPlaneClient : IDisposable
 
     public async Task DeregisterAsync(string instanceId, CancellationToken cancellationToken)
     {
-        await _trust.EnsureRootAsync(cancellationToken).ConfigureAwait(false);
+        var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await _http.DeleteAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}", timeout.Token).ConfigureAwait(false);
+        using var response = await http.DeleteAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}", timeout.Token).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.NotFound)
         {
             await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
@@ -79,14 +156,14 @@ internal sealed class ControlPlaneClient : IDisposable
     /// <summary>Long-polls for a snapshot newer than <paramref name="received"/>, acknowledging what was applied.</summary>
     public async Task<WatchResult> WatchAsync(long received, long applied, string? error, TimeSpan wait, CancellationToken cancellationToken)
     {
-        await _trust.EnsureRootAsync(cancellationToken).ConfigureAwait(false);
+        var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         var query = $"/v1/snapshot?version={received}&applied={applied}&node={Uri.EscapeDataString(_options.NodeId)}"
             + $"&service={Uri.EscapeDataString(_options.Service)}&namespace={Uri.EscapeDataString(_options.Namespace)}"
             + $"&wait={wait.ToString("c", CultureInfo.InvariantCulture)}"
             + (error is null ? "" : $"&error={Uri.EscapeDataString(error)}");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(wait + TimeSpan.FromSeconds(10));
-        using var response = await _http.GetAsync(query, timeout.Token).ConfigureAwait(false);
+        using var response = await http.GetAsync(query, timeout.Token).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotModified)
         {
             return new WatchResult(null, null);
@@ -96,7 +173,11 @@ internal sealed class ControlPlaneClient : IDisposable
         return new WatchResult(System.Text.Json.JsonSerializer.Deserialize<MeshSnapshot>(json, MeshJson.Options), json);
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _bootstrap.Dispose();
+        _workload?.Dispose();
+    }
 
     private static CancellationTokenSource ShortTimeout(CancellationToken cancellationToken)
     {

@@ -37,4 +37,22 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Information, "Draining: deregistered {InstanceId}; still serving for {DrainDelay} while callers learn it is gone")]
     public static partial void Draining(ILogger logger, string instanceId, TimeSpan drainDelay);
+
+    [LoggerMessage(20, LogLevel.Information, "Workload certificate for {Identity}: serial {Serial}, valid until {NotAfter:u} ({How}); renewing at {RenewAt:u}")]
+    public static partial void CertificateObtained(ILogger logger, string identity, string serial, DateTime notAfter, string how, DateTimeOffset renewAt);
+
+    [LoggerMessage(21, LogLevel.Warning, "Could not get a workload certificate ({Reason}); attempt {Attempt}, retrying in {Delay}")]
+    public static partial void CertificateFailed(ILogger logger, string reason, int attempt, TimeSpan delay);
+
+    [LoggerMessage(22, LogLevel.Information, "Workload certificate for {Identity} restored from the data dir: serial {Serial}, valid until {NotAfter:u}")]
+    public static partial void CertificateRestored(ILogger logger, string identity, string serial, DateTime notAfter);
+
+    [LoggerMessage(23, LogLevel.Warning, "Refused inbound connection from {Remote}: {Reason}")]
+    public static partial void InboundRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(24, LogLevel.Information, "Denied {Method} {Path} from {Source}: {Reason}")]
+    public static partial void Denied(ILogger logger, string method, string path, string source, string reason);
+
+    [LoggerMessage(25, LogLevel.Warning, "Refused upstream connection for {Expected}: {Reason}")]
+    public static partial void UpstreamIdentityRejected(ILogger logger, string expected, string reason);
 }

@@ -23,6 +23,7 @@ internal sealed record SidecarOptions
         new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
         new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
         new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
+        new("join-token-file", "file", "join token for the first workload certificate (or MESH_JOIN_TOKEN; not needed while data-dir holds a valid certificate)"),
         new("retry-budget-ratio", "ratio", "retries to a destination may add at most this share of its requests over 10 s (default 0.2)"),
         new("retry-budget-min", "per-second", "retries per second always allowed on top of the ratio (default 10)"),
         new("drain-delay", "duration", "on SIGTERM: time between deregistering and closing the ports, so callers stop choosing this instance (default 2s)"),
@@ -48,6 +49,7 @@ internal sealed record SidecarOptions
     public int AdminPort { get; init; } = 15000;
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(1);
     public string? CaCertPath { get; init; }
+    public string? JoinTokenFile { get; init; }
     public double TraceSampling { get; init; } = 0.01;
     public double RetryBudgetRatio { get; init; } = 0.2;
     public int RetryBudgetMinPerSecond { get; init; } = 10;
@@ -90,6 +92,7 @@ internal sealed record SidecarOptions
             AdminPort = NonZeroPort(cl, "admin-port", 15000),
             HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
             CaCertPath = cl.String("ca-cert"),
+            JoinTokenFile = cl.String("join-token-file"),
             TraceSampling = cl.Ratio("trace-sampling", 0.01),
             RetryBudgetRatio = cl.Ratio("retry-budget-ratio", 0.2),
             RetryBudgetMinPerSecond = cl.Int("retry-budget-min", 10, 0, 1_000_000),
@@ -99,6 +102,10 @@ internal sealed record SidecarOptions
         if (options.CaCertPath is { } ca && !File.Exists(ca))
         {
             throw new UsageException($"--ca-cert expects an existing PEM file, got '{ca}'");
+        }
+        if (options.JoinTokenFile is { } token && !File.Exists(token))
+        {
+            throw new UsageException($"--join-token-file expects an existing file, got '{token}'");
         }
         if (!System.Net.IPAddress.TryParse(options.InboundListen, out _))
         {

@@ -5,6 +5,7 @@ using Mesh.Sidecar.Inbound;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Registration;
 using Mesh.Sidecar.Resilience;
+using Mesh.Sidecar.Security;
 using Mesh.Sidecar.Telemetry;
 using Mesh.Sidecar.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -21,7 +22,11 @@ internal static class SidecarServices
     {
         services.AddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IUpstreamTransport, PlainHttpTransport>();
+        services.AddSingleton<MeshTransport>();
+        services.AddSingleton<WorkloadIdentity>();
+        services.AddSingleton<IdentityAgent>();
+        services.AddHostedService(sp => sp.GetRequiredService<IdentityAgent>());
+        services.AddSingleton<InboundTls>();
         services.AddSingleton<Readiness>();
         services.AddSingleton<MeshState>();
         services.AddSingleton<ControlPlaneTrust>();

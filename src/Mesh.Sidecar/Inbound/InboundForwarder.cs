@@ -1,6 +1,10 @@
 using System.Diagnostics;
 using System.Net;
+using Mesh.Core.Config.Model;
+using Mesh.Core.Security;
 using Mesh.Observability;
+using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Security;
 using Mesh.Sidecar.Telemetry;
 using Mesh.Sidecar.Hosting;
 using Yarp.ReverseProxy.Forwarder;
@@ -16,9 +20,14 @@ internal sealed class InboundForwarder : IDisposable
     private readonly string _service;
     private readonly ForwarderRequestConfig _request = new() { ActivityTimeout = TimeSpan.FromMinutes(2) };
 
-    public InboundForwarder(IHttpForwarder forwarder, SidecarOptions options)
+    private readonly MeshState _state;
+    private readonly ILogger<InboundForwarder> _logger;
+
+    public InboundForwarder(IHttpForwarder forwarder, SidecarOptions options, MeshState state, ILogger<InboundForwarder> logger)
     {
         _forwarder = forwarder;
+        _state = state;
+        _logger = logger;
         _app = $"http://127.0.0.1:{options.AppPort}";
         _service = $"{options.Service}.{options.Namespace}";
         _client = new HttpMessageInvoker(new AppTraceContextHandler(new SocketsHttpHandler
@@ -37,12 +46,52 @@ internal sealed class InboundForwarder : IDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
+            if (!await AuthorizeAsync(context).ConfigureAwait(false))
+            {
+                return;
+            }
             await _forwarder.SendAsync(context, _app, _client, _request, OriginalHostTransformer.Instance).ConfigureAwait(false);
         }
         finally
         {
             InboundTelemetry.Record(context, _service, started);
         }
+    }
+
+    /// <summary>
+    /// Applies the workload's PeerAuthentication (a plaintext request on a connection accepted while the
+    /// mode was PERMISSIVE is refused once it is STRICT) and AuthorizationPolicy; false when it answered 403.
+    /// </summary>
+    private async ValueTask<bool> AuthorizeAsync(HttpContext context)
+    {
+        var policy = _state.InboundPolicy;
+        var peer = context.Features.Get<PeerIdentityFeature>()?.Peer;
+        if (peer is null && policy.Mode == MutualTlsMode.Strict)
+        {
+            await DenyAsync(context, null, $"mutual TLS required (STRICT, from {policy.ModeSource})", "peer-authentication").ConfigureAwait(false);
+            return false;
+        }
+        if (policy.AuthorizationPolicyCount == 0)
+        {
+            return true;
+        }
+        var decision = policy.Authorize(new InboundRequest(peer, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Host.Value ?? ""));
+        if (!decision.Allowed)
+        {
+            await DenyAsync(context, peer, decision.Reason, decision.Policy ?? "no-allow-match").ConfigureAwait(false);
+        }
+        return decision.Allowed;
+    }
+
+    private Task DenyAsync(HttpContext context, SpiffeId? peer, string reason, string policy)
+    {
+        var source = peer is null ? "unknown" : $"{peer.Service}.{peer.Namespace}";
+        SidecarTelemetry.Denied.Add(1, new TagList { { "source", source }, { "destination", _service }, { "policy", policy } });
+        Log.Denied(_logger, context.Request.Method, context.Request.Path.Value ?? "/", peer?.ToString() ?? "a plaintext caller", reason);
+        context.Response.StatusCode = StatusCodes.Status403Forbidden;
+        context.Response.Headers["x-mesh-error"] = "rbac-denied";
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync($"RBAC: access denied: {reason}\n", context.RequestAborted);
     }
 
     public void Dispose() => _client.Dispose();

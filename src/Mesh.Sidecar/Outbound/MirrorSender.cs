@@ -21,13 +21,21 @@ internal sealed partial class MirrorSender : IDisposable
 
     private readonly IProxyStateLookup _lookup;
     private readonly ILogger<MirrorSender> _logger;
-    private readonly HttpMessageInvoker _client;
+    private readonly MeshTransport _transport;
+    // One client per tls mode and server identity: the TLS settings (and the identity checked) differ.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string?, string?), HttpMessageInvoker> _clients = new();
 
-    public MirrorSender(IProxyStateLookup lookup, IUpstreamTransport transport, ILogger<MirrorSender> logger)
+    public MirrorSender(IProxyStateLookup lookup, MeshTransport transport, ILogger<MirrorSender> logger)
     {
         _lookup = lookup;
         _logger = logger;
-        var handler = new SocketsHttpHandler
+        _transport = transport;
+    }
+
+    private HttpMessageInvoker Client(IReadOnlyDictionary<string, string>? metadata) =>
+        _clients.GetOrAdd((metadata?.GetValueOrDefault(MeshTransport.TlsKey), metadata?.GetValueOrDefault(MeshTransport.IdentityKey)), _ =>
+        {
+            var handler = new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -35,10 +43,10 @@ internal sealed partial class MirrorSender : IDisposable
             AutomaticDecompression = System.Net.DecompressionMethods.None,
             ConnectTimeout = MeshForwarderHttpClientFactory.ConnectTimeout,
             ActivityHeadersPropagator = null,
-        };
-        transport.ConfigureHandler(handler);
-        _client = new HttpMessageInvoker(handler);
-    }
+            };
+            _transport.ConfigureHandler(handler, metadata);
+            return new HttpMessageInvoker(handler);
+        });
 
     /// <summary>Starts the copy if the cluster has an endpoint and the body can be copied; never waits for the answer.</summary>
     public async ValueTask<bool> TryMirrorAsync(HttpContext context, MirrorAction mirror)
@@ -63,7 +71,11 @@ internal sealed partial class MirrorSender : IDisposable
         }
         var destination = destinations[Random.Shared.Next(destinations.Count)];
         var message = new HttpRequestMessage(new HttpMethod(request.Method),
-            destination.Model.Config.Address.TrimEnd('/') + request.Path.Value + request.QueryString.Value);
+            destination.Model.Config.Address.TrimEnd('/') + request.Path.Value + request.QueryString.Value)
+        {
+            Version = cluster.Model.Config.HttpRequest?.Version ?? System.Net.HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
         if (body is not null)
         {
             message.Content = new ByteArrayContent(body);
@@ -76,16 +88,16 @@ internal sealed partial class MirrorSender : IDisposable
             }
         }
         message.Headers.Host = HostName.StripPort(request.Host.Value ?? mirror.Host) + "-shadow";
-        _ = SendAsync(message, mirror.Host);
+        _ = SendAsync(Client(cluster.Model.Config.Metadata), message, mirror.Host);
         return true;
     }
 
-    private async Task SendAsync(HttpRequestMessage message, string host)
+    private async Task SendAsync(HttpMessageInvoker client, HttpRequestMessage message, string host)
     {
         try
         {
             using var timeout = new CancellationTokenSource(SendTimeout);
-            using var response = await _client.SendAsync(message, timeout.Token);
+            using var response = await client.SendAsync(message, timeout.Token);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
@@ -97,7 +109,13 @@ internal sealed partial class MirrorSender : IDisposable
         }
     }
 
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        foreach (var client in _clients.Values)
+        {
+            client.Dispose();
+        }
+    }
 
     [LoggerMessage(40, LogLevel.Debug, "Mirrored request to {Host} failed (its answer is dropped anyway): {Reason}")]
     private static partial void MirrorFailed(ILogger logger, string host, string reason);

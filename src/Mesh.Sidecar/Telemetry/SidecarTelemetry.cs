@@ -34,4 +34,10 @@ internal static class SidecarTelemetry
 
     /// <summary>Endpoints ejected by outlier detection, by <c>destination</c>.</summary>
     public static readonly Counter<long> Ejections = Meter.CreateCounter<long>("mesh.ejections", description: "Endpoints ejected by outlier detection");
+
+    /// <summary>Inbound calls refused by AuthorizationPolicy (403), by <c>source</c>, <c>destination</c> and <c>policy</c>.</summary>
+    public static readonly Counter<long> Denied = Meter.CreateCounter<long>("mesh.denied", description: "Inbound calls denied by authorization policy");
+
+    /// <summary>Inbound connections refused before HTTP, by <c>reason</c> (plaintext, no-client-certificate, untrusted, expired, bad-identity, handshake).</summary>
+    public static readonly Counter<long> InboundRefused = Meter.CreateCounter<long>("mesh.inbound.refused", description: "Inbound connections refused by mutual TLS");
 }

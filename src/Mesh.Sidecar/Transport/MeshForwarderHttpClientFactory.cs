@@ -4,7 +4,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Sidecar.Transport;
 
 /// <summary>YARP's connection handlers for sidecar-to-sidecar calls, with the transport's settings.</summary>
-internal sealed class MeshForwarderHttpClientFactory(IUpstreamTransport transport) : ForwarderHttpClientFactory
+internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport) : ForwarderHttpClientFactory
 {
     /// <summary>A refused or unreachable peer must fail fast (502), never hang the caller.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
@@ -15,8 +15,14 @@ internal sealed class MeshForwarderHttpClientFactory(IUpstreamTransport transpor
         handler.ConnectTimeout = ConnectTimeout;
         handler.ActivityHeadersPropagator = null; // UpstreamAttemptHandler sets the trace context
 
-        transport.ConfigureHandler(handler);
+        transport.ConfigureHandler(handler, context.NewMetadata);
     }
+
+    /// <summary>A change of tls mode needs a handler with other TLS settings.</summary>
+    protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
+        base.CanReuseOldClient(context)
+        && context.OldMetadata?.GetValueOrDefault(MeshTransport.TlsKey) == context.NewMetadata?.GetValueOrDefault(MeshTransport.TlsKey)
+        && context.OldMetadata?.GetValueOrDefault(MeshTransport.IdentityKey) == context.NewMetadata?.GetValueOrDefault(MeshTransport.IdentityKey);
 
     /// <summary>Each attempt gets its client span (and carries its trace context) right above the connection.</summary>
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 
 namespace Mesh.EndToEnd.Tests.Infrastructure;
@@ -41,7 +42,29 @@ internal sealed class MeshCluster : IAsyncDisposable
         ControlPlane = cp with { Process = process };
         await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(ControlPlane.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
             StartTimeout, () => "control plane did not become ready\n" + process.Output).ConfigureAwait(false);
+        // The admin API takes the token the control plane made in its data dir; sidecars join with a token made through it.
+        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        if (!File.Exists(JoinTokenFile))
+        {
+            File.WriteAllText(JoinTokenFile, await CreateJoinTokenAsync().ConfigureAwait(false));
+        }
         return ControlPlane;
+    }
+
+    /// <summary>The control plane's admin token (from its data dir).</summary>
+    public string AdminToken => File.ReadAllText(Path.Combine(ControlPlane!.DataDir, "admin-token")).Trim();
+
+    /// <summary>An unscoped join token every sidecar of this cluster starts with.</summary>
+    public string JoinTokenFile => Path.Combine(Root, "join-token");
+
+    /// <summary>Makes a join token through the admin API; scoped to <paramref name="service"/> when given.</summary>
+    public async Task<string> CreateJoinTokenAsync(string? service = null)
+    {
+        using var response = await _http.PostAsJsonAsync(new Uri(ControlPlane!.Admin, "/v1/join-tokens"), new { service }).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        Assert.True(response.IsSuccessStatusCode, $"creating a join token: {(int)response.StatusCode} {body}");
+        using var doc = JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("token").GetString()!;
     }
 
     /// <summary>Restarts the control plane on the same ports and data dir.</summary>
@@ -79,7 +102,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--service", service, "--instance-id", instanceName, "--app-port", appPort.ToString(), "--app-health", "/health",
             "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
-            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. extraArgs,
+            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", "--join-token-file", JoinTokenFile, .. extraArgs,
         ];
         var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
             Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args, Environment)), args);

@@ -59,7 +59,7 @@ public sealed class TraceHeadersAndSecretsTests
     }
 
     [Fact]
-    public void InboundSource_IsTheSpiffeIdentityOfTheClientCertificate()
+    public void PeerIdentity_IsTheSpiffeIdOfTheClientCertificate()
     {
         using var key = ECDsa.Create();
         var request = new CertificateRequest("CN=reviews", key, HashAlgorithmName.SHA256);
@@ -69,8 +69,8 @@ public sealed class TraceHeadersAndSecretsTests
         request.CertificateExtensions.Add(san.Build());
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(5));
 
-        Assert.Equal("reviews.shop", InboundTelemetry.Source(certificate));
-        Assert.Equal("unknown", InboundTelemetry.Source(null));
+        Assert.Equal(new Mesh.Core.Security.SpiffeId("cluster.local", "shop", "reviews"), Mesh.Core.Security.SpiffeId.FromCertificate(certificate));
+        Assert.Null(Mesh.Core.Security.SpiffeId.FromCertificate(null));
     }
 
     private static void Get(object? carrier, string name, out string? value, out IEnumerable<string>? values)

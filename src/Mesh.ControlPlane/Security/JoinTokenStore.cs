@@ -1,0 +1,163 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Mesh.Core.Security;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.ControlPlane.Security;
+
+/// <summary>A join token as stored and listed: never the secret, only its SHA-256.</summary>
+internal sealed record JoinTokenRecord
+{
+    public required string Id { get; init; }
+    public required string SecretSha256 { get; init; }
+    /// <summary>The only namespace and service it may get certificates for; null: any.</summary>
+    public string? Namespace { get; init; }
+    public string? Service { get; init; }
+    public required DateTimeOffset Created { get; init; }
+    public DateTimeOffset? Expires { get; init; }
+    public DateTimeOffset? Revoked { get; init; }
+    public string? Description { get; init; }
+
+    public string Scope => Service is null ? (Namespace is null ? "any service" : $"any service in namespace {Namespace}") : $"{Namespace}/{Service}";
+}
+
+/// <summary>What a presented join token turned out to be.</summary>
+internal readonly record struct JoinTokenCheck(JoinTokenRecord? Token, string? Refusal);
+
+/// <summary>
+/// Join tokens: bearer secrets a sidecar presents once to get its first workload certificate (after
+/// that it renews with the certificate itself). Scoped to a service (or namespace), optionally
+/// expiring, revocable; kept in data-dir/join-tokens.json as hashes, so the file leaks no token.
+/// A token reads "mesh-join.&lt;id&gt;.&lt;secret&gt;"; the id is what logs and listings show.
+/// </summary>
+internal sealed class JoinTokenStore
+{
+    public const string Prefix = "mesh-join.";
+    private readonly Lock _gate = new();
+    private readonly string _path;
+    private readonly TimeProvider _time;
+    private Dictionary<string, JoinTokenRecord> _tokens;
+
+    public JoinTokenStore(string dataDir, TimeProvider time)
+    {
+        _path = Path.Combine(dataDir, "join-tokens.json");
+        _time = time;
+        _tokens = File.Exists(_path)
+            ? JsonSerializer.Deserialize<JoinTokenRecord[]>(File.ReadAllText(_path), MeshJson.Options)!.ToDictionary(t => t.Id, StringComparer.Ordinal)
+            : new Dictionary<string, JoinTokenRecord>(StringComparer.Ordinal);
+    }
+
+    public IReadOnlyList<JoinTokenRecord> List()
+    {
+        lock (_gate)
+        {
+            return _tokens.Values.OrderBy(t => t.Created).ToArray();
+        }
+    }
+
+    /// <summary>Makes a token; the returned secret is shown once and never stored.</summary>
+    public (JoinTokenRecord Record, string Token) Create(string? ns, string? service, TimeSpan? ttl, string? description)
+    {
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
+        var now = _time.GetUtcNow();
+        var record = new JoinTokenRecord
+        {
+            Id = id,
+            SecretSha256 = Hash(secret),
+            Namespace = ns ?? (service is null ? null : "default"),
+            Service = service,
+            Created = now,
+            Expires = ttl is { } t ? now + t : null,
+            Description = description,
+        };
+        Update(tokens => tokens[id] = record);
+        return (record, $"{Prefix}{id}.{secret}");
+    }
+
+    /// <summary>Revokes a token; false if there is no such id.</summary>
+    public bool Revoke(string id)
+    {
+        var found = false;
+        Update(tokens =>
+        {
+            if (tokens.TryGetValue(id, out var token))
+            {
+                found = true;
+                tokens[id] = token with { Revoked = token.Revoked ?? _time.GetUtcNow() };
+            }
+        });
+        return found;
+    }
+
+    /// <summary>Checks a presented token; the refusal names the token by id, never by secret.</summary>
+    public JoinTokenCheck Check(string presented)
+    {
+        var parts = presented.StartsWith(Prefix, StringComparison.Ordinal) ? presented[Prefix.Length..].Split('.') : [];
+        if (parts is not [var id, var secret])
+        {
+            return new JoinTokenCheck(null, "malformed join token");
+        }
+        JoinTokenRecord? token;
+        lock (_gate)
+        {
+            token = _tokens.GetValueOrDefault(id);
+        }
+        if (token is null || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(secret)), Encoding.ASCII.GetBytes(token.SecretSha256)))
+        {
+            return new JoinTokenCheck(null, $"unknown join token (id {Sanitize(id)})");
+        }
+        if (token.Revoked is { } revoked)
+        {
+            return new JoinTokenCheck(null, $"join token {id} was revoked at {revoked:u}");
+        }
+        if (token.Expires is { } expires && _time.GetUtcNow() > expires)
+        {
+            return new JoinTokenCheck(null, $"join token {id} expired at {expires:u}");
+        }
+        return new JoinTokenCheck(token, null);
+    }
+
+    private void Update(Action<Dictionary<string, JoinTokenRecord>> change)
+    {
+        lock (_gate)
+        {
+            var next = new Dictionary<string, JoinTokenRecord>(_tokens, StringComparer.Ordinal);
+            change(next);
+            SecretFile.Write(_path, JsonSerializer.Serialize(next.Values.OrderBy(t => t.Created).ToArray(), MeshJson.Indented));
+            _tokens = next; // only once it is on disk: a crash never loses an accepted revocation
+        }
+    }
+
+    private static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>An id as presented may be anything; log at most a short, harmless prefix of it.</summary>
+    private static string Sanitize(string id) => new(id.Take(12).Where(char.IsAsciiLetterOrDigit).ToArray());
+}
+
+/// <summary>
+/// The admin API's token: made on first start into data-dir/admin-token (owner-readable only) and
+/// never logged; whoever can read that file (or is given its content) may administer the mesh.
+/// </summary>
+internal sealed class AdminToken
+{
+    private readonly byte[] _hash;
+
+    public AdminToken(string dataDir)
+    {
+        Path = System.IO.Path.Combine(dataDir, "admin-token");
+        if (!File.Exists(Path))
+        {
+            SecretFile.Write(Path, "mesh-admin." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
+        }
+        _hash = SHA256.HashData(Encoding.UTF8.GetBytes(File.ReadAllText(Path).Trim()));
+    }
+
+    public string Path { get; }
+
+    public bool Matches(string presented) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented.Trim())), _hash);
+}

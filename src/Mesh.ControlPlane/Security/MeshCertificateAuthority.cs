@@ -1,0 +1,86 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Mesh.ControlPlane.Hosting;
+using Mesh.Core.Security;
+
+namespace Mesh.ControlPlane.Security;
+
+/// <summary>
+/// The mesh CA: a root kept in the data dir (created on first start, or copied from files an operator
+/// made, e.g. with certs/make-dev-root.sh) and reused after, so workload certificates stay valid across
+/// restarts; the TLS certificate of the sidecar API, issued from it; and workload certificates for CSRs.
+/// </summary>
+internal sealed class MeshCertificateAuthority
+{
+    private MeshCertificateAuthority(X509Certificate2 root, X509Certificate2 serving, string trustDomain, string rootPath)
+    {
+        Root = root;
+        Serving = serving;
+        TrustDomain = trustDomain;
+        RootPath = rootPath;
+        RootPem = root.ExportCertificatePem();
+    }
+
+    public X509Certificate2 Root { get; }
+    public string RootPem { get; }
+    public string RootPath { get; }
+    public X509Certificate2 Serving { get; }
+    public string TrustDomain { get; }
+
+    public static MeshCertificateAuthority LoadOrCreate(ControlPlaneOptions options, TimeProvider time)
+    {
+        var dir = Path.Combine(options.DataDir, "ca");
+        Directory.CreateDirectory(dir);
+        var certPath = Path.Combine(dir, "root.crt");
+        var keyPath = Path.Combine(dir, "root.key");
+        X509Certificate2 root;
+        if (File.Exists(certPath) && File.Exists(keyPath))
+        {
+            root = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            if (options.RootCertPath is { } given && X509Certificate2.CreateFromPem(File.ReadAllText(given)).Thumbprint != root.Thumbprint)
+            {
+                throw new InvalidOperationException($"--root-cert {given} differs from the root already in {certPath}; a mesh keeps one root (move the data dir away to start a new mesh)");
+            }
+        }
+        else
+        {
+            root = options.RootCertPath is { } given ? LoadGiven(given, options.RootKeyPath!) : CreateRoot(time);
+            SecretFile.Write(keyPath, root.GetECDsaPrivateKey() is { } ec ? ec.ExportPkcs8PrivateKeyPem() : root.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            File.WriteAllText(certPath, root.ExportCertificatePem());
+        }
+        var serving = WorkloadCertificates.IssueServer(root, "mesh-control-plane",
+            ["localhost", "mesh-control-plane", Environment.MachineName.ToLowerInvariant()],
+            [IPAddress.Loopback, IPAddress.IPv6Loopback], time.GetUtcNow(), TimeSpan.FromDays(30));
+        return new MeshCertificateAuthority(root, serving, options.TrustDomain, certPath);
+    }
+
+    /// <summary>Why a client certificate is not a workload certificate of this mesh, or null (then <paramref name="id"/> is set).</summary>
+    public string? Check(X509Certificate2 certificate, DateTimeOffset now, out SpiffeId? id) =>
+        WorkloadCertificates.Check(certificate, Root, TrustDomain, now, out id);
+
+    public X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, DateTimeOffset now, TimeSpan lifetime) =>
+        WorkloadCertificates.Issue(csr, id, Root, now, lifetime);
+
+    private static X509Certificate2 LoadGiven(string certPath, string keyPath)
+    {
+        var root = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+        var constraints = root.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault();
+        if (constraints is not { CertificateAuthority: true })
+        {
+            throw new InvalidOperationException($"--root-cert {certPath} is not a CA certificate (basicConstraints CA:TRUE is missing)");
+        }
+        return root;
+    }
+
+    private static X509Certificate2 CreateRoot(TimeProvider time)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=Mesh Root CA, O=Mesh", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var now = time.GetUtcNow();
+        return request.CreateSelfSigned(now.AddMinutes(-5), now.AddYears(10));
+    }
+}

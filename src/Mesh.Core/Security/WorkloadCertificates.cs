@@ -1,0 +1,127 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Mesh.Core.Security;
+
+/// <summary>Making and checking workload certificates: the parts the control plane (the CA) and sidecars share.</summary>
+public static class WorkloadCertificates
+{
+    private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
+    private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
+
+    /// <summary>
+    /// Why <paramref name="leaf"/> is not a valid workload certificate of this mesh at <paramref name="now"/>,
+    /// or null when it is (then <paramref name="id"/> is its identity). The reason names no secret.
+    /// </summary>
+    public static string? Check(X509Certificate2 leaf, X509Certificate2 root, string trustDomain, DateTimeOffset now, out SpiffeId? id)
+    {
+        id = null;
+        if (now < leaf.NotBefore.ToUniversalTime() || now > leaf.NotAfter.ToUniversalTime())
+        {
+            return $"certificate {leaf.SerialNumber} is not valid now (valid {leaf.NotBefore.ToUniversalTime():u} to {leaf.NotAfter.ToUniversalTime():u})";
+        }
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = now.UtcDateTime;
+        chain.ChainPolicy.VerificationTimeIgnored = false;
+        if (!chain.Build(leaf))
+        {
+            var status = string.Join(", ", chain.ChainStatus.Select(s => s.Status.ToString()).Distinct());
+            return $"certificate '{leaf.Subject}' does not chain to the mesh root ({status})";
+        }
+        id = SpiffeId.FromCertificate(leaf);
+        if (id is null)
+        {
+            return $"certificate '{leaf.Subject}' has no SPIFFE id (spiffe://<trust-domain>/ns/<namespace>/sa/<service>) in its URI SAN";
+        }
+        if (id.TrustDomain != trustDomain)
+        {
+            var other = id;
+            id = null;
+            return $"certificate identity {other} is from trust domain '{other.TrustDomain}', not '{trustDomain}'";
+        }
+        return null;
+    }
+
+    /// <summary>A new key pair and a CSR asking for <paramref name="id"/>; the private key never leaves the caller.</summary>
+    public static (ECDsa Key, string CsrPem) CreateRequest(SpiffeId id)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"O=Mesh, OU={id.Namespace}, CN={id.Service}", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(id.ToUri());
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        return (key, request.CreateSigningRequestPem());
+    }
+
+    /// <summary>
+    /// Signs a workload certificate for the public key of <paramref name="csr"/> (whose signature was
+    /// checked when it was loaded) with <paramref name="id"/> as its only name.
+    /// </summary>
+    public static X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, X509Certificate2 issuer, DateTimeOffset now, TimeSpan lifetime)
+    {
+        var request = new CertificateRequest(new X500DistinguishedName($"O=Mesh, OU={id.Namespace}, CN={id.Service}"), csr.PublicKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(id.ToUri());
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth, ClientAuth], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        // A minute of slack for clocks a little behind the CA's.
+        return request.Create(issuer, now.AddMinutes(-1), now + lifetime, Serial());
+    }
+
+    /// <summary>The SPIFFE id a CSR asks for (its only URI SAN), or null.</summary>
+    public static SpiffeId? RequestedId(CertificateRequest csr)
+    {
+        SpiffeId? found = null;
+        foreach (var extension in csr.CertificateExtensions)
+        {
+            if (extension.Oid?.Value != "2.5.29.17")
+            {
+                continue;
+            }
+            foreach (var uri in SpiffeId.UriNames(extension))
+            {
+                if (found is not null || !SpiffeId.TryParse(uri, out found))
+                {
+                    return null;
+                }
+            }
+        }
+        return found;
+    }
+
+    /// <summary>A TLS server certificate for names and addresses, signed by <paramref name="issuer"/>.</summary>
+    public static X509Certificate2 IssueServer(X509Certificate2 issuer, string commonName, IEnumerable<string> dnsNames, IEnumerable<IPAddress> addresses, DateTimeOffset now, TimeSpan lifetime)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        foreach (var name in dnsNames)
+        {
+            san.AddDnsName(name);
+        }
+        foreach (var address in addresses)
+        {
+            san.AddIpAddress(address);
+        }
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth], false));
+        using var issued = request.Create(issuer, now.AddMinutes(-5), now + lifetime, Serial());
+        return issued.CopyWithPrivateKey(key);
+    }
+
+    private static byte[] Serial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7f; // positive
+        return serial;
+    }
+}
