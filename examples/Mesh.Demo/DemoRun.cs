@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 
 namespace Mesh.Demo;
 
@@ -27,6 +28,17 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         ]);
         await WaitOkAsync(controlPlane, new Uri(ControlPlaneAdmin, "/ready"), cancel).ConfigureAwait(false);
         output.WriteLine($"  control plane     https://127.0.0.1:{topology.ControlPlanePort} (admin {ControlPlaneAdmin})");
+
+        // The admin API takes the token the control plane made; each service joins with its own scoped join token.
+        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(AdminTokenPath).Trim());
+        Directory.CreateDirectory(Path.Combine(dataDir, "join-tokens"));
+        foreach (var service in topology.Instances.Select(i => i.Service).Distinct())
+        {
+            using var created = await _http.PostAsJsonAsync(new Uri(ControlPlaneAdmin, "/v1/join-tokens"), new { service, description = "mesh demo" }, cancel).ConfigureAwait(false);
+            Require(created.IsSuccessStatusCode, $"creating a join token for {service}: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancel).ConfigureAwait(false)}");
+            using var json = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync(cancel).ConfigureAwait(false));
+            Mesh.Core.Security.SecretFile.Write(JoinTokenPath(service), json.RootElement.GetProperty("token").GetString()!);
+        }
 
         var sidecars = new List<(ChildProcess Process, ServiceInstance Instance)>();
         foreach (var instance in topology.Instances)
@@ -81,7 +93,9 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
               curl -H 'Host: storefront' -H 'end-user: jason' {Entry}  # always reviews v2
               http_proxy={Entry} curl http://storefront/                # the same, proxy style
             Routing: edit {Path.Combine(options.ConfigDir, "bookshop.yaml")}; changes apply within a second.
-            Control plane: curl {ControlPlaneAdmin}v1/proxy-status   (or: dotnet run --project src/Mesh.Cli -- --admin {ControlPlaneAdmin} proxy-status)
+            Control plane: dotnet run --project src/Mesh.Cli -- --admin {ControlPlaneAdmin} --token-file {AdminTokenPath} proxy-status
+              (or curl -H "Authorization: Bearer $(cat {AdminTokenPath})" {ControlPlaneAdmin}v1/proxy-status)
+            Between sidecars: mutual TLS 1.3 with SPIFFE workload certificates from the control plane's CA.
             Sidecar admin: http://127.0.0.1:{entry.AdminPort}/clusters  /config_dump  /ready
             Traces: {TraceTarget()}
             Logs: {_logDir}
@@ -93,8 +107,13 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         ? $"exported over OTLP to {endpoint} (open Jaeger's UI, e.g. http://localhost:16686)"
         : "not exported; start Jaeger (docker run -p 16686:16686 -p 4317:4317 jaegertracing/all-in-one) and rerun with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317";
 
+    private string AdminTokenPath => Path.Combine(dataDir, "control-plane", "admin-token");
+
+    private string JoinTokenPath(string service) => Path.Combine(dataDir, "join-tokens", service);
+
     private string[] SidecarArgs(ServiceInstance instance) =>
     [
+        "--join-token-file", JoinTokenPath(instance.Service),
         "--service", instance.Service, "--label", $"version={instance.Version}", "--instance-id", instance.Id,
         "--app-port", Text(instance.AppPort), "--app-health", "/health",
         "--control-plane", $"https://127.0.0.1:{topology.ControlPlanePort}", "--data-dir", Path.Combine(dataDir, "sidecars", instance.Id),

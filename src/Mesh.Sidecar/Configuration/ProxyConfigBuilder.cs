@@ -54,6 +54,10 @@ internal sealed class ProxyConfigBuilder
     {
         var tls = c.ExternalScheme is null ? MeshTransport.ModeName(c.Policy?.Tls?.Mode) : MeshTransport.External;
         var (scheme, version) = c.ExternalScheme is null ? MeshTransport.For(tls) : (c.ExternalScheme, HttpVersion.Version11);
+        if (c.Policy?.ConnectionPool?.Http?.MaxRequestsPerConnection == 1)
+        {
+            version = HttpVersion.Version11; // one request per connection is HTTP/1.1 with Connection: close
+        }
         // The identity a mesh host's servers must prove: reviews.default.svc.cluster.local -> default/reviews.
         var labels = c.Host.Split('.');
         return new ClusterConfig

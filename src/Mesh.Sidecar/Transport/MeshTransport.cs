@@ -48,7 +48,6 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
         var expected = metadata!.GetValueOrDefault(IdentityKey) ?? "";
         handler.PooledConnectionLifetime = ConnectionLifetime;
         handler.SslOptions.EnabledSslProtocols = SslProtocols.Tls13;
-        handler.SslOptions.ApplicationProtocols = [SslApplicationProtocol.Http2];
         handler.SslOptions.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
         if (mode == "ISTIO_MUTUAL")
         {
