@@ -25,6 +25,9 @@ internal sealed class MeshCluster : IAsyncDisposable
 
     public string ConfigDir => Path.Combine(Root, "config");
 
+    /// <summary>Extra flags for the control plane (e.g. a short --workload-cert-ttl), kept across restarts.</summary>
+    public List<string> ControlPlaneArgs { get; } = [];
+
     /// <summary>Environment variables for every control plane and sidecar this cluster starts (e.g. OTLP export).</summary>
     public Dictionary<string, string> Environment { get; } = [];
 
@@ -38,6 +41,7 @@ internal sealed class MeshCluster : IAsyncDisposable
         [
             "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
             "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
+            .. ControlPlaneArgs,
         ], Environment));
         ControlPlane = cp with { Process = process };
         await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(ControlPlane.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+
+namespace Mesh.EndToEnd.Tests.Infrastructure;
+
+/// <summary>Certificates an attacker (or a test playing one) can make, and clients that present them.</summary>
+internal static class TestCertificates
+{
+    public static string Spiffe(string service, string ns = "default", string trustDomain = "cluster.local") =>
+        $"spiffe://{trustDomain}/ns/{ns}/sa/{service}";
+
+    /// <summary>The mesh root with its private key, read from the control plane's data dir (what a thief of that dir would have).</summary>
+    public static X509Certificate2 MeshRoot(ControlPlane cp) =>
+        X509Certificate2.CreateFromPemFile(Path.Combine(cp.DataDir, "ca", "root.crt"), Path.Combine(cp.DataDir, "ca", "root.key"));
+
+    /// <summary>A CA nobody in the mesh trusts.</summary>
+    public static X509Certificate2 ForeignCa()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=Attacker Root CA", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+    }
+
+    /// <summary>A workload-style certificate for <paramref name="spiffeId"/> signed by <paramref name="issuer"/>.</summary>
+    public static X509Certificate2 Workload(X509Certificate2 issuer, string spiffeId, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=test-workload", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(spiffeId));
+        request.CertificateExtensions.Add(san.Build(true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var cert = request.Create(issuer, notBefore, notAfter, RandomNumberGenerator.GetBytes(12));
+        // Through PEM, so the key is usable by TLS on every platform.
+        return X509Certificate2.CreateFromPem(cert.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
+    /// <summary>A CSR in PEM for <paramref name="spiffeId"/>, with its key.</summary>
+    public static (ECDsa Key, string Pem) Csr(string spiffeId)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=test-workload", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(spiffeId));
+        request.CertificateExtensions.Add(san.Build(true));
+        return (key, request.CreateSigningRequestPem());
+    }
+
+    /// <summary>An HTTPS client that trusts any server and presents <paramref name="clientCertificate"/> (if any).</summary>
+    public static HttpClient Client(X509Certificate2? clientCertificate, Version? version = null)
+    {
+        var handler = new SocketsHttpHandler { UseProxy = false };
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        if (clientCertificate is not null)
+        {
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+        }
+        return new HttpClient(handler)
+        {
+            Timeout = TimeSpan.FromSeconds(10),
+            DefaultRequestVersion = version ?? HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+    }
+
+    /// <summary>Asks the CA for a certificate; returns the status and, on success, the certificate with its key.</summary>
+    public static async Task<(HttpStatusCode Status, string Body, X509Certificate2? Certificate)> RequestAsync(HttpClient client, ControlPlane cp, string spiffeId, string? joinToken)
+    {
+        var (key, pem) = Csr(spiffeId);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(cp.SidecarApi, "/v1/certificates")) { Content = JsonContent.Create(new { csr = pem }) };
+        if (joinToken is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", joinToken);
+        }
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            return (response.StatusCode, body, null);
+        }
+        using var json = JsonDocument.Parse(body);
+        using var leaf = X509Certificate2.CreateFromPem(json.RootElement.GetProperty("certificate").GetString());
+        return (response.StatusCode, body, X509Certificate2.CreateFromPem(leaf.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem()));
+    }
+}
