@@ -174,12 +174,16 @@ cp_port=$(free_port); cp_admin=$(free_port)
 dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$work/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
   >"$work/cp.log" 2>&1 & started $!
 wait_http "http://127.0.0.1:$cp_admin/ready"
+# Sidecars join with a token made through the admin API (which takes the admin token from the data dir).
+curl -fsS -H "Authorization: Bearer $(cat "$work/cp/admin-token")" -H 'Content-Type: application/json' \
+  -d '{"description":"bench"}' "http://127.0.0.1:$cp_admin/v1/join-tokens" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' > "$work/join-token"
 sidecar() { # service app-port label -> prints outbound port; pid in $work/<service>.pid
   local service=$1 app=$2 out in admin
   out=$(free_port); in=$(free_port); admin=$(free_port)
   dotnet "$(bin src/Mesh.Sidecar)" --service "$service" --instance-id "$service-bench" --app-port "$app" --label "version=v1" \
     --control-plane "https://127.0.0.1:$cp_port" --data-dir "$work/$service" --outbound-port "$out" --inbound-port "$in" \
-    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 >"$work/$service.log" 2>&1 & started $!
+    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --join-token-file "$work/join-token" >"$work/$service.log" 2>&1 & started $!
   echo $! > "$work/$service.pid"
   echo "$admin $out"
 }

@@ -38,9 +38,34 @@ try
         MaxConnectionsPerServer = int.MaxValue,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
     };
-    using var http = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
     using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
     await WaitAsync(async () => (await admin.GetAsync("/ready")).IsSuccessStatusCode);
+    admin.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(Path.Combine(work, "data", "admin-token")).Trim());
+
+    // Each of the 100 simulated services gets a workload certificate, as its sidecars would, and its
+    // calls go over connections presenting it (the control plane allows a service only its own instances).
+    using var joinResponse = await admin.PostAsJsonAsync("/v1/join-tokens", new { description = "bench" });
+    joinResponse.EnsureSuccessStatusCode();
+    var joinToken = System.Text.Json.JsonDocument.Parse(await joinResponse.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
+    using var bootstrap = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
+    var clients = new HttpClient[100];
+    for (var k = 0; k < clients.Length; k++)
+    {
+        var (key, csr) = Mesh.Core.Security.WorkloadCertificates.CreateRequest(new Mesh.Core.Security.SpiffeId("cluster.local", "default", $"svc-{k}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/certificates") { Content = JsonContent.Create(new { csr }) };
+        request.Headers.Authorization = new("Bearer", joinToken);
+        using var issued = await bootstrap.SendAsync(request);
+        issued.EnsureSuccessStatusCode();
+        var pem = System.Text.Json.JsonDocument.Parse(await issued.Content.ReadAsStringAsync()).RootElement.GetProperty("certificate").GetString()!;
+        var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem, key.ExportPkcs8PrivateKeyPem());
+        clients[k] = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true, LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate },
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        }) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
+    }
+    HttpClient For(string id) => clients[int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) % 100];
 
     // Register the instances: 100 services, with 16 concurrent registrars.
     var clock = Stopwatch.StartNew();
@@ -48,7 +73,7 @@ try
     async Task RegisterAsync(string id, CancellationToken ct)
     {
         var n = int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture);
-        using var response = await http.PostAsJsonAsync("/v1/register", new Registration
+        using var response = await For(id).PostAsJsonAsync("/v1/register", new Registration
         {
             InstanceId = id, Service = $"svc-{n % 100}", Address = "127.0.0.1", Port = 20000 + n % 30000, Health = HealthStatus.Healthy,
         }, MeshJson.Options, ct);
@@ -71,7 +96,7 @@ try
             {
                 try
                 {
-                    using var response = await http.PutAsJsonAsync($"/v1/instances/{id}/heartbeat", new Heartbeat(HealthStatus.Healthy), MeshJson.Options, ct);
+                    using var response = await For(id).PutAsJsonAsync($"/v1/instances/{id}/heartbeat", new Heartbeat(HealthStatus.Healthy), MeshJson.Options, ct);
                     if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
                     {
                         // Expired (registration of all of them took longer than a lease): register again, as a sidecar does.
@@ -112,7 +137,7 @@ try
         {
             try
             {
-                using var response = await http.GetAsync($"/v1/snapshot?version={version}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
+                using var response = await clients[w % 100].GetAsync($"/v1/snapshot?version={version}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
                 var body = await response.Content.ReadAsByteArrayAsync(stop.Token);
                 if (response.Headers.TryGetValues("X-Mesh-Version", out var values) && long.TryParse(values.First(), out var v))
                 {

@@ -2,6 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.EndToEnd.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 
 namespace Mesh.EndToEnd.Tests;
 
@@ -337,6 +340,87 @@ public sealed class SecurityTests
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(newcomer, "ratings", "/r")).Status);
             Assert.Equal(certBefore, await File.ReadAllTextAsync(Path.Combine(ratings.DataDir, "identity", "cert.pem")));
             Assert.False(ratings.Process.HasLogged("Refused"), "no refusal on the old certificate");
+        });
+    }
+
+    [Fact]
+    public async Task ControlPlane_TakesARootMadeWithTheCertsScript_AndSidecarsTrustItByFlag()
+    {
+        await using var mesh = new MeshCluster();
+        var dir = Path.Combine(mesh.Root, "dev-root");
+        var script = Path.Combine(RepoPaths.Root, "certs", "make-dev-root.sh");
+        using (var make = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [script, dir, "30"]) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+        {
+            await make.WaitForExitAsync();
+            Assert.True(make.ExitCode == 0, await make.StandardError.ReadToEndAsync());
+        }
+        var rootPem = await File.ReadAllTextAsync(Path.Combine(dir, "root.crt"));
+        mesh.ControlPlaneArgs.AddRange(["--root-cert", Path.Combine(dir, "root.crt"), "--root-key", Path.Combine(dir, "root.key")]);
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            using var given = X509Certificate2.CreateFromPem(rootPem);
+            using var kept = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(cp.DataDir, "ca", "root.crt")));
+            Assert.Equal(given.Thumbprint, kept.Thumbprint);
+
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1", "--ca-cert", Path.Combine(dir, "root.crt"));
+            await mesh.StartServiceAsync("ratings", "ratings-1", "--ca-cert", Path.Combine(dir, "root.crt"));
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+            Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
+            using var workload = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(caller.DataDir, "identity", "cert.pem")));
+            Assert.Equal(given.Subject, workload.Issuer);
+            Assert.False(caller.Process.HasLogged("Pinned control-plane root"), "with --ca-cert nothing is pinned on first use");
+        });
+    }
+
+    [Fact]
+    public async Task Caller_RefusesAServerWithAnotherServicesIdentity()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+
+            // A real mesh workload of reviews (a valid certificate from the mesh root) listens on a port...
+            using var root = TestCertificates.MeshRoot(cp);
+            using var reviewsCert = TestCertificates.Workload(root, TestCertificates.Spiffe("reviews"), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
+            var roguePort = FreePorts.Next();
+            var reached = 0;
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, roguePort, l =>
+            {
+                l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
+                l.UseHttps(reviewsCert, o => { o.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate; o.AllowAnyClientCertificate(); });
+            }));
+            await using var rogue = builder.Build();
+            rogue.Run(context => { Interlocked.Increment(ref reached); return context.Response.WriteAsync("rogue"); });
+            await rogue.StartAsync();
+
+            // ...and its address gets into the registry as an instance of ratings (registered with a ratings certificate).
+            using var anonymous = TestCertificates.Client(null, HttpVersion.Version20);
+            var (_, _, ratingsCert) = await TestCertificates.RequestAsync(anonymous, cp, TestCertificates.Spiffe("ratings"), await File.ReadAllTextAsync(mesh.JoinTokenFile));
+            using var asRatings = TestCertificates.Client(ratingsCert, HttpVersion.Version20);
+            using var stop = new CancellationTokenSource();
+            var registering = Task.Run(async () =>
+            {
+                var registration = new { instanceId = "ratings-rogue", service = "ratings", @namespace = "default", address = "127.0.0.1", port = roguePort, labels = new Dictionary<string, string>(), health = "Healthy" };
+                while (!stop.IsCancellationRequested)
+                {
+                    using var response = await asRatings.PostAsJsonAsync(new Uri(cp.SidecarApi, "/v1/register"), registration);
+                    response.EnsureSuccessStatusCode();
+                    await Task.Delay(500);
+                }
+            });
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Contains("ratings-rogue"), TimeSpan.FromSeconds(20), () => "the rogue endpoint is in the caller's routing set");
+
+            var (status, _, _) = await mesh.CallAsync(caller, "ratings", "/r");
+            stop.Cancel();
+            await registering;
+            Assert.Equal(HttpStatusCode.BadGateway, status);
+            Assert.Equal(0, Volatile.Read(ref reached));
+            Assert.True(caller.Process.HasLogged("server identity spiffe://cluster.local/ns/default/sa/reviews is not the expected service default/ratings"),
+                "the caller logs why it refused the server");
         });
     }
 }

@@ -72,7 +72,8 @@ public static class WorkloadCertificates
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth, ClientAuth], false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
         // A minute of slack for clocks a little behind the CA's.
-        return request.Create(issuer, now.AddMinutes(-1), now + lifetime, Serial());
+        var (notBefore, notAfter) = Within(issuer, now.AddMinutes(-1), now + lifetime);
+        return request.Create(issuer, notBefore, notAfter, Serial());
     }
 
     /// <summary>The SPIFFE id a CSR asks for (its only URI SAN), or null.</summary>
@@ -114,8 +115,16 @@ public static class WorkloadCertificates
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth], false));
-        using var issued = request.Create(issuer, now.AddMinutes(-5), now + lifetime, Serial());
+        var (notBefore, notAfter) = Within(issuer, now.AddMinutes(-5), now + lifetime);
+        using var issued = request.Create(issuer, notBefore, notAfter, Serial());
         return issued.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>A validity window inside the issuer's own (a root made a moment ago, or near its end).</summary>
+    private static (DateTimeOffset, DateTimeOffset) Within(X509Certificate2 issuer, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        var (from, to) = (new DateTimeOffset(issuer.NotBefore.ToUniversalTime()), new DateTimeOffset(issuer.NotAfter.ToUniversalTime()));
+        return (notBefore < from ? from : notBefore, notAfter > to ? to : notAfter);
     }
 
     private static byte[] Serial()
