@@ -344,7 +344,7 @@ public sealed class SecurityTests
     }
 
     [Fact]
-    public async Task ControlPlane_TakesARootMadeWithTheCertsScript_AndSidecarsTrustItByFlag()
+    public async Task ControlPlane_TakesARootMadeWithTheCertsScript_InItsTrustDomain_AndSidecarsTrustItByFlag()
     {
         await using var mesh = new MeshCluster();
         var dir = Path.Combine(mesh.Root, "dev-root");
@@ -355,7 +355,7 @@ public sealed class SecurityTests
             Assert.True(make.ExitCode == 0, await make.StandardError.ReadToEndAsync());
         }
         var rootPem = await File.ReadAllTextAsync(Path.Combine(dir, "root.crt"));
-        mesh.ControlPlaneArgs.AddRange(["--root-cert", Path.Combine(dir, "root.crt"), "--root-key", Path.Combine(dir, "root.key")]);
+        mesh.ControlPlaneArgs.AddRange(["--root-cert", Path.Combine(dir, "root.crt"), "--root-key", Path.Combine(dir, "root.key"), "--trust-domain", "shop.example"]);
         await mesh.RunAsync(async () =>
         {
             var cp = await mesh.StartControlPlaneAsync();
@@ -369,6 +369,7 @@ public sealed class SecurityTests
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
             using var workload = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(caller.DataDir, "identity", "cert.pem")));
             Assert.Equal(given.Subject, workload.Issuer);
+            Assert.True(caller.Process.HasLogged("Workload certificate for spiffe://shop.example/ns/default/sa/productpage"), "the identity is in the configured trust domain");
             Assert.False(caller.Process.HasLogged("Pinned control-plane root"), "with --ca-cert nothing is pinned on first use");
         });
     }

@@ -1,4 +1,5 @@
 using Mesh.ControlPlane.Hosting;
+using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Snapshots;
 
@@ -16,7 +17,7 @@ internal static class SnapshotEndpoints
 
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, TimeProvider time, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -29,7 +30,9 @@ internal static class SnapshotEndpoints
 
             if (node.Length > 0)
             {
-                if (tracker.Seen(node, query["service"].ToString(), query["namespace"].ToString(), applied, error) && publisher.Current is { } current && current.Version == applied)
+                // The service a watcher reports is the one its certificate proves, whatever the query says.
+                var caller = context.User.Workload(ca.TrustDomain)!;
+                if (tracker.Seen(node, caller.Service, caller.Namespace, applied, error) && publisher.Current is { } current && current.Version == applied)
                 {
                     ControlPlaneTelemetry.Acknowledged(current, time.GetUtcNow());
                 }

@@ -103,10 +103,6 @@ internal sealed record SidecarOptions
         {
             throw new UsageException($"--ca-cert expects an existing PEM file, got '{ca}'");
         }
-        if (options.JoinTokenFile is { } token && !File.Exists(token))
-        {
-            throw new UsageException($"--join-token-file expects an existing file, got '{token}'");
-        }
         if (!System.Net.IPAddress.TryParse(options.InboundListen, out _))
         {
             throw new UsageException($"--inbound-listen expects an IP address, got '{options.InboundListen}'");

@@ -86,8 +86,10 @@ internal sealed class IdentityAgent(
         string? joinToken = null;
         if (!renewing)
         {
-            joinToken = JoinToken() ?? throw new HttpRequestException(
-                $"a join token is needed for the first workload certificate: pass --join-token-file or set MESH_JOIN_TOKEN (make one with: meshctl join-token create --service {options.Service} --namespace {options.Namespace})");
+            // The file may be provisioned after start (a mounted secret): it is read when needed.
+            joinToken = JoinToken() ?? throw new HttpRequestException(options.JoinTokenFile is { } file
+                ? $"a join token is needed for the first workload certificate, and --join-token-file {file} does not exist or is empty"
+                : $"a join token is needed for the first workload certificate: pass --join-token-file or set MESH_JOIN_TOKEN (make one with: meshctl join-token create --service {options.Service} --namespace {options.Namespace})");
         }
         var trustDomain = current is not null && renewing ? current.TrustDomain : await controlPlane.TrustDomainAsync(cancellationToken).ConfigureAwait(false);
         var id = new SpiffeId(trustDomain, options.Namespace, options.Service);
