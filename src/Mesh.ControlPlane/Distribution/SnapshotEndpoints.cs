@@ -15,6 +15,18 @@ internal static class SnapshotEndpoints
     private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(5);
 
+    private static bool AcceptsGzip(HttpRequest request)
+    {
+        foreach (var value in request.Headers.AcceptEncoding)
+        {
+            if (value is not null && value.Contains("gzip", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
         api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, ILogger<SnapshotPublisher> logger) =>
@@ -51,6 +63,11 @@ internal static class SnapshotEndpoints
                 }
                 ControlPlaneTelemetry.Pushed();
                 context.Response.Headers["X-Mesh-Version"] = snapshot.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (AcceptsGzip(context.Request))
+                {
+                    context.Response.Headers.ContentEncoding = "gzip";
+                    return Results.Bytes(snapshot.Gzip, "application/json");
+                }
                 return Results.Bytes(snapshot.Json, "application/json");
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)

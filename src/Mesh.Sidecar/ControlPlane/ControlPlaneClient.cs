@@ -66,6 +66,7 @@ internal sealed class ControlPlaneClient : IDisposable
             // A sidecar talks to the control plane rarely except for its one long poll; HTTP/2 keeps
             // registration, heartbeats and the watch on a single connection.
             EnableMultipleHttp2Connections = false,
+            AutomaticDecompression = DecompressionMethods.GZip, // snapshots come compressed
         };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             _trust.Validate(certificate as X509Certificate2, errors);

@@ -74,4 +74,22 @@ public sealed class SnapshotPublisherTests
         Assert.Equal(HealthStatus.Healthy, Assert.Single(decoded.Instances).Health);
         Assert.Contains("\"HEALTHY\"", System.Text.Encoding.UTF8.GetString(first.Json), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Gzip_IsTheSameJsonCompressed_MadeOncePerVersion()
+    {
+        var publisher = new SnapshotPublisher(_time);
+        publisher.SetInstances(Enumerable.Range(0, 200).Select(i => new ServiceInstance
+        {
+            InstanceId = $"reviews-{i}", Service = "reviews", Address = "10.0.0.1", Port = 15006 + i, Health = HealthStatus.Healthy,
+        }).ToArray());
+        var current = publisher.Current;
+
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(current.Gzip), System.IO.Compression.CompressionMode.Decompress);
+        using var json = new MemoryStream();
+        gzip.CopyTo(json);
+        Assert.Equal(current.Json, json.ToArray());
+        Assert.Same(current.Gzip, publisher.Current.Gzip);
+        Assert.True(current.Gzip.Length * 5 < current.Json.Length, $"gzip {current.Gzip.Length} bytes vs JSON {current.Json.Length}");
+    }
 }
