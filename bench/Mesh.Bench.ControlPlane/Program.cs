@@ -119,7 +119,11 @@ try
                     Interlocked.Increment(ref heartbeatErrors);
                     firstError ??= e.Message;
                 }
-            }).ContinueWith(_ => { });
+            }).ContinueWith(t => { if (t.IsFaulted) { firstError ??= t.Exception!.GetBaseException().ToString(); } });
+            if (Environment.GetEnvironmentVariable("BENCH_VERBOSE") is not null)
+            {
+                Console.WriteLine($"heartbeat round: {round.Elapsed.TotalSeconds:F1} s, {Interlocked.Read(ref heartbeats)} ok, {Interlocked.Read(ref reregistrations)} re-registered, {Interlocked.Read(ref heartbeatErrors)} errors");
+            }
             var rest = interval - round.Elapsed;
             if (rest > TimeSpan.Zero)
             {

@@ -18,6 +18,7 @@ internal sealed record ControlPlaneOptions
         new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
         new("root-key", "file", "PEM private key of --root-cert"),
         new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
+        new("push-debounce", "duration", "changes within this time after the first are pushed to sidecars together (default 100ms; 0 pushes each at once)"),
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
         new("help", null, "print this help"),
     ];
@@ -33,6 +34,7 @@ internal sealed record ControlPlaneOptions
     public string? RootCertPath { get; init; }
     public string? RootKeyPath { get; init; }
     public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
+    public TimeSpan PushDebounce { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -50,6 +52,7 @@ internal sealed record ControlPlaneOptions
             RootCertPath = cl.String("root-cert"),
             RootKeyPath = cl.String("root-key"),
             WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
+            PushDebounce = cl.Duration("push-debounce", TimeSpan.FromMilliseconds(100)),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
@@ -82,6 +85,10 @@ internal sealed record ControlPlaneOptions
             {
                 throw new UsageException($"--{flag} expects an existing PEM file, got '{path}'");
             }
+        }
+        if (options.PushDebounce > TimeSpan.FromSeconds(10))
+        {
+            throw new UsageException($"--push-debounce must be at most 10s, got {options.PushDebounce}");
         }
         if (options.WorkloadCertificateTtl < TimeSpan.FromSeconds(2) || options.WorkloadCertificateTtl > TimeSpan.FromDays(365))
         {

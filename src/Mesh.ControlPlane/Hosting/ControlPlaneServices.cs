@@ -18,7 +18,8 @@ internal static class ControlPlaneServices
         services.AddSingleton(sp => new ServiceRegistry(options.Registry, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new SnapshotPublisher(
             sp.GetRequiredService<TimeProvider>(),
-            StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>())));
+            StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>()),
+            options.PushDebounce));
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(new AdminToken(options.DataDir));

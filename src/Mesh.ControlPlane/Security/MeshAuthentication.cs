@@ -68,9 +68,22 @@ internal static class MeshAuthentication
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
             }
-            if (ca.Check(certificate, time.GetUtcNow(), out var id) is { } failure)
+            // A connection's certificate never changes: the chain is built once per connection (it costs
+            // far more than the heartbeat it guards), and only the validity period is checked per request.
+            var items = Context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionItemsFeature>()?.Items;
+            var now = time.GetUtcNow();
+            SpiffeId? id;
+            if (items?.TryGetValue(typeof(WorkloadCertificateHandler), out var cached) == true && cached is SpiffeId known && now <= certificate.NotAfter.ToUniversalTime())
+            {
+                id = known;
+            }
+            else if (ca.Check(certificate, now, out id) is { } failure)
             {
                 return Task.FromResult(AuthenticateResult.Fail(failure));
+            }
+            else if (items is not null)
+            {
+                items[typeof(WorkloadCertificateHandler)] = id;
             }
             var identity = new ClaimsIdentity(
                 [new Claim(ClaimTypes.NameIdentifier, id!.ToString()), new Claim(NamespaceClaim, id.Namespace), new Claim(ServiceClaim, id.Service)],

@@ -30,25 +30,36 @@ public sealed record PublishedSnapshot(MeshSnapshot Snapshot, byte[] Json)
 
 /// <summary>
 /// Holds the current config and endpoint set, numbers each change, and wakes long-poll watchers.
-/// Encoding is lazy: a burst of registry changes costs one encoding, when a watcher next asks.
+/// Changes are published after a debounce (as Istio's control plane does): a burst of registry changes
+/// within it (a rollout, re-registrations after a restart) is one push to every watcher, not one per
+/// change. Encoding is lazy: once per published version, when a watcher first asks.
 /// </summary>
 public sealed class SnapshotPublisher
 {
     private readonly TimeProvider _time;
+    private readonly TimeSpan _debounce;
     private readonly Lock _gate = new();
     private ConfigSet _config = ConfigSet.Empty;
     private long _configVersion;
     private IReadOnlyList<ServiceInstance> _instances = [];
     private long _version;
+    private State _published;
+    private bool _publishPending;
     private PublishedSnapshot? _encoded;
     private TaskCompletionSource _changed = NewSignal();
 
-    public SnapshotPublisher(TimeProvider time, long startVersion = 0)
+    private sealed record State(long Version, long ConfigVersion, ConfigSet Config, IReadOnlyList<ServiceInstance> Instances);
+
+    /// <param name="debounce">How long after a change it is published; zero publishes each change at once.</param>
+    public SnapshotPublisher(TimeProvider time, long startVersion = 0, TimeSpan debounce = default)
     {
         _time = time;
+        _debounce = debounce;
         _version = startVersion;
+        _published = new State(startVersion, 0, ConfigSet.Empty, []);
     }
 
+    /// <summary>The latest version, published or about to be.</summary>
     public long Version => Volatile.Read(ref _version);
 
     public long ConfigVersion => Volatile.Read(ref _configVersion);
@@ -69,15 +80,15 @@ public sealed class SnapshotPublisher
         {
             lock (_gate)
             {
-                if (_encoded is null || _encoded.Version != _version)
+                if (_encoded is null || _encoded.Version != _published.Version)
                 {
                     var snapshot = new MeshSnapshot
                     {
-                        Version = _version,
-                        ConfigVersion = _configVersion,
+                        Version = _published.Version,
+                        ConfigVersion = _published.ConfigVersion,
                         CreatedAt = _time.GetUtcNow(),
-                        Config = _config,
-                        Instances = _instances,
+                        Config = _published.Config,
+                        Instances = _published.Instances,
                     };
                     _encoded = new PublishedSnapshot(snapshot, JsonSerializer.SerializeToUtf8Bytes(snapshot, MeshJson.Options));
                 }
@@ -96,7 +107,7 @@ public sealed class SnapshotPublisher
         Task changed;
         lock (_gate)
         {
-            if (_version != knownVersion)
+            if (_published.Version != knownVersion)
             {
                 return Current;
             }
@@ -115,11 +126,33 @@ public sealed class SnapshotPublisher
 
     private void Change(Action apply)
     {
-        TaskCompletionSource signal;
         lock (_gate)
         {
             apply();
             _version++;
+            if (_publishPending)
+            {
+                return; // the publish already scheduled takes this change along
+            }
+            _publishPending = true;
+        }
+        if (_debounce <= TimeSpan.Zero)
+        {
+            Publish();
+        }
+        else
+        {
+            _ = Task.Delay(_debounce, _time).ContinueWith(_ => Publish(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+    }
+
+    private void Publish()
+    {
+        TaskCompletionSource signal;
+        lock (_gate)
+        {
+            _publishPending = false;
+            _published = new State(_version, _configVersion, _config, _instances);
             signal = _changed;
             _changed = NewSignal();
         }

@@ -92,4 +92,24 @@ public sealed class SnapshotPublisherTests
         Assert.Same(current.Gzip, publisher.Current.Gzip);
         Assert.True(current.Gzip.Length * 5 < current.Json.Length, $"gzip {current.Gzip.Length} bytes vs JSON {current.Json.Length}");
     }
+
+    [Fact]
+    public async Task Debounce_ABurstOfChanges_IsOnePublishAfterTheDebounce()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 5, debounce: TimeSpan.FromMilliseconds(100));
+        var waiting = publisher.WaitAsync(5, TimeSpan.FromMinutes(1), CancellationToken.None);
+        for (var i = 0; i < 50; i++)
+        {
+            publisher.SetInstances([new ServiceInstance { InstanceId = $"a{i}", Service = "reviews", Address = "10.0.0.1", Port = 15006, Health = HealthStatus.Healthy }]);
+        }
+        Assert.Equal(55, publisher.Version);
+        Assert.Equal(5, publisher.Current.Version); // nothing published yet
+        Assert.Null(await publisher.WaitAsync(5, TimeSpan.Zero, CancellationToken.None));
+        Assert.False(waiting.IsCompleted);
+
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        var published = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(55, published!.Version);
+        Assert.Equal("a49", Assert.Single(published.Snapshot.Instances).InstanceId);
+    }
 }
