@@ -138,12 +138,14 @@ try
     var watching = Enumerable.Range(0, watchers).Select(w => Task.Run(async () =>
     {
         long version = 0;
+        string epoch = "";
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                using var response = await clients[w % 100].GetAsync($"/v1/snapshot?version={version}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
+                using var response = await clients[w % 100].GetAsync($"/v1/snapshot?version={version}&delta={(version > 0 ? 1 : 0)}&epoch={epoch}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
                 var body = await response.Content.ReadAsByteArrayAsync(stop.Token);
+                epoch = response.Headers.TryGetValues("X-Mesh-Epoch", out var epochs) ? epochs.First() : epoch;
                 if (response.Headers.TryGetValues("X-Mesh-Version", out var values) && long.TryParse(values.First(), out var v))
                 {
                     version = v;

@@ -6,7 +6,8 @@ using Mesh.Core.Snapshots;
 namespace Mesh.ControlPlane.Distribution;
 
 /// <summary>
-/// GET /v1/snapshot?version=N: a long poll like Consul's blocking queries. It answers at once when the
+/// GET /v1/snapshot?version=N[&amp;delta=1]: a long poll like Consul's blocking queries; with delta=1 the
+/// answer is a <see cref="SnapshotDelta"/> from N when N is recent enough (header X-Mesh-Delta: N). It answers at once when the
 /// current version differs from N, otherwise when a change comes or the wait ends (304). The call
 /// also carries the sidecar's acknowledgement: the version it applied, or why it rejected one.
 /// </summary>
@@ -62,6 +63,14 @@ internal static class SnapshotEndpoints
                     return Results.StatusCode(StatusCodes.Status304NotModified);
                 }
                 ControlPlaneTelemetry.Pushed();
+                // A sidecar that asks for deltas and holds a version still in the history gets only what changed.
+                context.Response.Headers["X-Mesh-Epoch"] = publisher.Epoch;
+                if (query["delta"] == "1" && query["epoch"] == publisher.Epoch && known > 0 && publisher.Delta(known) is { } delta)
+                {
+                    context.Response.Headers["X-Mesh-Version"] = delta.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    context.Response.Headers["X-Mesh-Delta"] = known.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    return Results.Bytes(delta.Json, "application/json");
+                }
                 context.Response.Headers["X-Mesh-Version"] = snapshot.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 if (AcceptsGzip(context.Request))
                 {

@@ -38,6 +38,7 @@ public sealed class SnapshotPublisher
 {
     private readonly TimeProvider _time;
     private readonly TimeSpan _debounce;
+    private readonly long _startVersion;
     private readonly Lock _gate = new();
     private ConfigSet _config = ConfigSet.Empty;
     private long _configVersion;
@@ -47,8 +48,16 @@ public sealed class SnapshotPublisher
     private bool _publishPending;
     private PublishedSnapshot? _encoded;
     private TaskCompletionSource _changed = NewSignal();
+    // What each recent publish changed, oldest first, so a watcher a few versions behind gets a delta.
+    private readonly LinkedList<Step> _history = new();
+    private readonly Dictionary<long, (long Version, byte[] Json)> _deltas = new();
 
     private sealed record State(long Version, long ConfigVersion, ConfigSet Config, IReadOnlyList<ServiceInstance> Instances);
+
+    private sealed record Step(long From, long To, long ConfigFrom, long ConfigTo, IReadOnlyList<ServiceInstance> Upserts, IReadOnlyList<string> Removed);
+
+    /// <summary>How many publishes back a delta can reach; older watchers get the full snapshot.</summary>
+    public const int DeltaHistory = 64;
 
     /// <param name="debounce">How long after a change it is published; zero publishes each change at once.</param>
     public SnapshotPublisher(TimeProvider time, long startVersion = 0, TimeSpan debounce = default)
@@ -56,8 +65,15 @@ public sealed class SnapshotPublisher
         _time = time;
         _debounce = debounce;
         _version = startVersion;
+        _startVersion = startVersion;
         _published = new State(startVersion, 0, ConfigSet.Empty, []);
     }
+
+    /// <summary>
+    /// Names this run of the publisher: versions (and so deltas) mean something only within one run, since
+    /// a control plane that lost its state numbers from the start again. Watchers send it back with delta requests.
+    /// </summary>
+    public string Epoch { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     /// <summary>The latest version, published or about to be.</summary>
     public long Version => Volatile.Read(ref _version);
@@ -146,17 +162,108 @@ public sealed class SnapshotPublisher
         }
     }
 
+    /// <summary>
+    /// The JSON of a <see cref="SnapshotDelta"/> from <paramref name="baseVersion"/> to the published
+    /// version, or null when that version is unknown here (too old, or from before a restart): then the
+    /// watcher needs the full snapshot. Made once per base version and shared.
+    /// </summary>
+    public (long Version, byte[] Json)? Delta(long baseVersion)
+    {
+        lock (_gate)
+        {
+            if (_deltas.TryGetValue(baseVersion, out var cached))
+            {
+                return cached;
+            }
+            var steps = new List<Step>();
+            var found = false;
+            foreach (var step in _history)
+            {
+                if (step.From == baseVersion)
+                {
+                    found = true;
+                }
+                if (found)
+                {
+                    steps.Add(step);
+                }
+            }
+            if (!found || steps[^1].To != _published.Version)
+            {
+                return null;
+            }
+            var upserts = new Dictionary<string, ServiceInstance>(StringComparer.Ordinal);
+            var removed = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var step in steps)
+            {
+                foreach (var instance in step.Upserts)
+                {
+                    upserts[instance.InstanceId] = instance;
+                    removed.Remove(instance.InstanceId);
+                }
+                foreach (var id in step.Removed)
+                {
+                    upserts.Remove(id);
+                    removed.Add(id);
+                }
+            }
+            var delta = new SnapshotDelta
+            {
+                Version = _published.Version,
+                ConfigVersion = _published.ConfigVersion,
+                BaseVersion = baseVersion,
+                CreatedAt = _time.GetUtcNow(),
+                Config = steps[0].ConfigFrom == _published.ConfigVersion ? null : _published.Config,
+                Upserts = upserts.Values.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToArray(),
+                Removed = removed.Order(StringComparer.Ordinal).ToArray(),
+            };
+            var encoded = (delta.Version, JsonSerializer.SerializeToUtf8Bytes(delta, MeshJson.Options));
+            _deltas[baseVersion] = encoded;
+            return encoded;
+        }
+    }
+
     private void Publish()
     {
         TaskCompletionSource signal;
         lock (_gate)
         {
             _publishPending = false;
+            var previous = _published;
             _published = new State(_version, _configVersion, _config, _instances);
+            // No delta from the start version: a watcher holding it got it from an earlier run of the
+            // control plane, whose instances this one does not know.
+            if (_history.Count > 0 || previous.Version != _startVersion)
+            {
+                _history.AddLast(Diff(previous, _published));
+            }
+            if (_history.Count > DeltaHistory)
+            {
+                _history.RemoveFirst();
+            }
+            _deltas.Clear();
             signal = _changed;
             _changed = NewSignal();
         }
         signal.TrySetResult();
+    }
+
+    private static Step Diff(State from, State to)
+    {
+        var before = new Dictionary<string, ServiceInstance>(from.Instances.Count, StringComparer.Ordinal);
+        foreach (var instance in from.Instances)
+        {
+            before[instance.InstanceId] = instance;
+        }
+        var upserts = new List<ServiceInstance>();
+        foreach (var instance in to.Instances)
+        {
+            if (!before.Remove(instance.InstanceId, out var old) || !(ReferenceEquals(old, instance) || old == instance))
+            {
+                upserts.Add(instance);
+            }
+        }
+        return new Step(from.Version, to.Version, from.ConfigVersion, to.ConfigVersion, upserts, before.Keys.ToArray());
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,3 +1,4 @@
+using Mesh.Core.Snapshots;
 using Mesh.Sidecar.ControlPlane;
 using Mesh.Sidecar.Hosting;
 
@@ -12,11 +13,13 @@ internal sealed class SnapshotWatcher(
     SidecarOptions options,
     ControlPlaneClient controlPlane,
     SnapshotApplier applier,
+    MeshState state,
     Readiness readiness,
     ILogger<SnapshotWatcher> logger) : BackgroundService
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private readonly Backoff _backoff = new(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+    private MeshSnapshot? _last;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -26,25 +29,43 @@ internal sealed class SnapshotWatcher(
             readiness.SetRoutes($"routing on snapshot {applied} saved on disk; control plane not reached yet");
         }
         var received = applied;
+        _last = state.Current?.Snapshot;
         string? error = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken).ConfigureAwait(false);
+                var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken, deltaOk: _last?.Version == received && received > 0).ConfigureAwait(false);
                 if (_backoff.Attempt > 0)
                 {
                     Log.ControlPlaneReachable(logger, options.ControlPlane);
                     _backoff.Reset();
                 }
-                if (result.Snapshot is not { } snapshot)
+                MeshSnapshot snapshot;
+                var json = result.Json;
+                if (result.Delta is { } delta)
+                {
+                    if (_last is null || _last.Version != delta.BaseVersion)
+                    {
+                        received = 0; // cannot happen unless the state was lost: ask for the whole snapshot
+                        continue;
+                    }
+                    snapshot = delta.ApplyTo(_last);
+                }
+                else if (result.Snapshot is { } full)
+                {
+                    snapshot = full;
+                }
+                else
                 {
                     continue;
                 }
                 received = snapshot.Version;
+                _last = snapshot;
                 try
                 {
-                    applier.Apply(snapshot, "control-plane", result.Json);
+                    // What is applied is also on disk, for a restart without the control plane.
+                    applier.Apply(snapshot, "control-plane", json ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot, MeshJson.Options));
                     applied = snapshot.Version;
                     error = null;
                     readiness.SetRoutes(null);

@@ -10,7 +10,8 @@ using Mesh.Sidecar.Security;
 namespace Mesh.Sidecar.ControlPlane;
 
 /// <summary>What a watch call brought back: a new snapshot (raw JSON, saved as is) or no change.</summary>
-internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json);
+/// <summary>What a watch call brought back: a full snapshot (with its raw JSON), a delta from the version sent, or no change.</summary>
+internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json, SnapshotDelta? Delta = null);
 
 /// <summary>The control plane's trust bundle.</summary>
 internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots);
@@ -155,10 +156,14 @@ internal sealed class ControlPlaneClient : IDisposable
     }
 
     /// <summary>Long-polls for a snapshot newer than <paramref name="received"/>, acknowledging what was applied.</summary>
-    public async Task<WatchResult> WatchAsync(long received, long applied, string? error, TimeSpan wait, CancellationToken cancellationToken)
+    /// <summary>The control plane run (epoch) the last snapshot came from.</summary>
+    public string? Epoch { get; private set; }
+
+    public async Task<WatchResult> WatchAsync(long received, long applied, string? error, TimeSpan wait, CancellationToken cancellationToken, bool deltaOk = false)
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         var query = $"/v1/snapshot?version={received}&applied={applied}&node={Uri.EscapeDataString(_options.NodeId)}"
+            + (deltaOk && Epoch is not null ? $"&delta=1&epoch={Epoch}" : "")
             + $"&service={Uri.EscapeDataString(_options.Service)}&namespace={Uri.EscapeDataString(_options.Namespace)}"
             + $"&wait={wait.ToString("c", CultureInfo.InvariantCulture)}"
             + (error is null ? "" : $"&error={Uri.EscapeDataString(error)}");
@@ -171,6 +176,11 @@ internal sealed class ControlPlaneClient : IDisposable
         }
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
         var json = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+        Epoch = response.Headers.TryGetValues("X-Mesh-Epoch", out var epochs) ? epochs.FirstOrDefault() : null;
+        if (response.Headers.Contains("X-Mesh-Delta"))
+        {
+            return new WatchResult(null, null, System.Text.Json.JsonSerializer.Deserialize<SnapshotDelta>(json, MeshJson.Options));
+        }
         return new WatchResult(System.Text.Json.JsonSerializer.Deserialize<MeshSnapshot>(json, MeshJson.Options), json);
     }
 

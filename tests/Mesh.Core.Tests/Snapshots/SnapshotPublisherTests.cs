@@ -112,4 +112,62 @@ public sealed class SnapshotPublisherTests
         Assert.Equal(55, published!.Version);
         Assert.Equal("a49", Assert.Single(published.Snapshot.Instances).InstanceId);
     }
+
+    private static ServiceInstance Instance(string id, int port = 15006) =>
+        new() { InstanceId = id, Service = "reviews", Address = "10.0.0.1", Port = port, Health = HealthStatus.Healthy };
+
+    [Fact]
+    public void Delta_FromARecentVersion_CarriesOnlyWhatChanged_AndRebuildsTheSnapshot()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 10);
+        var a = Instance("a");
+        var b = Instance("b");
+        publisher.SetInstances([a, b]);
+        var v1 = publisher.Current;
+        publisher.SetInstances([a, Instance("b", 16000), Instance("c")]);
+        publisher.SetInstances([Instance("b", 16000), Instance("c")]);
+        var latest = publisher.Current;
+
+        var (version, json) = publisher.Delta(v1.Version)!.Value;
+        var delta = JsonSerializer.Deserialize<SnapshotDelta>(json, MeshJson.Options)!;
+        Assert.Equal((latest.Version, v1.Version), (version, delta.BaseVersion));
+        Assert.Equal(["b", "c"], delta.Upserts.Select(i => i.InstanceId));
+        Assert.Equal(["a"], delta.Removed);
+        Assert.Null(delta.Config); // unchanged config is not resent
+        Assert.StartsWith("{\"version\":", System.Text.Encoding.UTF8.GetString(json), StringComparison.Ordinal);
+
+        var rebuilt = delta.ApplyTo(v1.Snapshot);
+        Assert.Equal(latest.Snapshot.Instances.Select(i => (i.InstanceId, i.Port)), rebuilt.Instances.Select(i => (i.InstanceId, i.Port)));
+        Assert.Equal(latest.Version, rebuilt.Version);
+        Assert.Same(json, publisher.Delta(v1.Version)!.Value.Json); // made once per base version
+    }
+
+    [Fact]
+    public void Delta_FromAnUnknownOrStartVersion_IsNull_SoTheWatcherGetsTheWholeSnapshot()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 10);
+        publisher.SetInstances([Instance("a")]);
+        Assert.Null(publisher.Delta(10)); // a watcher at the start version holds an earlier run's instances
+        Assert.Null(publisher.Delta(3));
+        var v1 = publisher.Current.Version;
+        for (var i = 0; i <= SnapshotPublisher.DeltaHistory; i++)
+        {
+            publisher.SetInstances([Instance("a", 20000 + i)]);
+        }
+        Assert.Null(publisher.Delta(v1)); // fell out of the history
+        Assert.NotNull(publisher.Delta(publisher.Current.Version - 1));
+    }
+
+    [Fact]
+    public void Delta_AcrossAConfigChange_CarriesTheConfig()
+    {
+        var publisher = new SnapshotPublisher(_time, startVersion: 1);
+        publisher.SetInstances([Instance("a")]);
+        var v1 = publisher.Current.Version;
+        publisher.SetConfig(ConfigSet.Empty with { }, configVersion: 7);
+        var delta = JsonSerializer.Deserialize<SnapshotDelta>(publisher.Delta(v1)!.Value.Json, MeshJson.Options)!;
+        Assert.Equal(7, delta.ConfigVersion);
+        Assert.NotNull(delta.Config);
+        Assert.Empty(delta.Upserts);
+    }
 }
