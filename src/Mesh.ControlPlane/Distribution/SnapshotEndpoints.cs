@@ -34,7 +34,18 @@ internal static class SnapshotEndpoints
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
+            // A version from another run of the control plane (it restarted; its versions may have been
+            // reused if the last ones were not saved) means nothing here: answer with the whole snapshot.
+            var fromOtherRun = query["epoch"].ToString() is { Length: > 0 } epoch && epoch != publisher.Epoch;
+            if (fromOtherRun)
+            {
+                known = -1;
+            }
             long.TryParse(query["applied"], out var applied);
+            if (fromOtherRun)
+            {
+                applied = -1; // what it applied came from the previous run: not in sync with this one yet
+            }
             var node = query["node"].ToString();
             var error = query["error"].ToString() is { Length: > 0 } e ? e : null;
             var wait = TimeSpan.TryParse(query["wait"], System.Globalization.CultureInfo.InvariantCulture, out var w) && w > TimeSpan.Zero
@@ -65,7 +76,7 @@ internal static class SnapshotEndpoints
                 ControlPlaneTelemetry.Pushed();
                 // A sidecar that asks for deltas and holds a version still in the history gets only what changed.
                 context.Response.Headers["X-Mesh-Epoch"] = publisher.Epoch;
-                if (query["delta"] == "1" && query["epoch"] == publisher.Epoch && known > 0 && publisher.Delta(known) is { } delta)
+                if (query["delta"] == "1" && !fromOtherRun && known > 0 && publisher.Delta(known) is { } delta)
                 {
                     context.Response.Headers["X-Mesh-Version"] = delta.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     context.Response.Headers["X-Mesh-Delta"] = known.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -46,6 +46,7 @@ public sealed class SnapshotPublisher
     private long _version;
     private State _published;
     private bool _publishPending;
+    private bool _everPublished;
     private PublishedSnapshot? _encoded;
     private TaskCompletionSource _changed = NewSignal();
     // What each recent publish changed, oldest first, so a watcher a few versions behind gets a delta.
@@ -123,7 +124,9 @@ public sealed class SnapshotPublisher
         Task changed;
         lock (_gate)
         {
-            if (_published.Version != knownVersion)
+            // Until this run has published once, its state is not assembled yet (registry restored, config
+            // not loaded): everyone waits for the first publish rather than get an empty snapshot.
+            if (_everPublished && _published.Version != knownVersion)
             {
                 return Current;
             }
@@ -229,6 +232,7 @@ public sealed class SnapshotPublisher
         lock (_gate)
         {
             _publishPending = false;
+            _everPublished = true;
             var previous = _published;
             _published = new State(_version, _configVersion, _config, _instances);
             // No delta from the start version: a watcher holding it got it from an earlier run of the

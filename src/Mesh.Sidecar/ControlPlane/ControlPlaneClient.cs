@@ -163,7 +163,8 @@ internal sealed class ControlPlaneClient : IDisposable
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         var query = $"/v1/snapshot?version={received}&applied={applied}&node={Uri.EscapeDataString(_options.NodeId)}"
-            + (deltaOk && Epoch is not null ? $"&delta=1&epoch={Epoch}" : "")
+            + (Epoch is null ? "" : $"&epoch={Epoch}")
+            + (deltaOk && Epoch is not null ? "&delta=1" : "")
             + $"&service={Uri.EscapeDataString(_options.Service)}&namespace={Uri.EscapeDataString(_options.Namespace)}"
             + $"&wait={wait.ToString("c", CultureInfo.InvariantCulture)}"
             + (error is null ? "" : $"&error={Uri.EscapeDataString(error)}");

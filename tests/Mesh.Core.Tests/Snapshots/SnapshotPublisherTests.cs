@@ -27,13 +27,29 @@ public sealed class SnapshotPublisherTests
     public async Task WaitAsync_KnownVersionDiffers_ReturnsAtOnce()
     {
         var publisher = new SnapshotPublisher(_time, startVersion: 5);
+        publisher.SetInstances([]);
 
         var older = await publisher.WaitAsync(3, TimeSpan.FromHours(1), CancellationToken.None);
         // A sidecar that saw a higher version before a control-plane restart also gets the current one.
         var newer = await publisher.WaitAsync(9, TimeSpan.FromHours(1), CancellationToken.None);
 
-        Assert.Equal(5, older!.Version);
-        Assert.Equal(5, newer!.Version);
+        Assert.Equal(6, older!.Version);
+        Assert.Equal(6, newer!.Version);
+    }
+
+    [Fact]
+    public async Task WaitAsync_BeforeTheFirstPublish_WaitsInsteadOfServingAnEmptySnapshot()
+    {
+        // A restarted control plane starts at its saved version with nothing assembled yet; a sidecar
+        // holding another version must not get (and route on) an empty snapshot in that moment.
+        var publisher = new SnapshotPublisher(_time, startVersion: 5);
+        var waiting = publisher.WaitAsync(3, TimeSpan.FromHours(1), CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+
+        publisher.SetInstances([new ServiceInstance { InstanceId = "a", Service = "reviews", Address = "10.0.0.1", Port = 15006, Health = HealthStatus.Healthy }]);
+        var snapshot = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(6, snapshot!.Version);
+        Assert.Single(snapshot.Snapshot.Instances);
     }
 
     [Fact]
