@@ -427,4 +427,26 @@ public sealed class SecurityTests(ITestOutputHelper output)
                 "the caller logs why it refused the server");
         });
     }
+
+    [Fact]
+    public async Task Sidecar_WithoutAJoinToken_IsNotReadyAndSaysHowToGetOne()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            mesh.UseJoinToken = false;
+            var sidecar = mesh.StartSidecar("reviews", "tokenless", FreePorts.Next());
+            var ready = await Eventually.ValueAsync(async () =>
+                {
+                    using var response = await mesh.Http.GetAsync(new Uri(sidecar.Admin, "/ready"));
+                    return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+                },
+                r => r.StatusCode == HttpStatusCode.ServiceUnavailable && r.Body.Contains("join token", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(20), () => "/ready says a join token is missing");
+            Assert.Contains("meshctl join-token create --service reviews", ready.Body, StringComparison.Ordinal);
+            Assert.True(sidecar.Process.HasLogged("a join token is needed for the first workload certificate"), "the sidecar logs it");
+            Assert.False(File.Exists(Path.Combine(sidecar.DataDir, "identity", "cert.pem")));
+        });
+    }
 }

@@ -227,6 +227,8 @@ public sealed class VerticalSliceTests
                 json => json.Contains("ratings-1", StringComparison.Ordinal) && json.Contains("productpage-1", StringComparison.Ordinal),
                 TimeSpan.FromSeconds(20), () => "both instances registered again");
             Assert.Contains(mesh.Sidecars, s => s.Process.HasLogged("registering again"));
+            // Registered is not yet routable: the change reaches the caller with the next push (debounced 100 ms).
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(10), () => "ratings routable again");
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
             await Eventually.ValueAsync(mesh.ProxyStatusAsync, s => s.Length == 2 && s.All(p => p.GetProperty("status").GetString() == "SYNCED"),
                 TimeSpan.FromSeconds(20), () => "both SYNCED");

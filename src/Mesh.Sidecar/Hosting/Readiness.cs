@@ -7,7 +7,13 @@ internal sealed class Readiness
     private volatile string? _identityMissing = "waiting for a workload certificate from the control plane";
 
     public bool IsReady => _state.Ready && _identityMissing is null;
-    public string Reason => _identityMissing is { } missing && _state.Ready ? missing : _state.Reason;
+    public string Reason => (_state.Ready, _identityMissing) switch
+    {
+        (true, null) => _state.Reason,
+        (true, { } missing) => missing,
+        (false, null) => _state.Reason,
+        (false, { } missing) => $"{_state.Reason}; {missing}",
+    };
 
     /// <summary>Routes are in place; <paramref name="note"/> says what is degraded, if anything.</summary>
     public void SetRoutes(string? note) => _state = new State(true, note ?? "ready");

@@ -66,7 +66,9 @@ internal sealed class IdentityAgent(
                 Log.CertificateFailed(logger, ExceptionText.Describe(e), _backoff.Attempt, delay);
                 if (current is null || now >= current.NotAfter)
                 {
-                    readiness.SetIdentity($"no valid workload certificate: {ExceptionText.Describe(e)}");
+                    readiness.SetIdentity(e is HttpRequestException { StatusCode: null, Message: var m } && !m.StartsWith("a join token", StringComparison.Ordinal)
+                        ? $"no workload certificate: control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)})"
+                        : $"no workload certificate: {ExceptionText.Describe(e)}");
                 }
                 if (!await DelayAsync(delay, stoppingToken).ConfigureAwait(false))
                 {

@@ -25,6 +25,9 @@ internal sealed class MeshCluster : IAsyncDisposable
 
     public string ConfigDir => Path.Combine(Root, "config");
 
+    /// <summary>Whether sidecars are started with the cluster's join token (a test of a sidecar without one turns it off).</summary>
+    public bool UseJoinToken { get; set; } = true;
+
     /// <summary>Extra flags for the control plane (e.g. a short --workload-cert-ttl), kept across restarts.</summary>
     public List<string> ControlPlaneArgs { get; } = [];
 
@@ -106,7 +109,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--service", service, "--instance-id", instanceName, "--app-port", appPort.ToString(), "--app-health", "/health",
             "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
-            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", "--join-token-file", JoinTokenFile, .. extraArgs,
+            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()), .. extraArgs,
         ];
         var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
             Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args, Environment)), args);
