@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs a Mesh sidecar pair, on loopback,
+# The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs Mesh sidecar pairs (JIT and native), on loopback,
 # in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
 #
 #   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
@@ -22,6 +22,8 @@ done
 
 missing=()
 for tool in haproxy wrk python3 openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# The native sidecar links with clang (or gcc when that is what the machine has).
+command -v clang >/dev/null || command -v gcc >/dev/null || missing+=(clang)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
 fi
@@ -170,28 +172,37 @@ spec:
     labels:
       version: v2
 EOF
-cp_port=$(free_port); cp_admin=$(free_port)
-dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$work/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
-  >"$work/cp.log" 2>&1 & started $!
-wait_http "http://127.0.0.1:$cp_admin/ready"
-# Sidecars join with a token made through the admin API (which takes the admin token from the data dir).
-curl -fsS -H "Authorization: Bearer $(cat "$work/cp/admin-token")" -H 'Content-Type: application/json' \
-  -d '{"description":"bench"}' "http://127.0.0.1:$cp_admin/v1/join-tokens" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' > "$work/join-token"
-sidecar() { # service app-port label -> prints outbound port; pid in $work/<service>.pid
-  local service=$1 app=$2 out in admin
-  out=$(free_port); in=$(free_port); admin=$(free_port)
-  dotnet "$(bin src/Mesh.Sidecar)" --service "$service" --instance-id "$service-bench" --app-port "$app" --label "version=v1" \
-    --control-plane "https://127.0.0.1:$cp_port" --data-dir "$work/$service" --outbound-port "$out" --inbound-port "$in" \
-    --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --join-token-file "$work/join-token" >"$work/$service.log" 2>&1 & started $!
-  echo $! > "$work/$service.pid"
-  echo "$admin $out"
+# Two Mesh pairs, each with its own control plane: the sidecar as built (JIT) and published native (AOT).
+native="$work/native"
+echo "bench: publishing the native sidecar" >&2
+dotnet publish src/Mesh.Sidecar -c Release -r linux-x64 -v q -nologo -o "$native" | grep -E "error|warn" || true
+mesh_pair() { # name sidecar-command... -> prints the client sidecar's outbound port; pids in $work/<name>-{client,server}.pid
+  local name=$1; shift
+  local dir="$work/$name" cp_port cp_admin; mkdir -p "$dir"
+  cp_port=$(free_port); cp_admin=$(free_port)
+  dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$dir/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
+    >"$dir/cp.log" 2>&1 & started $!
+  wait_http "http://127.0.0.1:$cp_admin/ready" >&2
+  # Sidecars join with a token made through the admin API (which takes the admin token from the data dir).
+  curl -fsS -H "Authorization: Bearer $(cat "$dir/cp/admin-token")" -H 'Content-Type: application/json' \
+    -d '{"description":"bench"}' "http://127.0.0.1:$cp_admin/v1/join-tokens" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' > "$dir/join-token"
+  local role service out in admin client_admin="" client_out=""
+  for role in server client; do
+    service=$([ "$role" = server ] && echo upstream || echo client)
+    out=$(free_port); in=$(free_port); admin=$(free_port)
+    "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
+      --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/$service" --outbound-port "$out" --inbound-port "$in" \
+      --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
+    echo $! > "$work/$name-$role.pid"
+    wait_http "http://127.0.0.1:$admin/ready" >&2
+    client_out=$out
+  done
+  wait_http "http://127.0.0.1:$client_out/" upstream >&2
+  echo "$client_out"
 }
-read -r server_admin _ <<<"$(sidecar upstream "$upstream_port")"
-read -r client_admin mesh_port <<<"$(sidecar client "$upstream_port")"
-wait_http "http://127.0.0.1:$server_admin/ready"
-wait_http "http://127.0.0.1:$client_admin/ready"
-wait_http "http://127.0.0.1:$mesh_port/" upstream
+mesh_port=$(mesh_pair mesh dotnet "$(bin src/Mesh.Sidecar)")
+native_port=$(mesh_pair mesh-native "$native/Mesh.Sidecar")
 
 # --- load --------------------------------------------------------------------------------------------
 results="$work/results.tsv"
@@ -210,10 +221,11 @@ measure() { # config url host pid...
 }
 hp_mtls=("$(cat "$work/haproxy-mtls-a.pid")" "$(cat "$work/haproxy-mtls-b.pid")")
 hp_plain=("$(cat "$work/haproxy-plain-a.pid")" "$(cat "$work/haproxy-plain-b.pid")")
-mesh_pids=("$(cat "$work/client.pid")" "$(cat "$work/upstream.pid")")
+mesh_pids=("$(cat "$work/mesh-client.pid")" "$(cat "$work/mesh-server.pid")")
+native_pids=("$(cat "$work/mesh-native-client.pid")" "$(cat "$work/mesh-native-server.pid")")
 
 echo "bench: warming up (JIT, connection pools)" >&2
-for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$mesh_port/"; do
+for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$mesh_port/" "http://127.0.0.1:$native_port/"; do
   wrk -t2 -c"$connections" -d3s -H "Host: upstream" "$url" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
@@ -222,6 +234,7 @@ for round in $(seq 1 "$rounds"); do
   measure haproxy-mtls "http://127.0.0.1:$haproxy_mtls_port/" upstream "${hp_mtls[@]}"
   measure haproxy-plain "http://127.0.0.1:$haproxy_plain_port/" upstream "${hp_plain[@]}"
   measure mesh "http://127.0.0.1:$mesh_port/" upstream "${mesh_pids[@]}"
+  measure mesh-native "http://127.0.0.1:$native_port/" upstream "${native_pids[@]}"
 done
 
 # Paced runs at ~10% of the HAProxy mTLS pair's capacity: latency from each request's scheduled time.
@@ -235,7 +248,7 @@ EOF
 )
 for round in $(seq 1 "$rounds"); do
   echo "bench: paced round $round of $rounds at $pace req/s" >&2
-  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "mesh $mesh_port"; do
+  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "mesh $mesh_port" "mesh-native $native_port"; do
     read -r config port <<<"$target"
     printf '%s\t%s\n' "$config" "$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")" >> "$paced"
   done
@@ -263,7 +276,7 @@ ref = med["haproxy-mtls"]
 print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds, medians. CPU and RSS are of the two proxies together / the larger one.\n")
 print("| config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh"):
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh", "mesh-native"):
     m = med[config]
     cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
     print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
@@ -276,7 +289,7 @@ pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in pa
 print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
 print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 |")
 print("|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh"):
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh", "mesh-native"):
     m = pm[config]
     print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} |")
 EOF

@@ -64,9 +64,9 @@ public sealed class VerticalSliceTests
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(a, "reviews", "/cp-back")).Status);
             Assert.True(cp.Process.HasLogged("Restored "), "the restarted control plane restores the registry from its data dir");
             // Registry writes are coalesced for 100 ms; if the kill came inside that window the dead c is
-            // restored with one fresh lease, which nobody renews, so it expires again.
+            // restored with one fresh lease (TTL + the 10 s restore grace), which nobody renews, so it expires again.
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(a, "reviews.default"), e => e.SequenceEqual(["reviews-a", "reviews-b"]),
-                MeshCluster.LeaseTtl + TimeSpan.FromSeconds(10), () => "only live instances after restart");
+                MeshCluster.LeaseTtl + TimeSpan.FromSeconds(20), () => "only live instances after restart");
         });
     }
 

@@ -14,6 +14,7 @@ internal sealed record ControlPlaneOptions
         new("listen", "address", "address the sidecar API binds to (default 0.0.0.0)"),
         new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
         new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
+        new("restore-grace", "duration", "extra lease time for instances restored after a restart, while their sidecars reconnect (default 10s)"),
         new("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service> (default cluster.local)"),
         new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
         new("root-key", "file", "PEM private key of --root-cert"),
@@ -57,6 +58,7 @@ internal sealed record ControlPlaneOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
                 HeartbeatInterval = cl.Duration("heartbeat-interval", registry.HeartbeatInterval),
+                RestoreGrace = cl.Duration("restore-grace", registry.RestoreGrace),
             },
         };
         if (!Directory.Exists(options.ConfigDir))

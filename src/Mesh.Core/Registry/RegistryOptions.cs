@@ -8,4 +8,13 @@ public sealed record RegistryOptions
 
     /// <summary>How often sidecars renew; a third of the TTL or less survives one lost heartbeat.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Added to the lease of every instance restored after a control-plane restart. Sidecars notice the
+    /// control plane is back only at their next retry (backoff up to 5 s), and the restart itself takes a
+    /// moment between loading the state and listening; without this, live instances whose sidecars had
+    /// not reconnected yet expired and every caller briefly lost its endpoints (as Consul resets TTL
+    /// checks after a leader change, and Eureka holds expiry after a restart).
+    /// </summary>
+    public TimeSpan RestoreGrace { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -128,11 +128,12 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         return expired;
     }
 
-    /// <summary>Loads instances saved before a restart, each with a fresh lease so that its sidecar has
-    /// a full TTL to renew it; an instance that died while the registry was down then expires normally.</summary>
+    /// <summary>Loads instances saved before a restart, each with a fresh lease of a full TTL plus
+    /// <see cref="RegistryOptions.RestoreGrace"/>, time for its sidecar to reconnect and renew it; an
+    /// instance that died while the registry was down then expires normally.</summary>
     public void Restore(IEnumerable<ServiceInstance> instances)
     {
-        var expires = time.GetUtcNow() + options.LeaseTtl;
+        var expires = time.GetUtcNow() + options.LeaseTtl + options.RestoreGrace;
         lock (_gate)
         {
             foreach (var instance in instances)

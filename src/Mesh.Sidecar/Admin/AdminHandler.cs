@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Mesh.Core.Config.Model;
+using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.Outbound;
@@ -31,19 +33,10 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
     private Task ConfigDump(HttpContext context)
     {
         var applied = state.Current;
-        return RedactedJson(context, new
-        {
-            node = options.NodeId,
-            service = options.Service,
-            @namespace = options.Namespace,
-            registered = registration.Registered,
-            version = applied?.Snapshot.Version ?? 0,
-            configVersion = applied?.Snapshot.ConfigVersion ?? 0,
-            source = applied?.Source,
-            appliedAt = applied?.AppliedAt,
-            config = applied?.Snapshot.Config,
-            instances = applied?.Snapshot.Instances,
-        });
+        return RedactedJson(context, new ConfigDump(
+            options.NodeId, options.Service, options.Namespace, registration.Registered,
+            applied?.Snapshot.Version ?? 0, applied?.Snapshot.ConfigVersion ?? 0, applied?.Source, applied?.AppliedAt,
+            applied?.Snapshot.Config, applied?.Snapshot.Instances));
     }
 
     private Task Clusters(HttpContext context)
@@ -52,22 +45,18 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
             .Where(c => c.ClusterId != ProxyConfigBuilder.LocalAnswerCluster)
             .OrderBy(c => c.ClusterId, StringComparer.Ordinal)
             .Select(c => (c, outliers: resilience.Find(c.ClusterId)?.Outliers))
-            .Select(x => new
-            {
-                cluster = x.c.ClusterId,
-                loadBalancer = x.c.Model.Config.LoadBalancingPolicy,
-                endpoints = x.c.Destinations.Values.OrderBy(d => d.DestinationId, StringComparer.Ordinal).Select(d => new
-                {
-                    instance = d.DestinationId,
-                    address = d.Model.Config.Address,
-                    region = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.RegionKey),
-                    zone = d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.ZoneKey),
-                    health = d.Health.Passive.ToString(),
-                    ejected = x.outliers?.IsEjected(d.DestinationId) == true,
-                    ejectedUntil = x.outliers?.EjectedUntil(d.DestinationId),
-                    inFlight = d.ConcurrentRequestCount,
-                }),
-            });
+            .Select(x => new ClusterView(
+                x.c.ClusterId,
+                x.c.Model.Config.LoadBalancingPolicy,
+                x.c.Destinations.Values.OrderBy(d => d.DestinationId, StringComparer.Ordinal).Select(d => new EndpointView(
+                    d.DestinationId,
+                    d.Model.Config.Address,
+                    d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.RegionKey),
+                    d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.ZoneKey),
+                    d.Health.Passive.ToString(),
+                    x.outliers?.IsEjected(d.DestinationId) == true,
+                    x.outliers?.EjectedUntil(d.DestinationId),
+                    d.ConcurrentRequestCount))));
         return Json(context, clusters);
     }
 
@@ -79,16 +68,28 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
     }
 
     /// <summary>The applied config never shows a key or token, whatever a future snapshot carries.</summary>
-    private static Task RedactedJson(HttpContext context, object value)
+    private static Task RedactedJson(HttpContext context, ConfigDump value)
     {
-        var node = SecretRedactor.Redact(JsonSerializer.SerializeToNode(value, MeshJson.Indented));
+        var node = SecretRedactor.Redact(JsonSerializer.SerializeToNode(value, SidecarJson.Indented.Info<ConfigDump>()));
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(node?.ToJsonString(MeshJson.Indented) ?? "null");
+        return context.Response.WriteAsync(node?.ToJsonString(SidecarJson.Indented) ?? "null");
     }
 
-    private static Task Json(HttpContext context, object value)
+    private static Task Json<T>(HttpContext context, T value)
     {
         context.Response.ContentType = "application/json";
-        return context.Response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(value, MeshJson.Indented)).AsTask();
+        return context.Response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(value, SidecarJson.Indented.Info<T>())).AsTask();
     }
 }
+
+/// <summary><c>/config_dump</c>: the applied snapshot and where it came from.</summary>
+internal sealed record ConfigDump(
+    string Node, string Service, string Namespace, bool Registered, long Version, long ConfigVersion,
+    string? Source, DateTimeOffset? AppliedAt, ConfigSet? Config, IReadOnlyList<ServiceInstance>? Instances);
+
+/// <summary>One cluster on <c>/clusters</c>.</summary>
+internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumerable<EndpointView> Endpoints);
+
+/// <summary>One endpoint of a cluster on <c>/clusters</c>: health, ejection and calls in flight.</summary>
+internal sealed record EndpointView(
+    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, int InFlight);

@@ -47,7 +47,7 @@ internal sealed class SnapshotApplier(
         }
         try
         {
-            var snapshot = System.Text.Json.JsonSerializer.Deserialize<MeshSnapshot>(File.ReadAllBytes(SavedPath), MeshJson.Options);
+            var snapshot = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(SavedPath), SidecarJson.Options.Info<MeshSnapshot>());
             if (snapshot is null)
             {
                 return 0;

@@ -65,7 +65,7 @@ internal sealed class SnapshotWatcher(
                 try
                 {
                     // What is applied is also on disk, for a restart without the control plane.
-                    applier.Apply(snapshot, "control-plane", json ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot, MeshJson.Options));
+                    applier.Apply(snapshot, "control-plane", json ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot, SidecarJson.Options.Info<MeshSnapshot>()));
                     applied = snapshot.Version;
                     error = null;
                     readiness.SetRoutes(null);

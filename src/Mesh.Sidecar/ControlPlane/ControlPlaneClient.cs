@@ -17,6 +17,9 @@ internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json, Snapsho
 internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots);
 
 /// <summary>A workload certificate as the CA sends it.</summary>
+/// <summary>The body of <c>POST /v1/certificates</c>.</summary>
+internal sealed record CertificateRequest(string Csr);
+
 internal sealed record IssuedCertificate(string Certificate, IReadOnlyList<string> CaCertificates, string TrustDomain, DateTimeOffset NotAfter);
 
 /// <summary>
@@ -99,7 +102,7 @@ internal sealed class ControlPlaneClient : IDisposable
         using var timeout = ShortTimeout(cancellationToken);
         using var response = await _bootstrap.GetAsync("/v1/ca/bundle", timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
-        var bundle = await response.Content.ReadFromJsonAsync<TrustBundle>(MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        var bundle = await response.Content.ReadFromJsonAsync(SidecarJson.Options.Info<TrustBundle>(), timeout.Token).ConfigureAwait(false);
         return bundle?.TrustDomain ?? throw new HttpRequestException("the control plane's trust bundle names no trust domain");
     }
 
@@ -111,23 +114,23 @@ internal sealed class ControlPlaneClient : IDisposable
     {
         var client = joinToken is null ? await WorkloadAsync(cancellationToken).ConfigureAwait(false) : _bootstrap;
         using var timeout = ShortTimeout(cancellationToken);
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/certificates") { Content = JsonContent.Create(new { csr = csrPem }, options: MeshJson.Options) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/certificates") { Content = JsonContent.Create(new CertificateRequest(csrPem), SidecarJson.Options.Info<CertificateRequest>()) };
         if (joinToken is not null)
         {
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", joinToken);
         }
         using var response = await client.SendAsync(request, timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
-        return (await response.Content.ReadFromJsonAsync<IssuedCertificate>(MeshJson.Options, timeout.Token).ConfigureAwait(false))!;
+        return (await response.Content.ReadFromJsonAsync(SidecarJson.Options.Info<IssuedCertificate>(), timeout.Token).ConfigureAwait(false))!;
     }
 
     public async Task<LeaseGrant> RegisterAsync(Mesh.Core.Registry.Registration registration, CancellationToken cancellationToken)
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await http.PostAsJsonAsync("/v1/register", registration, MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        using var response = await http.PostAsJsonAsync("/v1/register", registration, SidecarJson.Options.Info<Mesh.Core.Registry.Registration>(), timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
-        return (await response.Content.ReadFromJsonAsync<LeaseGrant>(MeshJson.Options, timeout.Token).ConfigureAwait(false))!;
+        return (await response.Content.ReadFromJsonAsync(SidecarJson.Options.Info<LeaseGrant>(), timeout.Token).ConfigureAwait(false))!;
     }
 
     /// <summary>Renews the lease; false when the control plane no longer knows the instance.</summary>
@@ -135,7 +138,7 @@ internal sealed class ControlPlaneClient : IDisposable
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health), MeshJson.Options, timeout.Token).ConfigureAwait(false);
+        using var response = await http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health), SidecarJson.Options.Info<Heartbeat>(), timeout.Token).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
@@ -180,9 +183,9 @@ internal sealed class ControlPlaneClient : IDisposable
         Epoch = response.Headers.TryGetValues("X-Mesh-Epoch", out var epochs) ? epochs.FirstOrDefault() : null;
         if (response.Headers.Contains("X-Mesh-Delta"))
         {
-            return new WatchResult(null, null, System.Text.Json.JsonSerializer.Deserialize<SnapshotDelta>(json, MeshJson.Options));
+            return new WatchResult(null, null, System.Text.Json.JsonSerializer.Deserialize(json, SidecarJson.Options.Info<SnapshotDelta>()));
         }
-        return new WatchResult(System.Text.Json.JsonSerializer.Deserialize<MeshSnapshot>(json, MeshJson.Options), json);
+        return new WatchResult(System.Text.Json.JsonSerializer.Deserialize(json, SidecarJson.Options.Info<MeshSnapshot>()), json);
     }
 
     public void Dispose()

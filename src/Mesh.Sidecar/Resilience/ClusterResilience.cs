@@ -4,6 +4,7 @@ using System.Threading.RateLimiting;
 using Mesh.Core.Resilience;
 using Mesh.Core.Routing;
 using Mesh.Core.Snapshots;
+using Mesh.Sidecar.Hosting;
 
 namespace Mesh.Sidecar.Resilience;
 
@@ -77,7 +78,7 @@ internal sealed class ResilienceRegistry(TimeProvider time, Hosting.SidecarOptio
         {
             return known;
         }
-        var key = JsonSerializer.Serialize(cluster.Policy, MeshJson.Options);
+        var key = JsonSerializer.Serialize(cluster.Policy, SidecarJson.Options.Info<Mesh.Core.Config.Model.TrafficPolicy?>());
         lock (_gate)
         {
             if (!_byId.TryGetValue(cluster.Id, out var entry) || entry.PolicyKey != key)

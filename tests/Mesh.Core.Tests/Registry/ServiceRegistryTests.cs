@@ -107,7 +107,7 @@ public sealed class ServiceRegistryTests
     }
 
     [Fact]
-    public void Restore_SavedInstances_GetFreshLeaseThenExpireIfNotRenewed()
+    public void Restore_SavedInstances_GetFreshLeasePlusGraceThenExpireIfNotRenewed()
     {
         var saved = new ServiceInstance
         {
@@ -118,7 +118,10 @@ public sealed class ServiceRegistryTests
         _registry.Restore([saved]);
         Assert.Empty(_registry.ExpireLeases());
 
+        // A full TTL is not enough for a sidecar still in its reconnect backoff: the restore grace (10 s) is added.
         _time.Advance(TimeSpan.FromSeconds(8));
+        Assert.Empty(_registry.ExpireLeases());
+        _time.Advance(TimeSpan.FromSeconds(10));
         Assert.Single(_registry.ExpireLeases());
     }
 }

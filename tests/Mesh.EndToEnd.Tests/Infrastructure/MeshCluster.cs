@@ -31,6 +31,9 @@ internal sealed class MeshCluster : IAsyncDisposable
     /// <summary>Extra flags for the control plane (e.g. a short --workload-cert-ttl), kept across restarts.</summary>
     public List<string> ControlPlaneArgs { get; } = [];
 
+    /// <summary>A native sidecar binary to start instead of the built Mesh.Sidecar.dll (see NativeSidecarTests).</summary>
+    public string? SidecarBinary { get; set; }
+
     /// <summary>Environment variables for every control plane and sidecar this cluster starts (e.g. OTLP export).</summary>
     public Dictionary<string, string> Environment { get; } = [];
 
@@ -112,7 +115,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()), .. extraArgs,
         ];
         var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
-            Track(MeshProcess.StartDll($"sidecar {instanceName}", RepoPaths.SidecarDll, args, Environment)), args);
+            Track(StartSidecarProcess($"sidecar {instanceName}", args)), args);
         Sidecars.Add(sidecar);
         return sidecar;
     }
@@ -121,10 +124,13 @@ internal sealed class MeshCluster : IAsyncDisposable
     public Sidecar RestartSidecar(Sidecar sidecar)
     {
         sidecar.Process.Kill();
-        var restarted = sidecar with { Process = Track(MeshProcess.StartDll($"sidecar {sidecar.InstanceId} (restarted)", RepoPaths.SidecarDll, sidecar.Args, Environment)) };
+        var restarted = sidecar with { Process = Track(StartSidecarProcess($"sidecar {sidecar.InstanceId} (restarted)", sidecar.Args)) };
         Sidecars[Sidecars.IndexOf(sidecar)] = restarted;
         return restarted;
     }
+
+    private MeshProcess StartSidecarProcess(string name, string[] args) =>
+        SidecarBinary is null ? MeshProcess.StartDll(name, RepoPaths.SidecarDll, args, Environment) : MeshProcess.Start(name, SidecarBinary, args, Environment);
 
     public Task WaitReadyAsync(Sidecar sidecar) =>
         Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(sidecar.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,

@@ -28,14 +28,19 @@ internal sealed class MeshProcess : IAsyncDisposable
         {
             throw new FileNotFoundException($"{dll} is not built; run 'dotnet build Mesh.sln' first", dll);
         }
-        var info = new ProcessStartInfo("dotnet")
+        return Start(name, "dotnet", [dll, .. args], environment);
+    }
+
+    /// <summary>Starts an executable (e.g. the native sidecar) or, through <see cref="StartDll"/>, a .NET app.</summary>
+    public static MeshProcess Start(string name, string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
         };
-        info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
