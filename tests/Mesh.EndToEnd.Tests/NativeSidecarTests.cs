@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Mesh.EndToEnd.Tests.Infrastructure;
@@ -102,25 +101,11 @@ public sealed class NativeSidecar
     private static async Task<string> PublishAsync()
     {
         var output = Path.Combine(RepoPaths.Root, "src", "Mesh.Sidecar", "bin", "native");
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = RepoPaths.Root,
-        };
-        foreach (var arg in new[] { "publish", "src/Mesh.Sidecar", "-c", "Release", "-r", "linux-x64", "-nologo", "-o", output })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        await process.WaitForExitAsync(timeout.Token);
+        await using var publish = MeshProcess.Start("dotnet publish", "dotnet",
+            ["publish", Path.Combine(RepoPaths.Root, "src", "Mesh.Sidecar"), "-c", "Release", "-r", "linux-x64", "-nologo", "-o", output]);
+        var exitCode = await publish.WaitForExitAsync(TimeSpan.FromMinutes(10));
         var binary = Path.Combine(output, "Mesh.Sidecar");
-        Assert.True(process.ExitCode == 0 && File.Exists(binary),
-            $"dotnet publish of the native sidecar failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
+        Assert.True(exitCode == 0 && File.Exists(binary), $"dotnet publish of the native sidecar failed ({exitCode}):\n{publish.Output}");
         return binary;
     }
 }

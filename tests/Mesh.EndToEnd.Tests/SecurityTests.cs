@@ -23,9 +23,7 @@ public sealed class SecurityTests(ITestOutputHelper output)
         await mesh.RunAsync(async () =>
         {
             var cp = await mesh.StartControlPlaneAsync();
-            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
-            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
-            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+            var (caller, ratings) = await StartProductpageAndRatingsAsync(mesh);
             var inbound = new Uri($"https://127.0.0.1:{ratings.InboundPort}/r");
 
             // Through the mesh: mutual TLS 1.3 over HTTP/2, and the callee sees who called.
@@ -137,9 +135,7 @@ public sealed class SecurityTests(ITestOutputHelper output)
         await mesh.RunAsync(async () =>
         {
             await mesh.StartControlPlaneAsync();
-            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
-            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
-            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+            var (caller, ratings) = await StartProductpageAndRatingsAsync(mesh);
             using var plain = new HttpClient(new SocketsHttpHandler { UseProxy = false });
             var inbound = new Uri($"http://127.0.0.1:{ratings.InboundPort}/r");
 
@@ -323,9 +319,7 @@ public sealed class SecurityTests(ITestOutputHelper output)
         await mesh.RunAsync(async () =>
         {
             var cp = await mesh.StartControlPlaneAsync();
-            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
-            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
-            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+            var (caller, ratings) = await StartProductpageAndRatingsAsync(mesh);
             var rootBefore = await File.ReadAllTextAsync(Path.Combine(cp.DataDir, "ca", "root.crt"));
             var certBefore = await File.ReadAllTextAsync(Path.Combine(ratings.DataDir, "identity", "cert.pem"));
 
@@ -446,5 +440,14 @@ public sealed class SecurityTests(ITestOutputHelper output)
             await Eventually.TrueAsync(() => Task.FromResult(sidecar.Process.HasLogged("a join token is needed for the first workload certificate")), TimeSpan.FromSeconds(5), () => "the sidecar logs it");
             Assert.False(File.Exists(Path.Combine(sidecar.DataDir, "identity", "cert.pem")));
         });
+    }
+
+    /// <summary>The caller and the service most tests here call, once the caller can route to it.</summary>
+    private static async Task<(Sidecar Caller, Sidecar Ratings)> StartProductpageAndRatingsAsync(MeshCluster mesh)
+    {
+        var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+        var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
+        await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+        return (caller, ratings);
     }
 }
