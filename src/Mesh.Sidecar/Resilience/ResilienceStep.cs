@@ -279,16 +279,31 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             {
                 return (context.Response.StatusCode, AttemptFailure.None);
             }
-            return error.Error switch
-            {
-                ForwarderError.Request when error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => (502, AttemptFailure.ConnectFailure),
-                ForwarderError.Request when error.Exception?.InnerException is System.Net.Sockets.SocketException => (502, AttemptFailure.ConnectFailure),
-                ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),
-                ForwarderError.RequestTimedOut => (504, AttemptFailure.PerTryTimeout),
-                ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient => (0, AttemptFailure.None),
-                _ => (502, AttemptFailure.Reset),
-            };
+            return Classify(error.Error, error.Exception);
         }
+
+        /// <summary>What a failed attempt was, in Envoy's <c>retryOn</c> terms, from YARP's error and the exception under it.</summary>
+        internal static (int Status, AttemptFailure Failure) Classify(ForwarderError error, Exception? exception) => error switch
+        {
+            ForwarderError.Request when exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => (502, AttemptFailure.ConnectFailure),
+            ForwarderError.Request when exception?.InnerException is System.Net.Sockets.SocketException => (502, AttemptFailure.ConnectFailure),
+            ForwarderError.Request when IsRefusedStream(exception) => (502, AttemptFailure.RefusedStream),
+            ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),
+            ForwarderError.RequestTimedOut => (504, AttemptFailure.PerTryTimeout),
+            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient => (0, AttemptFailure.None),
+            _ => (502, AttemptFailure.Reset),
+        };
+
+        /// <summary>
+        /// An HTTP/2 stream the server did not process, before any response: reset with REFUSED_STREAM, or
+        /// dropped when the server closed the connection gracefully (GOAWAY with NO_ERROR, as a draining
+        /// sidecar does). Envoy (through nghttp2) reports both as a refused stream, which is safe to retry.
+        /// </summary>
+        private static bool IsRefusedStream(Exception? exception) =>
+            (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException) is { ErrorCode: NoError or RefusedStream };
+
+        private const long NoError = 0x0;
+        private const long RefusedStream = 0x7;
     }
 }
 

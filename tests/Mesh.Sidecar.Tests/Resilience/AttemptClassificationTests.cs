@@ -1,0 +1,44 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using Mesh.Core.Resilience;
+using Mesh.Sidecar.Resilience;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Sidecar.Tests.Resilience;
+
+public sealed class AttemptClassificationTests
+{
+    // The shape SocketsHttpHandler gives when a draining server closes its HTTP/2 connection (GOAWAY NO_ERROR)
+    // with a stream it never answered: seen in a rolling restart, where it failed a call the default policy should retry.
+    private static HttpRequestException ClosedByServer(long errorCode) =>
+        new(HttpRequestError.HttpProtocolError, "The HTTP/2 server closed the connection.",
+            new HttpProtocolException(errorCode, $"The HTTP/2 server closed the connection. HTTP/2 error code {errorCode}.", null));
+
+    [Fact]
+    public void AStreamDroppedByAGracefulClose_OrRefused_IsARefusedStream_WhichTheDefaultPolicyRetries()
+    {
+        foreach (var code in new long[] { 0x0, 0x7 })
+        {
+            var (status, failure) = ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(code));
+            Assert.Equal((502, AttemptFailure.RefusedStream), (status, failure));
+            Assert.True(RetryPolicy.IstioDefault.RetriesFailure(failure), $"error code {code}");
+        }
+        // Also when the protocol exception is thrown bare.
+        Assert.Equal(AttemptFailure.RefusedStream, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, new HttpProtocolException(0x7, "refused", null)).Failure);
+    }
+
+    [Fact]
+    public void OtherFailures_KeepTheirKind()
+    {
+        // A protocol error or an internal error is a reset: the server may have acted on the request.
+        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(0x1)).Failure);
+        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(0x2)).Failure);
+        Assert.False(RetryPolicy.IstioDefault.RetriesFailure(AttemptFailure.Reset));
+        // Once response headers arrived, a graceful close is not a refusal.
+        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.ResponseHeaders, ClosedByServer(0x0)).Failure);
+        Assert.Equal(AttemptFailure.ConnectFailure, ResilienceStep.CallAttempts.Classify(ForwarderError.Request,
+            new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused", new SocketException((int)SocketError.ConnectionRefused))).Failure);
+        Assert.Equal((504, AttemptFailure.PerTryTimeout), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestTimedOut, null));
+        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestCanceled, new OperationCanceledException()));
+    }
+}
