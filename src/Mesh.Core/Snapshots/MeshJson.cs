@@ -27,6 +27,7 @@ public static class MeshJson
         new JsonStringEnumConverter<AuthorizationAction>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<SimpleLoadBalancer>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<TlsMode>(JsonNamingPolicy.SnakeCaseUpper),
+        new JsonStringEnumConverter<H2UpgradePolicy>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServiceEntryLocation>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServiceEntryResolution>(JsonNamingPolicy.SnakeCaseUpper),
     ];

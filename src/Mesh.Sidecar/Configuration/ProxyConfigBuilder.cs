@@ -54,9 +54,12 @@ internal sealed class ProxyConfigBuilder
     {
         var tls = c.ExternalScheme is null ? MeshTransport.ModeName(c.Policy?.Tls?.Mode) : MeshTransport.External;
         var (scheme, version) = c.ExternalScheme is null ? MeshTransport.For(tls) : (c.ExternalScheme, HttpVersion.Version11);
-        if (c.Policy?.ConnectionPool?.Http?.MaxRequestsPerConnection == 1)
+        if (c.Policy?.ConnectionPool?.Http is { } http
+            && (http.MaxRequestsPerConnection == 1 || http.H2UpgradePolicy == H2UpgradePolicy.DoNotUpgrade))
         {
-            version = HttpVersion.Version11; // one request per connection is HTTP/1.1 with Connection: close
+            // One request per connection is HTTP/1.1 with Connection: close; DO_NOT_UPGRADE keeps a pool
+            // of HTTP/1.1 connections (over the same mutual TLS, ALPN http/1.1).
+            version = HttpVersion.Version11;
         }
         // The identity a mesh host's servers must prove: reviews.default.svc.cluster.local -> default/reviews.
         var labels = c.Host.Split('.');
