@@ -54,4 +54,10 @@ internal static partial class Log
 
     [LoggerMessage(33, LogLevel.Information, "Join token {Id} revoked")]
     public static partial void JoinTokenRevoked(ILogger logger, string id);
+
+    [LoggerMessage(34, LogLevel.Warning, "Mass-expiry protection: {Lapsing} of {Total} leases lapsed within one lease TTL (over {Threshold:P0}; {RecentlyExpired} already expired); holding the {Lapsed} lapsed now up to {Hold} while heartbeats catch up, since this many instances rarely die together (an overloaded control plane or a partition is likelier)")]
+    public static partial void LeaseExpiryHeld(ILogger logger, int lapsing, int total, double threshold, int recentlyExpired, int lapsed, TimeSpan hold);
+
+    [LoggerMessage(35, LogLevel.Information, "Mass-expiry protection over after {Held}: {Expired} lease(s) expired now, the rest were renewed")]
+    public static partial void LeaseExpiryResumed(ILogger logger, TimeSpan held, int expired);
 }

@@ -28,6 +28,7 @@ internal sealed class ControlPlaneTelemetry
             .GroupBy(i => i.Health)
             .Select(g => new Measurement<long>(g.Count(), new KeyValuePair<string, object?>("health", g.Key.ToString().ToUpperInvariant()))),
             description: "Registered instances, by health");
+        Meter.CreateObservableGauge("mesh.cp.leases.held", () => registry.Hold?.Lapsed ?? 0, description: "Lapsed leases held by mass-expiry protection");
         Meter.CreateObservableGauge("mesh.cp.snapshot.version", () => publisher.Version, description: "Current snapshot version");
         Meter.CreateObservableGauge("mesh.cp.config.version", () => publisher.ConfigVersion, description: "Current routing config version");
     }

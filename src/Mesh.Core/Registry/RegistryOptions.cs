@@ -17,4 +17,20 @@ public sealed record RegistryOptions
     /// checks after a leader change, and Eureka holds expiry after a restart).
     /// </summary>
     public TimeSpan RestoreGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Mass-expiry protection (Eureka calls it self-preservation): when more than this fraction of all
+    /// instances (and at least <see cref="MassExpiryMinimum"/>) lapse within one lease TTL, the likelier cause
+    /// is the control plane or the network (an overloaded control plane answering heartbeats late, a
+    /// partition) rather than that many instances dying at once, so their leases are held for up to
+    /// <see cref="MassExpiryHold"/>: a late heartbeat then renews the lease instead of meeting a 404 and a
+    /// re-registration. 1 turns it off.
+    /// </summary>
+    public double MassExpiryThreshold { get; init; } = 0.25;
+
+    /// <summary>Fewer lapsed leases than this are never held (small registries expire as usual).</summary>
+    public int MassExpiryMinimum { get; init; } = 10;
+
+    /// <summary>How long lapsed leases are held before they expire anyway (instances that really died).</summary>
+    public TimeSpan MassExpiryHold { get; init; } = TimeSpan.FromSeconds(30);
 }

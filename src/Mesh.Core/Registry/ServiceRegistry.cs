@@ -11,6 +11,9 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     // were O(n² log n) with a sort per change).
     private readonly SortedDictionary<string, ServiceInstance> _byId = new(StringComparer.Ordinal);
     private ServiceInstance[] _instances = [];
+    // Expiries within the last lease TTL, for mass-expiry protection.
+    private readonly Queue<(DateTimeOffset At, int Count)> _recentExpiries = new();
+    private int _recentlyExpired;
 
     /// <summary>Raised (outside the lock) whenever the routing-relevant set of instances changes.</summary>
     public event Action? Changed;
@@ -100,7 +103,16 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         return true;
     }
 
-    /// <summary>Removes every instance whose lease has run out and returns them.</summary>
+    /// <summary>
+    /// The mass-expiry hold in force, or null: since when, and how many leases have lapsed of how many
+    /// instances (see <see cref="RegistryOptions.MassExpiryThreshold"/>).
+    /// </summary>
+    public LeaseHold? Hold { get; private set; }
+
+    /// <summary>
+    /// Removes every instance whose lease has run out and returns them, unless so many lapsed at once
+    /// that the registry holds them (for up to <see cref="RegistryOptions.MassExpiryHold"/>; see <see cref="Hold"/>).
+    /// </summary>
     public IReadOnlyList<ServiceInstance> ExpireLeases()
     {
         var now = time.GetUtcNow();
@@ -116,8 +128,32 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
             }
             if (expired is null)
             {
+                Hold = null;
                 return [];
             }
+            // Counted over a lease's time, not one sweep: when heartbeats stop arriving (a partition, an
+            // overloaded control plane) leases lapse over a whole heartbeat interval, a few per sweep.
+            while (_recentExpiries.TryPeek(out var old) && now - old.At > options.LeaseTtl)
+            {
+                _recentExpiries.Dequeue();
+                _recentlyExpired -= old.Count;
+            }
+            var lapsing = expired.Count + _recentlyExpired;
+            var mass = lapsing >= options.MassExpiryMinimum && lapsing > options.MassExpiryThreshold * (_byId.Count + _recentlyExpired);
+            // A hold, once started, lasts until every held lease is renewed or its time is up: the window
+            // sliding past the first expiries must not release the rest early.
+            if (mass || Hold is not null)
+            {
+                var since = Hold?.Since ?? now;
+                if (now - since < options.MassExpiryHold)
+                {
+                    Hold = new LeaseHold(since, expired.Count, _byId.Count + _recentlyExpired, _recentlyExpired);
+                    return [];
+                }
+            }
+            Hold = null;
+            _recentExpiries.Enqueue((now, expired.Count));
+            _recentlyExpired += expired.Count;
             foreach (var instance in expired)
             {
                 _byId.Remove(instance.InstanceId);
@@ -153,3 +189,9 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         && a.Health == b.Health && a.Zone == b.Zone && a.Region == b.Region
         && a.Labels.Count == b.Labels.Count && a.Labels.All(kv => b.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
 }
+
+/// <summary>
+/// Leases held by mass-expiry protection: since when, how many lapsed leases are held now, of how many
+/// instances (counting those that expired within the last lease TTL, before the hold began).
+/// </summary>
+public sealed record LeaseHold(DateTimeOffset Since, int Lapsed, int Total, int RecentlyExpired);

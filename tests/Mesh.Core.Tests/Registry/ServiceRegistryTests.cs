@@ -48,6 +48,133 @@ public sealed class ServiceRegistryTests
     }
 
     [Fact]
+    public void MassExpiry_ManyLeasesLapsingAtOnce_AreHeld_AndALateHeartbeatRenewsInsteadOfA404()
+    {
+        // 40 instances; 20 (50%, over the 25% threshold) miss their heartbeats, as when an overloaded
+        // control plane answers them late. The other 20 keep renewing.
+        var ids = Enumerable.Range(0, 40).Select(i => $"i{i}").ToArray();
+        foreach (var id in ids)
+        {
+            _registry.Register(Instance(id));
+        }
+        _time.Advance(TimeSpan.FromSeconds(6));
+        foreach (var id in ids[20..])
+        {
+            _registry.Renew(id, HealthStatus.Healthy);
+        }
+        _time.Advance(TimeSpan.FromSeconds(3)); // the first 20 are 1 s past their lease
+
+        Assert.Empty(_registry.ExpireLeases());
+        Assert.Equal(new LeaseHold(_time.GetUtcNow(), 20, 40, 0), _registry.Hold);
+        Assert.Equal(40, _registry.Instances.Count);
+
+        // A late heartbeat finds its instance and renews it; no re-registration needed.
+        Assert.True(_registry.Renew("i0", HealthStatus.Healthy));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Empty(_registry.ExpireLeases());
+        Assert.Equal(19, _registry.Hold!.Lapsed);
+    }
+
+    [Fact]
+    public void MassExpiry_HeldLeasesOfInstancesThatReallyDied_ExpireAfterTheHold()
+    {
+        var ids = Enumerable.Range(0, 20).Select(i => $"i{i}").ToArray();
+        foreach (var id in ids)
+        {
+            _registry.Register(Instance(id));
+        }
+        _time.Advance(TimeSpan.FromSeconds(8)); // all 20 lapse together: held
+        Assert.Empty(_registry.ExpireLeases());
+        var since = _registry.Hold!.Since;
+
+        _time.Advance(TimeSpan.FromSeconds(29.9));
+        Assert.Empty(_registry.ExpireLeases());
+        Assert.Equal(since, _registry.Hold!.Since);
+
+        _time.Advance(TimeSpan.FromSeconds(0.1)); // 30 s, the default hold
+        Assert.Equal(20, _registry.ExpireLeases().Count);
+        Assert.Null(_registry.Hold);
+        Assert.Empty(_registry.Instances);
+    }
+
+    [Fact]
+    public void MassExpiry_LeasesLapsingAFewPerSweep_AreCountedOverALeaseTtl()
+    {
+        // A partition: heartbeats stop arriving, and leases lapse over a heartbeat interval, 4 per 250 ms sweep.
+        var ids = Enumerable.Range(0, 40).Select(i => $"i{i}").ToArray();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            _registry.Register(Instance(ids[i]));
+            if (i % 4 == 3)
+            {
+                _time.Advance(TimeSpan.FromMilliseconds(250));
+            }
+        }
+        _time.Advance(TimeSpan.FromSeconds(8) - TimeSpan.FromMilliseconds(2500));
+        var expired = 0;
+        for (var sweep = 0; sweep < 12; sweep++)
+        {
+            expired += _registry.ExpireLeases().Count;
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+        }
+        // Two sweeps expire 4 each; at the third, 12 lapsed within a TTL is over the minimum of 10 and over
+        // 25% of the 40, so those 4 and the rest are held.
+        Assert.Equal(8, expired);
+        Assert.Equal(32, _registry.Hold!.Lapsed);
+        Assert.Equal(8, _registry.Hold.RecentlyExpired);
+        Assert.Equal(40, _registry.Hold.Total);
+
+        // The 8 expiries leave the one-TTL window, but the hold started stays until its time is up.
+        _time.Advance(TimeSpan.FromSeconds(9));
+        Assert.Empty(_registry.ExpireLeases());
+        Assert.Equal(32, _registry.Hold!.Lapsed);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(32, _registry.ExpireLeases().Count);
+        Assert.Null(_registry.Hold);
+    }
+
+    [Fact]
+    public void MassExpiry_FewLapsed_OrUnderTheThreshold_OrTurnedOff_ExpireAtOnce()
+    {
+        static ServiceRegistry WithInstances(TimeProvider time, int total, double threshold = 0.25)
+        {
+            var registry = new ServiceRegistry(new RegistryOptions { MassExpiryThreshold = threshold }, time);
+            foreach (var i in Enumerable.Range(0, total))
+            {
+                registry.Register(Instance($"i{i}"));
+            }
+            return registry;
+        }
+        void Renew(ServiceRegistry registry, int from, int to)
+        {
+            foreach (var i in Enumerable.Range(from, to - from))
+            {
+                registry.Renew($"i{i}", HealthStatus.Healthy);
+            }
+        }
+
+        // 9 lapsing of 9: under the minimum of 10.
+        var small = WithInstances(_time, 9);
+        _time.Advance(TimeSpan.FromSeconds(8));
+        Assert.Equal(9, small.ExpireLeases().Count);
+        Assert.Null(small.Hold);
+
+        // 10 lapsing of 50 (20%): under the 25% threshold.
+        var big = WithInstances(_time, 50);
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Renew(big, 10, 50);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(10, big.ExpireLeases().Count);
+        Assert.Null(big.Hold);
+
+        // Threshold 1 turns protection off: all 20 of 20 expire at once.
+        var off = WithInstances(_time, 20, threshold: 1);
+        _time.Advance(TimeSpan.FromSeconds(8));
+        Assert.Equal(20, off.ExpireLeases().Count);
+        Assert.Null(off.Hold);
+    }
+
+    [Fact]
     public void Renew_BeforeExpiry_ExtendsLeaseFromNow()
     {
         _registry.Register(Instance("a"));
