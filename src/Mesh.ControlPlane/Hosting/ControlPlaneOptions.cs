@@ -15,7 +15,7 @@ internal sealed record ControlPlaneOptions
         new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
         new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
         new("restore-grace", "duration", "extra lease time for instances restored after a restart, while their sidecars reconnect (default 10s)"),
-        new("mass-expiry-threshold", "ratio", "hold lapsed leases when more than this fraction of all instances (and at least 10) lapse at once; 1 turns it off (default 0.25)"),
+        new("mass-expiry-threshold", "ratio", "hold lapsed leases when more than this fraction of all instances (and at least 10) lapse within one lease TTL; 1 turns it off (default 0.25)"),
         new("mass-expiry-hold", "duration", "how long such leases are held before they expire anyway (default 30s)"),
         new("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service> (default cluster.local)"),
         new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
