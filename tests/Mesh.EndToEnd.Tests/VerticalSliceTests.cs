@@ -219,6 +219,7 @@ public sealed class VerticalSliceTests
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings known");
 
             // The registry is lost entirely (a new control plane with its own fresh state).
+            var beforeRestart = caller.Process.Output.Length;
             mesh.ControlPlane!.Process.Kill();
             File.Delete(Path.Combine(mesh.ControlPlane.DataDir, "state.json"));
             var cp = await mesh.RestartControlPlaneAsync();
@@ -228,6 +229,11 @@ public sealed class VerticalSliceTests
                 TimeSpan.FromSeconds(20), () => "both instances registered again");
             Assert.Contains(mesh.Sidecars, s => s.Process.HasLogged("registering again"));
             // Registered is not yet routable: the change reaches the caller with the next push (debounced 100 ms).
+            // The caller's snapshot from before the restart also lists ratings, so wait for one from the new
+            // control plane with both instances (a fresh-clone CI run checked the endpoints against the old
+            // one, then the new control plane's first, empty snapshot arrived and the call got a 404).
+            await Eventually.TrueAsync(() => Task.FromResult(caller.Process.Output[beforeRestart..].Contains("2 healthy endpoint(s)", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(10), () => "a snapshot of the new control plane with both instances\n" + caller.Process.Output[beforeRestart..]);
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(10), () => "ratings routable again");
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
             await Eventually.ValueAsync(mesh.ProxyStatusAsync, s => s.Length == 2 && s.All(p => p.GetProperty("status").GetString() == "SYNCED"),
