@@ -228,12 +228,16 @@ public sealed class VerticalSliceTests
                 json => json.Contains("ratings-1", StringComparison.Ordinal) && json.Contains("productpage-1", StringComparison.Ordinal),
                 TimeSpan.FromSeconds(20), () => "both instances registered again");
             Assert.Contains(mesh.Sidecars, s => s.Process.HasLogged("registering again"));
-            // Registered is not yet routable: the change reaches the caller with the next push (debounced 100 ms).
-            // The caller's snapshot from before the restart also lists ratings, so wait for one from the new
-            // control plane with both instances (a fresh-clone CI run checked the endpoints against the old
-            // one, then the new control plane's first, empty snapshot arrived and the call got a 404).
-            await Eventually.TrueAsync(() => Task.FromResult(caller.Process.Output[beforeRestart..].Contains("2 healthy endpoint(s)", StringComparison.Ordinal)),
-                TimeSpan.FromSeconds(10), () => "a snapshot of the new control plane with both instances\n" + caller.Process.Output[beforeRestart..]);
+            // The caller keeps routing with its snapshot from before the restart until the new control plane's
+            // registry has had --restore-grace to hear from every live instance: its first snapshot from the new
+            // run has both, never the empty or partial registry of the first moments (a fresh-clone CI run
+            // caught the caller applying an empty one, and a call in that moment got a 404).
+            Assert.True(cp.Process.HasLogged("No saved registry state"), cp.Process.Output);
+            await Eventually.TrueAsync(() => Task.FromResult(caller.Process.Output[beforeRestart..].Contains("Applied snapshot", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(20), () => "a snapshot of the new control plane\n" + caller.Process.Output[beforeRestart..]);
+            var applied = caller.Process.Output[beforeRestart..].Split('\n').Where(l => l.Contains("Applied snapshot", StringComparison.Ordinal)).ToArray();
+            Assert.Contains("2 healthy endpoint(s)", applied[0], StringComparison.Ordinal);
+            Assert.DoesNotContain(applied, l => l.Contains(" 0 healthy endpoint(s)", StringComparison.Ordinal));
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(10), () => "ratings routable again");
             Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
             await Eventually.ValueAsync(mesh.ProxyStatusAsync, s => s.Length == 2 && s.All(p => p.GetProperty("status").GetString() == "SYNCED"),

@@ -1,6 +1,7 @@
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
+using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
 
 namespace Mesh.ControlPlane.Distribution;
@@ -30,7 +31,7 @@ internal static class SnapshotEndpoints
 
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -68,6 +69,12 @@ internal static class SnapshotEndpoints
             ControlPlaneTelemetry.WatchStarted();
             try
             {
+                // A sidecar of an earlier run keeps routing with what it has until a registry that started
+                // empty has had time to hear from every live instance again (Eureka waits the same way).
+                if (fromOtherRun && registry.WarmUpRemaining(time.GetUtcNow()) is { Ticks: > 0 } warmUp)
+                {
+                    await Task.Delay(warmUp < wait ? warmUp : wait, time, context.RequestAborted).ConfigureAwait(false);
+                }
                 var snapshot = await publisher.WaitAsync(known, wait, context.RequestAborted).ConfigureAwait(false);
                 if (snapshot is null)
                 {

@@ -46,6 +46,10 @@ internal static class ControlPlaneServices
             publisher.SetInstances(registry.Instances);
             state.MarkDirty();
         };
+        if (!registry.Restored)
+        {
+            Log.RegistryWarmingUp(services.GetRequiredService<ILogger<ServiceRegistry>>(), services.GetRequiredService<ControlPlaneOptions>().DataDir, registry.Options.RestoreGrace);
+        }
         services.GetRequiredService<ControlPlaneTelemetry>();
         services.GetRequiredService<ConfigStore>().Start();
         state.MarkDirty();

@@ -60,4 +60,7 @@ internal static partial class Log
 
     [LoggerMessage(35, LogLevel.Information, "Mass-expiry protection over after {Held}: {Expired} lease(s) expired now, the rest were renewed")]
     public static partial void LeaseExpiryResumed(ILogger logger, TimeSpan held, int expired);
+
+    [LoggerMessage(36, LogLevel.Information, "No saved registry state in {DataDir}: sidecars that were connected to an earlier run get their first snapshot after {Grace}, once their instances have had time to register again; new sidecars are answered at once")]
+    public static partial void RegistryWarmingUp(ILogger logger, string dataDir, TimeSpan grace);
 }

@@ -20,6 +20,21 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
 
     public RegistryOptions Options => options;
 
+    /// <summary>When this registry was made (the control plane's start).</summary>
+    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+
+    /// <summary>Whether it started from saved state (<see cref="Restore"/>) rather than empty.</summary>
+    public bool Restored { get; private set; }
+
+    /// <summary>
+    /// How much longer a sidecar that was connected to an earlier control-plane run should wait for its
+    /// first snapshot: a registry that started empty (its saved state lost) learns the live instances only
+    /// as their sidecars re-register, within <see cref="RegistryOptions.RestoreGrace"/>; serving it before
+    /// then would hand those sidecars an empty or partial world in place of the one they route with.
+    /// </summary>
+    public TimeSpan WarmUpRemaining(DateTimeOffset now) =>
+        Restored ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Max(0, (StartedAt + options.RestoreGrace - now).Ticks));
+
     /// <summary>Instances ordered by id; lease times are as of the last change, not of every renewal.</summary>
     public IReadOnlyList<ServiceInstance> Instances => Volatile.Read(ref _instances);
 
@@ -170,6 +185,7 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     public void Restore(IEnumerable<ServiceInstance> instances)
     {
         var expires = time.GetUtcNow() + options.LeaseTtl + options.RestoreGrace;
+        Restored = true;
         lock (_gate)
         {
             foreach (var instance in instances)

@@ -175,6 +175,22 @@ public sealed class ServiceRegistryTests
     }
 
     [Fact]
+    public void WarmUp_AnEmptyStartWaitsRestoreGrace_ARestoredOneDoesNot()
+    {
+        Assert.False(_registry.Restored);
+        Assert.Equal(TimeSpan.FromSeconds(10), _registry.WarmUpRemaining(_time.GetUtcNow()));
+        _time.Advance(TimeSpan.FromSeconds(7));
+        Assert.Equal(TimeSpan.FromSeconds(3), _registry.WarmUpRemaining(_time.GetUtcNow()));
+        _time.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(TimeSpan.Zero, _registry.WarmUpRemaining(_time.GetUtcNow()));
+
+        var restored = new ServiceRegistry(new RegistryOptions(), _time);
+        restored.Restore([]);
+        Assert.True(restored.Restored);
+        Assert.Equal(TimeSpan.Zero, restored.WarmUpRemaining(_time.GetUtcNow()));
+    }
+
+    [Fact]
     public void Renew_BeforeExpiry_ExtendsLeaseFromNow()
     {
         _registry.Register(Instance("a"));
