@@ -29,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream bench/Mesh.Bench.Paced; do
+for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream bench/Mesh.Bench.Paced bench/Mesh.Bench.BareYarp; do
   dotnet build -c Release -v q -nologo "$project" | grep -E "error|warn" || true
 done
 
@@ -42,7 +42,8 @@ cleanup() {
     while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$work/pids"
   fi
   wait 2>/dev/null || true
-  rm -rf "$work"
+  # Processes started inside $(...) are not this shell's children, so wait does not cover them: retry once.
+  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
 }
 trap cleanup EXIT
 
@@ -204,6 +205,13 @@ mesh_pair() { # name sidecar-command... -> prints the client sidecar's outbound 
 mesh_port=$(mesh_pair mesh dotnet "$(bin src/Mesh.Sidecar)")
 native_port=$(mesh_pair mesh-native "$native/Mesh.Sidecar")
 
+# A bare YARP pair (Kestrel + YARP's forwarder, TLS 1.3 + HTTP/2 between, nothing else): the floor of the
+# framework path the Mesh sidecar is built on, so the table separates what the features cost.
+bare_server=$(free_port); bare_port=$(free_port)
+dotnet "$(bin bench/Mesh.Bench.BareYarp)" server "$bare_server" "$upstream_port" & started $!; echo $! > "$work/bare-server.pid"
+dotnet "$(bin bench/Mesh.Bench.BareYarp)" client "$bare_port" "$bare_server" & started $!; echo $! > "$work/bare-client.pid"
+wait_http "http://127.0.0.1:$bare_port/"
+
 # --- load --------------------------------------------------------------------------------------------
 results="$work/results.tsv"
 : > "$results"
@@ -223,9 +231,10 @@ hp_mtls=("$(cat "$work/haproxy-mtls-a.pid")" "$(cat "$work/haproxy-mtls-b.pid")"
 hp_plain=("$(cat "$work/haproxy-plain-a.pid")" "$(cat "$work/haproxy-plain-b.pid")")
 mesh_pids=("$(cat "$work/mesh-client.pid")" "$(cat "$work/mesh-server.pid")")
 native_pids=("$(cat "$work/mesh-native-client.pid")" "$(cat "$work/mesh-native-server.pid")")
+bare_pids=("$(cat "$work/bare-client.pid")" "$(cat "$work/bare-server.pid")")
 
 echo "bench: warming up (JIT, connection pools)" >&2
-for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$mesh_port/" "http://127.0.0.1:$native_port/"; do
+for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$bare_port/" "http://127.0.0.1:$mesh_port/" "http://127.0.0.1:$native_port/"; do
   wrk -t2 -c"$connections" -d3s -H "Host: upstream" "$url" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
@@ -233,6 +242,7 @@ for round in $(seq 1 "$rounds"); do
   measure direct "http://127.0.0.1:$upstream_port/" upstream
   measure haproxy-mtls "http://127.0.0.1:$haproxy_mtls_port/" upstream "${hp_mtls[@]}"
   measure haproxy-plain "http://127.0.0.1:$haproxy_plain_port/" upstream "${hp_plain[@]}"
+  measure bare-yarp "http://127.0.0.1:$bare_port/" upstream "${bare_pids[@]}"
   measure mesh "http://127.0.0.1:$mesh_port/" upstream "${mesh_pids[@]}"
   measure mesh-native "http://127.0.0.1:$native_port/" upstream "${native_pids[@]}"
 done
@@ -248,7 +258,7 @@ EOF
 )
 for round in $(seq 1 "$rounds"); do
   echo "bench: paced round $round of $rounds at $pace req/s" >&2
-  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "mesh $mesh_port" "mesh-native $native_port"; do
+  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "bare-yarp $bare_port" "mesh $mesh_port" "mesh-native $native_port"; do
     read -r config port <<<"$target"
     printf '%s\t%s\n' "$config" "$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")" >> "$paced"
   done
@@ -276,7 +286,7 @@ ref = med["haproxy-mtls"]
 print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds, medians. CPU and RSS are of the two proxies together / the larger one.\n")
 print("| config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh", "mesh-native"):
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "bare-yarp", "mesh", "mesh-native"):
     m = med[config]
     cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
     print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
@@ -289,7 +299,7 @@ pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in pa
 print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
 print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 |")
 print("|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "mesh", "mesh-native"):
+for config in ("direct", "haproxy-mtls", "haproxy-plain", "bare-yarp", "mesh", "mesh-native"):
     m = pm[config]
     print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} |")
 EOF
