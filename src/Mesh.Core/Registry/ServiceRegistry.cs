@@ -125,8 +125,8 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     public LeaseHold? Hold { get; private set; }
 
     /// <summary>
-    /// Removes every instance whose lease has run out and returns them, unless so many lapsed at once
-    /// that the registry holds them (for up to <see cref="RegistryOptions.MassExpiryHold"/>; see <see cref="Hold"/>).
+    /// Removes every instance whose lease has run out and returns them, unless so many lapsed within one
+    /// lease TTL that the registry holds them (for up to <see cref="RegistryOptions.MassExpiryHold"/>; see <see cref="Hold"/>).
     /// </summary>
     public IReadOnlyList<ServiceInstance> ExpireLeases()
     {

@@ -16,10 +16,10 @@ internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json, Snapsho
 /// <summary>The control plane's trust bundle.</summary>
 internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots);
 
-/// <summary>A workload certificate as the CA sends it.</summary>
 /// <summary>The body of <c>POST /v1/certificates</c>.</summary>
 internal sealed record CertificateRequest(string Csr);
 
+/// <summary>A workload certificate as the CA sends it.</summary>
 internal sealed record IssuedCertificate(string Certificate, IReadOnlyList<string> CaCertificates, string TrustDomain, DateTimeOffset NotAfter);
 
 /// <summary>
