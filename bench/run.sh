@@ -2,7 +2,12 @@
 # The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs Mesh sidecar pairs (JIT and native), on loopback,
 # in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
 #
-#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
+#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--variant 'NAME:VAR=VALUE ...']...
+#
+# --variant adds a Mesh pair (JIT) whose sidecars run with those environment variables, measured in the
+# same interleaved rounds as the default one (e.g. --variant 'nospin:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0'):
+# how to judge a runtime knob on a shared machine. MESH_BENCH_SIDECAR=/path/Mesh.Sidecar.dll in a variant runs that
+# build instead (e.g. main's, to measure a change against it in the same run). --no-native skips publishing and measuring the AOT sidecar.
 #
 # Installs haproxy, wrk and python3 with apt-get when missing, builds Release, and writes the table to
 # bench/results/latest.md (and stdout). See docs/performance.md.
@@ -10,13 +15,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-rounds=3 duration=10 connections=32
+rounds=3 duration=10 connections=32 native=yes
+variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
-    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections)" >&2; exit 2 ;;
+    --no-native) native=no; shift ;;
+    --variant)
+      [[ "$2" =~ ^[a-z0-9-]+:[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bench/run.sh: --variant wants NAME:VAR=VALUE ..., got '$2'" >&2; exit 2; }
+      variants+=("$2"); shift 2 ;;
+    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --variant)" >&2; exit 2 ;;
   esac
 done
 
@@ -173,10 +183,7 @@ spec:
     labels:
       version: v2
 EOF
-# Two Mesh pairs, each with its own control plane: the sidecar as built (JIT) and published native (AOT).
-native="$work/native"
-echo "bench: publishing the native sidecar" >&2
-dotnet publish src/Mesh.Sidecar -c Release -r linux-x64 -v q -nologo -o "$native" | grep -E "error|warn" || true
+# Mesh pairs, each with its own control plane: the sidecar as built (JIT), published native (AOT) and any --variant.
 mesh_pair() { # name sidecar-command... -> prints the client sidecar's outbound port; pids in $work/<name>-{client,server}.pid
   local name=$1; shift
   local dir="$work/$name" cp_port cp_admin; mkdir -p "$dir"
@@ -202,8 +209,11 @@ mesh_pair() { # name sidecar-command... -> prints the client sidecar's outbound 
   wait_http "http://127.0.0.1:$client_out/" upstream >&2
   echo "$client_out"
 }
-mesh_port=$(mesh_pair mesh dotnet "$(bin src/Mesh.Sidecar)")
-native_port=$(mesh_pair mesh-native "$native/Mesh.Sidecar")
+# Every measured configuration: "name port pid..." (direct has no proxy pids).
+targets=()
+targets+=("direct $upstream_port")
+targets+=("haproxy-mtls $haproxy_mtls_port $(cat "$work/haproxy-mtls-a.pid") $(cat "$work/haproxy-mtls-b.pid")")
+targets+=("haproxy-plain $haproxy_plain_port $(cat "$work/haproxy-plain-a.pid") $(cat "$work/haproxy-plain-b.pid")")
 
 # A bare YARP pair (Kestrel + YARP's forwarder, TLS 1.3 + HTTP/2 between, nothing else): the floor of the
 # framework path the Mesh sidecar is built on, so the table separates what the features cost.
@@ -211,40 +221,54 @@ bare_server=$(free_port); bare_port=$(free_port)
 dotnet "$(bin bench/Mesh.Bench.BareYarp)" server "$bare_server" "$upstream_port" & started $!; echo $! > "$work/bare-server.pid"
 dotnet "$(bin bench/Mesh.Bench.BareYarp)" client "$bare_port" "$bare_server" & started $!; echo $! > "$work/bare-client.pid"
 wait_http "http://127.0.0.1:$bare_port/"
+targets+=("bare-yarp $bare_port $(cat "$work/bare-client.pid") $(cat "$work/bare-server.pid")")
+
+add_mesh() { # name sidecar-command...
+  local port; port=$(mesh_pair "$@")
+  targets+=("$1 $port $(cat "$work/$1-client.pid") $(cat "$work/$1-server.pid")")
+}
+add_mesh mesh dotnet "$(bin src/Mesh.Sidecar)"
+if [ "$native" = yes ]; then
+  echo "bench: publishing the native sidecar" >&2
+  dotnet publish src/Mesh.Sidecar -c Release -r linux-x64 -v q -nologo -o "$work/native" | grep -E "error|warn" || true
+  add_mesh mesh-native "$work/native/Mesh.Sidecar"
+fi
+for variant in ${variants[@]+"${variants[@]}"}; do
+  sidecar_dll=$(bin src/Mesh.Sidecar)
+  for word in ${variant#*:}; do
+    [[ "$word" == MESH_BENCH_SIDECAR=* ]] && sidecar_dll=${word#*=}
+  done
+  # shellcheck disable=SC2086 # the variables are separate words on purpose
+  add_mesh "mesh-${variant%%:*}" env ${variant#*:} dotnet "$sidecar_dll"
+done
 
 # --- load --------------------------------------------------------------------------------------------
 results="$work/results.tsv"
 : > "$results"
 cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-measure() { # config url host pid...
-  local config=$1 url=$2 host=$3; shift 3
+measure() { # config port pid...
+  local config=$1 port=$2; shift 2
   local before after out
   before=$(cpu_ticks "$@")
-  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Host: $host" "$url")
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Host: upstream" "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$@")
   local rss=0
   for pid in "$@"; do local r; r=$(rss_kb "$pid"); [ "$r" -gt "$rss" ] && rss=$r; done
   printf '%s\t%s\t%s\t%s\n' "$config" "$((after - before))" "$rss" "$(echo "$out" | tr '\n' '|')" >> "$results"
 }
-hp_mtls=("$(cat "$work/haproxy-mtls-a.pid")" "$(cat "$work/haproxy-mtls-b.pid")")
-hp_plain=("$(cat "$work/haproxy-plain-a.pid")" "$(cat "$work/haproxy-plain-b.pid")")
-mesh_pids=("$(cat "$work/mesh-client.pid")" "$(cat "$work/mesh-server.pid")")
-native_pids=("$(cat "$work/mesh-native-client.pid")" "$(cat "$work/mesh-native-server.pid")")
-bare_pids=("$(cat "$work/bare-client.pid")" "$(cat "$work/bare-server.pid")")
 
 echo "bench: warming up (JIT, connection pools)" >&2
-for url in "http://127.0.0.1:$upstream_port/" "http://127.0.0.1:$haproxy_mtls_port/" "http://127.0.0.1:$haproxy_plain_port/" "http://127.0.0.1:$bare_port/" "http://127.0.0.1:$mesh_port/" "http://127.0.0.1:$native_port/"; do
-  wrk -t2 -c"$connections" -d3s -H "Host: upstream" "$url" >/dev/null
+for target in "${targets[@]}"; do
+  read -r _ port _ <<<"$target"
+  wrk -t2 -c"$connections" -d3s -H "Host: upstream" "http://127.0.0.1:$port/" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
   echo "bench: round $round of $rounds" >&2
-  measure direct "http://127.0.0.1:$upstream_port/" upstream
-  measure haproxy-mtls "http://127.0.0.1:$haproxy_mtls_port/" upstream "${hp_mtls[@]}"
-  measure haproxy-plain "http://127.0.0.1:$haproxy_plain_port/" upstream "${hp_plain[@]}"
-  measure bare-yarp "http://127.0.0.1:$bare_port/" upstream "${bare_pids[@]}"
-  measure mesh "http://127.0.0.1:$mesh_port/" upstream "${mesh_pids[@]}"
-  measure mesh-native "http://127.0.0.1:$native_port/" upstream "${native_pids[@]}"
+  for target in "${targets[@]}"; do
+    # shellcheck disable=SC2086 # name, port and pids as separate words
+    measure $target
+  done
 done
 
 # Paced runs at ~10% of the HAProxy mTLS pair's capacity: latency from each request's scheduled time.
@@ -258,14 +282,14 @@ EOF
 )
 for round in $(seq 1 "$rounds"); do
   echo "bench: paced round $round of $rounds at $pace req/s" >&2
-  for target in "direct $upstream_port" "haproxy-mtls $haproxy_mtls_port" "haproxy-plain $haproxy_plain_port" "bare-yarp $bare_port" "mesh $mesh_port" "mesh-native $native_port"; do
-    read -r config port <<<"$target"
+  for target in "${targets[@]}"; do
+    read -r config port _ <<<"$target"
     printf '%s\t%s\n' "$config" "$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")" >> "$paced"
   done
 done
 
 mkdir -p bench/results
-python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" "$paced" "$pace" > bench/results/latest.md <<'EOF'
+python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" "$paced" "$pace" "$(for t in "${targets[@]}"; do echo "${t%% *}"; done | paste -sd,)" > bench/results/latest.md <<'EOF'
 import re, statistics, sys
 path, hz, rounds, duration, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def ms(text):
@@ -286,7 +310,7 @@ ref = med["haproxy-mtls"]
 print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds, medians. CPU and RSS are of the two proxies together / the larger one.\n")
 print("| config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "bare-yarp", "mesh", "mesh-native"):
+for config in sys.argv[8].split(","):
     m = med[config]
     cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
     print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
@@ -299,7 +323,7 @@ pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in pa
 print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
 print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 |")
 print("|---|---|---|---|---|---|---|")
-for config in ("direct", "haproxy-mtls", "haproxy-plain", "bare-yarp", "mesh", "mesh-native"):
+for config in sys.argv[8].split(","):
     m = pm[config]
     print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} |")
 EOF
