@@ -384,6 +384,54 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         });
     }
 
+    [Fact]
+    public async Task CallersThatLeaveMidResponse_AreNotCountedAgainstTheEndpoint()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("reviews", "reviews-1");
+            await mesh.ApplyConfigAsync("reviews.yaml", ReviewsOutlierDetection.Replace("maxEjectionPercent: 50", "maxEjectionPercent: 100"));
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "one instance");
+
+            // Six callers read the first chunk of a slow answer and hang up (closing the connection: no
+            // draining of the rest for reuse): twice the consecutive-5xx threshold.
+            using var hangingUp = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, UseProxy = false });
+            var leavers = Enumerable.Range(0, 6).Select(async _ =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(caller.Outbound, "/stream/8?delay=250"));
+                request.Headers.Host = "reviews";
+                using var response = await hangingUp.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                await using var body = await response.Content.ReadAsStreamAsync();
+                var first = new byte[64];
+                Assert.True(await body.ReadAsync(first) > 0, "no first chunk");
+            });
+            await Task.WhenAll(leavers);
+            // The caller's sidecar finds out when it next writes to them; each call is over when it has.
+            var ended = await Eventually.ValueAsync(() => OutboundCallsEndedAsync(mesh, caller), n => n >= 6, TimeSpan.FromSeconds(15), () => "the six calls to end");
+            output.WriteLine($"calls ended: {ended}");
+            Assert.False(await EjectedAsync(mesh, caller, "reviews-1"), "callers hanging up ejected a healthy endpoint");
+            var (status, body, _) = await mesh.CallAsync(caller, "reviews", "/stream/1");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Contains("reviews-1", body);
+
+            // The same count of real failures does eject it: the check above can fail.
+            for (var i = 0; i < 3; i++)
+            {
+                await mesh.CallAsync(caller, "reviews", "/status/503");
+            }
+            Assert.True(await EjectedAsync(mesh, caller, "reviews-1"), "three 503s did not eject the endpoint");
+        });
+    }
+
+    private static async Task<double> OutboundCallsEndedAsync(MeshCluster mesh, Sidecar sidecar) =>
+        (await mesh.Http.GetStringAsync(new Uri(sidecar.Admin, "/metrics"))).Split('\n')
+            .Where(l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal) && l.Contains("direction=\"outbound\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+
     private static async Task<bool> EjectedAsync(MeshCluster mesh, Sidecar sidecar, string instance)
     {
         using var doc = JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(sidecar.Admin, "/clusters")));

@@ -86,11 +86,16 @@ app.MapPost("/admin/health/{state}", (string state) =>
     return Results.Text(healthy ? "up" : "down");
 });
 app.MapGet("/status/{code:int}", (int code) => Results.Text($"{name} status {code}", statusCode: code));
-app.MapGet("/stream/{chunks:int}", async (HttpContext context, int chunks) =>
+// ?delay=<ms> waits between chunks: a response a caller can walk away from halfway.
+app.MapGet("/stream/{chunks:int}", async (HttpContext context, int chunks, int? delay) =>
 {
     context.Response.Headers["x-app"] = name;
     for (var i = 0; i < chunks; i++)
     {
+        if (i > 0 && delay is > 0)
+        {
+            await Task.Delay(delay.Value, context.RequestAborted);
+        }
         await context.Response.WriteAsync($"chunk {i} from {name}\n");
         await context.Response.Body.FlushAsync();
     }

@@ -290,7 +290,13 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             ForwarderError.Request when IsRefusedStream(exception) => (502, AttemptFailure.RefusedStream),
             ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),
             ForwarderError.RequestTimedOut => (504, AttemptFailure.PerTryTimeout),
-            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient => (0, AttemptFailure.None),
+            // The caller went away or stopped reading (a client that times out, a load generator that stops,
+            // an app shutting down with calls in flight): nothing the endpoint did. Counted against it, a
+            // few callers leaving at once ejected a healthy endpoint for 30 s.
+            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
+                or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
+                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
+                or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient => (0, AttemptFailure.None),
             _ => (502, AttemptFailure.Reset),
         };
 

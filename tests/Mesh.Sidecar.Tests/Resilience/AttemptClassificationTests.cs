@@ -41,4 +41,18 @@ public sealed class AttemptClassificationTests
         Assert.Equal((504, AttemptFailure.PerTryTimeout), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestTimedOut, null));
         Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestCanceled, new OperationCanceledException()));
     }
+
+    [Fact]
+    public void ACallerThatLeavesMidResponse_IsNotTheEndpointsFailure()
+    {
+        // Status 0 keeps it out of outlier detection: a load generator stopping with 32 calls in flight
+        // used to count as five consecutive 5xx and eject the only, healthy, endpoint.
+        foreach (var error in new[] { ForwarderError.ResponseBodyClient, ForwarderError.ResponseBodyCanceled, ForwarderError.UpgradeResponseClient, ForwarderError.UpgradeRequestCanceled })
+        {
+            Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(error, new IOException("The client reset the request stream.")));
+        }
+        // The endpoint failing mid-body is still its failure.
+        Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.ResponseBodyDestination, new IOException("The response ended prematurely.")));
+        Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.UpgradeResponseDestination, null));
+    }
 }
