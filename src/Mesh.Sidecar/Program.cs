@@ -63,7 +63,8 @@ app.MapReverseProxy(pipeline =>
     pipeline.UseMiddleware<ResilienceStep>();
     pipeline.UseMiddleware<LocalityStep>();
     pipeline.UseLoadBalancing();
-    pipeline.UsePassiveHealthChecks();
+    // No UsePassiveHealthChecks: outlier detection (ResilienceStep) ejects endpoints; YARP's passive
+    // checks are never configured, and the step would cost every call an async frame.
 });
 app.MapFallback(UnknownHostHandler.HandleAsync);
 

@@ -43,6 +43,10 @@ internal static class SidecarServices
         services.AddSingleton<AdminHandler>();
         services.AddSingleton<SidecarGauges>();
         services.AddReverseProxy().AddTransforms<RetryResponseTransform>();
+        // YARP registers ASP.NET Core authorization for routes that name an AuthorizationPolicy; the
+        // sidecar's routes never do (inbound calls are authorized by InboundForwarder), and with these
+        // services present the web host would put the authorization middleware on every call.
+        services.RemoveAll<Microsoft.AspNetCore.Authorization.IAuthorizationHandlerProvider>();
         services.AddSingleton<ResilienceRegistry>();
         services.AddSingleton<MirrorSender>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();

@@ -30,34 +30,42 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
 
     private static readonly ConditionalWeakTable<RetryPolicy, ResiliencePipeline<AttemptResult>> Pipelines = [];
 
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
         if (proxy.Cluster?.Config.ClusterId is not { } clusterId || !state.Routes.TryGetCluster(clusterId, out var cluster))
         {
-            await next(context);
-            return;
+            return next(context);
         }
         var resilience = registry.For(cluster);
-        var call = context.Features.Get<OutboundCall>();
-        var policy = call?.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
+        var policy = context.Features.Get<OutboundCall>()?.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
         resilience.Budget.RecordRequest();
-        var attempt = new CallAttempts(context, proxy, cluster, resilience, policy, await BufferBodyAsync(context), logger);
-        context.Features.Set(attempt);
-        if (policy.Attempts == 0)
-        {
-            await attempt.RunAsync(next, 0, context.RequestAborted);
-            attempt.Finish();
-            return;
-        }
-        var pipeline = Pipelines.GetValue(policy, static p => Build(p));
-        var resilienceContext = ResilienceContextPool.Shared.Get(context.RequestAborted);
+        return HasBody(context.Request)
+            ? BufferThenCallAsync(context, proxy, cluster, resilience, policy)
+            : CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable: true, logger), policy);
+    }
+
+    private async Task BufferThenCallAsync(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy)
+    {
+        var replayable = await BufferBodyAsync(context);
+        await CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable, logger), policy);
+    }
+
+    /// <summary>
+    /// The first attempt runs directly, so a call that succeeds (nearly all of them) pays nothing for
+    /// the retry machinery; only an attempt that failed in a way the policy retries enters Polly.
+    /// </summary>
+    private async Task CallAsync(CallAttempts attempts, RetryPolicy policy)
+    {
+        var context = attempts.Context;
+        context.Features.Set(attempts);
         try
         {
-            await pipeline.ExecuteAsync(
-                static (ctx, s) => s.Attempt.RunAsync(s.Next, ctx.Properties.GetValue(AttemptNumber, 0), ctx.CancellationToken),
-                resilienceContext,
-                (Attempt: attempt, Next: next));
+            var first = await attempts.RunAsync(next, 0, context.RequestAborted);
+            if (first.Retry)
+            {
+                await RetryAsync(attempts, first, policy);
+            }
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -65,10 +73,35 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(resilienceContext);
-            attempt.Finish();
+            attempts.Finish();
         }
     }
+
+    /// <summary>
+    /// Polly's retry pipeline from the first retry on: its first execution hands back the outcome of the
+    /// attempt already made, so the backoff, jitter and attempt count are Polly's as if it had made it.
+    /// </summary>
+    private async Task RetryAsync(CallAttempts attempts, AttemptResult first, RetryPolicy policy)
+    {
+        var pipeline = Pipelines.GetValue(policy, static p => Build(p));
+        var resilienceContext = ResilienceContextPool.Shared.Get(attempts.Context.RequestAborted);
+        try
+        {
+            await pipeline.ExecuteAsync(
+                static (ctx, s) => ctx.Properties.GetValue(AttemptNumber, 0) is var number && number == 0
+                    ? ValueTask.FromResult(s.First)
+                    : s.Attempts.RunAsync(s.Next, number, ctx.CancellationToken),
+                resilienceContext,
+                (Attempts: attempts, Next: next, First: first));
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(resilienceContext);
+        }
+    }
+
+    private static bool HasBody(HttpRequest request) =>
+        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0;
 
     internal static readonly ResiliencePropertyKey<int> AttemptNumber = new("mesh.attempt");
 
@@ -95,10 +128,6 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
     private static async Task<bool> BufferBodyAsync(HttpContext context)
     {
         var request = context.Request;
-        if (request.ContentLength is null or 0 && request.Headers.TransferEncoding.Count == 0)
-        {
-            return true; // no body
-        }
         if (request.ContentLength is not { } length || length > MaxReplayBodyBytes)
         {
             return false;
@@ -115,6 +144,8 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
     /// <summary>The state of one call across its attempts; also read by the response transform.</summary>
     internal sealed class CallAttempts(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy, bool replayable, ILogger logger)
     {
+        public HttpContext Context => context;
+
         private readonly IReadOnlyList<DestinationState> _all = proxy.AvailableDestinations;
         private readonly List<DestinationState> _tried = [];
         private int _number;

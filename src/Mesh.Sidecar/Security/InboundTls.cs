@@ -19,6 +19,9 @@ namespace Mesh.Sidecar.Security;
 internal sealed class PeerIdentityFeature(SpiffeId peer)
 {
     public SpiffeId Peer { get; } = peer;
+
+    /// <summary>The calling workload as metrics label it, <c>service.namespace</c>: made once per connection, not per call.</summary>
+    public string Workload { get; } = $"{peer.Service}.{peer.Namespace}";
 }
 
 /// <summary>

@@ -34,5 +34,5 @@ internal static class InboundTelemetry
 
     /// <summary>The calling workload as <c>service.namespace</c>, from its verified SPIFFE id; <c>unknown</c> over plaintext.</summary>
     internal static string Source(HttpContext context) =>
-        context.Features.Get<Mesh.Sidecar.Security.PeerIdentityFeature>()?.Peer is { } peer ? $"{peer.Service}.{peer.Namespace}" : "unknown";
+        context.Features.Get<Mesh.Sidecar.Security.PeerIdentityFeature>()?.Workload ?? "unknown";
 }

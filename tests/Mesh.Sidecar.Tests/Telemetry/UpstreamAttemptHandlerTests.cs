@@ -58,6 +58,47 @@ public sealed class UpstreamAttemptHandlerTests
     }
 
     [Fact]
+    public async Task UnsampledCall_MakesNoAttemptSpan_AndPassesItsOwnContextOnNotSampled()
+    {
+        // OpenTelemetry makes no activity for the child of a local span it did not sample: pinned here,
+        // since an unrecorded span per attempt would cost every call for nothing.
+        ObservabilityServices.UseMeshPropagation();
+        var exported = new List<Activity>();
+        var created = 0;
+        using var counter = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == SidecarTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.None,
+            ActivityStarted = _ => Interlocked.Increment(ref created),
+        };
+        ActivitySource.AddActivityListener(counter);
+        using var tracing = Sdk.CreateTracerProviderBuilder()
+            .AddSource(SidecarTelemetry.Name, "test")
+            .SetSampler(new ParentBasedSampler(new AlwaysOffSampler()))
+            .AddInMemoryExporter(exported)
+            .Build();
+        using var testSource = new ActivitySource("test");
+        var upstream = new ScriptedUpstream(HttpStatusCode.OK);
+        using var invoker = new HttpMessageInvoker(new UpstreamAttemptHandler(upstream));
+
+        string expected;
+        using (var server = testSource.StartActivity("outbound reviews", ActivityKind.Server))
+        {
+            Assert.NotNull(server); // made for propagation only
+            Assert.False(server.Recorded);
+            expected = $"00-{server.TraceId}-{server.SpanId}-00";
+            OutboundCall.Begin(new DefaultHttpContext()).Destination = "reviews.default";
+            using var request = new HttpRequestMessage(HttpMethod.Get, "http://10.0.0.7:15006/reviews/1");
+            using var _ = await invoker.SendAsync(request, CancellationToken.None);
+        }
+        tracing.ForceFlush();
+
+        Assert.Equal(0, created);
+        Assert.Empty(exported);
+        Assert.Equal([expected], upstream.TraceParents);
+    }
+
+    [Fact]
     public async Task ConnectFailure_IsTheOutcome_AndTheErrorGoesOn()
     {
         var upstream = new ScriptedUpstream(new HttpRequestException(HttpRequestError.ConnectionError, "refused"));
