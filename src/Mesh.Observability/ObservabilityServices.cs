@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpenTelemetry;
+using OpenTelemetry.Context.Propagation;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -26,6 +28,13 @@ public static class ObservabilityServices
     /// </summary>
     public static void UseMeshPropagation()
     {
+        // ASP.NET Core extracts each call's context with the propagator below. OpenTelemetry's own
+        // (W3C plus baggage by default) would extract it a second time on every call, and set
+        // Baggage.Current, which nothing here reads; with plain W3C its instrumentation skips that.
+        if (Propagators.DefaultTextMapPropagator is not TraceContextPropagator)
+        {
+            Sdk.SetDefaultTextMapPropagator(new TraceContextPropagator());
+        }
         if (DistributedContextPropagator.Current is not B3Propagator)
         {
             DistributedContextPropagator.Current = new B3Propagator(DistributedContextPropagator.CreateW3CPropagator());

@@ -34,6 +34,10 @@ builder.Logging.AddSimpleConsole(o =>
     o.TimestampFormat = "HH:mm:ss.fff ";
 });
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+// The host's per-call lines (filtered out above) and its startup error, which also fails the start with
+// an error of its own, are this category; while any level of it is on, the host opens a logging scope
+// for every call. Unhandled exceptions in a call are Kestrel's, still logged.
+builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 builder.Logging.AddFilter("Yarp", LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
