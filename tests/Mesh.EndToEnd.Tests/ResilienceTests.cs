@@ -413,6 +413,10 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             // The caller's sidecar finds out when it next writes to them; each call is over when it has.
             var ended = await Eventually.ValueAsync(() => OutboundCallsEndedAsync(mesh, caller), n => n >= 6, TimeSpan.FromSeconds(15), () => "the six calls to end");
             output.WriteLine($"calls ended: {ended}");
+            // They are counted as the caller leaving (Envoy's DC), not as answers.
+            var metrics = await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/metrics"));
+            Assert.Contains(metrics.Split('\n'), l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal)
+                && l.Contains("mesh_error=\"downstream-disconnect\"", StringComparison.Ordinal) && l.EndsWith(" 6", StringComparison.Ordinal));
             Assert.False(await EjectedAsync(mesh, caller, "reviews-1"), "callers hanging up ejected a healthy endpoint");
             var (status, body, _) = await mesh.CallAsync(caller, "reviews", "/stream/1");
             Assert.Equal(HttpStatusCode.OK, status);

@@ -9,7 +9,7 @@ internal static class InboundTelemetry
     public static void Record(HttpContext context, string service, long started)
     {
         var source = Source(context);
-        var status = OutboundTelemetryStep.StatusText(context.Response.StatusCode);
+        var (status, error) = OutboundTelemetryStep.Outcome(context);
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
         if (Activity.Current is { IsAllDataRequested: true } span)
         {
@@ -26,7 +26,7 @@ internal static class InboundTelemetry
             { "subset", "" },
             { "route", "" },
             { "status", status },
-            { "mesh_error", "" },
+            { "mesh_error", error },
         };
         SidecarTelemetry.Requests.Add(1, tags);
         SidecarTelemetry.Duration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);

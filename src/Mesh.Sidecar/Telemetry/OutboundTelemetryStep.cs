@@ -31,8 +31,8 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
 
     private void Record(HttpContext context, OutboundCall call, long started)
     {
-        var status = context.Response.StatusCode;
         var destination = call.Destination.Length > 0 ? call.Destination : call.Host;
+        var (status, error) = Outcome(context);
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
         if (Activity.Current is { IsAllDataRequested: true } span)
         {
@@ -42,9 +42,9 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
             span.SetTag("mesh.destination.subset", call.Subset);
             span.SetTag("mesh.route", call.Route);
             span.SetTag("mesh.attempts", call.Attempts);
-            if (context.Response.Headers[MeshResponses.ErrorHeader] is { Count: > 0 } error)
+            if (error.Length > 0)
             {
-                span.SetTag("mesh.error", error.ToString());
+                span.SetTag("mesh.error", error);
             }
         }
         var tags = new TagList
@@ -54,12 +54,27 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
             { "destination", destination },
             { "subset", call.Subset },
             { "route", call.Route },
-            { "status", StatusText(status) },
-            { "mesh_error", context.Response.Headers[MeshResponses.ErrorHeader].ToString() },
+            { "status", status },
+            { "mesh_error", error },
         };
         SidecarTelemetry.Requests.Add(1, tags);
         SidecarTelemetry.Duration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);
     }
+
+    /// <summary>
+    /// The status and error labels of a finished call. A caller that went away is <c>downstream-disconnect</c>
+    /// (Envoy's DC flag), with status 0 if it left before any answer.
+    /// </summary>
+    internal static (string Status, string Error) Outcome(HttpContext context)
+    {
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return (context.Response.HasStarted ? StatusText(context.Response.StatusCode) : "0", DownstreamDisconnect);
+        }
+        return (StatusText(context.Response.StatusCode), context.Response.Headers[MeshResponses.ErrorHeader].ToString());
+    }
+
+    public const string DownstreamDisconnect = "downstream-disconnect";
 
     /// <summary>Status codes as label values without allocating for the common ones.</summary>
     internal static string StatusText(int status) => status switch
