@@ -223,6 +223,16 @@ public sealed class VerticalSliceTests
             mesh.ControlPlane!.Process.Kill();
             File.Delete(Path.Combine(mesh.ControlPlane.DataDir, "state.json"));
             var cp = await mesh.RestartControlPlaneAsync();
+            // A watch from the earlier run that is shorter than the warm-up is answered "not modified":
+            // the watcher keeps what it has rather than getting the registry of the first moments.
+            using (var anonymous = TestCertificates.Client(null, HttpVersion.Version20))
+            {
+                var (issued, _, certificate) = await TestCertificates.RequestAsync(anonymous, cp, TestCertificates.Spiffe("productpage"), await mesh.CreateJoinTokenAsync("productpage"));
+                Assert.Equal(HttpStatusCode.OK, issued);
+                using var watcher = TestCertificates.Client(certificate, HttpVersion.Version20);
+                using var watch = await watcher.GetAsync(new Uri(cp.SidecarApi, "/v1/snapshot?version=3&epoch=an-earlier-run&wait=00:00:01"));
+                Assert.Equal(HttpStatusCode.NotModified, watch.StatusCode);
+            }
 
             await Eventually.ValueAsync(async () => (await mesh.Http.GetStringAsync(new Uri(cp.Admin, "/v1/instances"))),
                 json => json.Contains("ratings-1", StringComparison.Ordinal) && json.Contains("productpage-1", StringComparison.Ordinal),

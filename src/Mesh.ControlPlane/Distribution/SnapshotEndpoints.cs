@@ -70,10 +70,15 @@ internal static class SnapshotEndpoints
             try
             {
                 // A sidecar of an earlier run keeps routing with what it has until a registry that started
-                // empty has had time to hear from every live instance again (Eureka waits the same way).
+                // empty has had time to hear from every live instance again (Eureka waits the same way); a
+                // watch that ends first is answered "not modified" and asks again.
                 if (fromOtherRun && registry.WarmUpRemaining(time.GetUtcNow()) is { Ticks: > 0 } warmUp)
                 {
                     await Task.Delay(warmUp < wait ? warmUp : wait, time, context.RequestAborted).ConfigureAwait(false);
+                    if (warmUp > wait)
+                    {
+                        return Results.StatusCode(StatusCodes.Status304NotModified);
+                    }
                 }
                 var snapshot = await publisher.WaitAsync(known, wait, context.RequestAborted).ConfigureAwait(false);
                 if (snapshot is null)

@@ -85,8 +85,7 @@ internal sealed class InboundForwarder : IDisposable
 
     private Task DenyAsync(HttpContext context, SpiffeId? peer, string reason, string policy)
     {
-        var source = peer is null ? "unknown" : $"{peer.Service}.{peer.Namespace}";
-        SidecarTelemetry.Denied.Add(1, new TagList { { "source", source }, { "destination", _service }, { "policy", policy } });
+        SidecarTelemetry.Denied.Add(1, new TagList { { "source", InboundTelemetry.Source(context) }, { "destination", _service }, { "policy", policy } });
         Log.Denied(_logger, context.Request.Method, context.Request.Path.Value ?? "/", peer?.ToString() ?? "a plaintext caller", reason);
         context.Response.StatusCode = StatusCodes.Status403Forbidden;
         context.Response.Headers["x-mesh-error"] = "rbac-denied";

@@ -42,20 +42,20 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         resilience.Budget.RecordRequest();
         return HasBody(context.Request)
             ? BufferThenCallAsync(context, proxy, cluster, resilience, policy)
-            : CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable: true, logger), policy);
+            : CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable: true, logger));
     }
 
     private async Task BufferThenCallAsync(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy)
     {
         var replayable = await BufferBodyAsync(context);
-        await CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable, logger), policy);
+        await CallAsync(new CallAttempts(context, proxy, cluster, resilience, policy, replayable, logger));
     }
 
     /// <summary>
     /// The first attempt runs directly, so a call that succeeds (nearly all of them) pays nothing for
     /// the retry machinery; only an attempt that failed in a way the policy retries enters Polly.
     /// </summary>
-    private async Task CallAsync(CallAttempts attempts, RetryPolicy policy)
+    private async Task CallAsync(CallAttempts attempts)
     {
         var context = attempts.Context;
         context.Features.Set(attempts);
@@ -64,7 +64,7 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             var first = await attempts.RunAsync(next, 0, context.RequestAborted);
             if (first.Retry)
             {
-                await RetryAsync(attempts, first, policy);
+                await RetryAsync(attempts, first);
             }
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -81,9 +81,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
     /// Polly's retry pipeline from the first retry on: its first execution hands back the outcome of the
     /// attempt already made, so the backoff, jitter and attempt count are Polly's as if it had made it.
     /// </summary>
-    private async Task RetryAsync(CallAttempts attempts, AttemptResult first, RetryPolicy policy)
+    private async Task RetryAsync(CallAttempts attempts, AttemptResult first)
     {
-        var pipeline = Pipelines.GetValue(policy, static p => Build(p));
+        var pipeline = Pipelines.GetValue(attempts.Policy, static p => Build(p));
         var resilienceContext = ResilienceContextPool.Shared.Get(attempts.Context.RequestAborted);
         try
         {
@@ -145,6 +145,8 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
     internal sealed class CallAttempts(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy, bool replayable, ILogger logger)
     {
         public HttpContext Context => context;
+
+        public RetryPolicy Policy => policy;
 
         private readonly IReadOnlyList<DestinationState> _all = proxy.AvailableDestinations;
         private readonly List<DestinationState> _tried = [];
