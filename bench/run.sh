@@ -7,7 +7,8 @@
 # --variant adds a Mesh pair (JIT) whose sidecars run with those environment variables, measured in the
 # same interleaved rounds as the default one (e.g. --variant 'nospin:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0'):
 # how to judge a runtime knob on a shared machine. MESH_BENCH_SIDECAR=/path/Mesh.Sidecar.dll in a variant runs that
-# build instead (e.g. main's, to measure a change against it in the same run). --no-native skips publishing and measuring the AOT sidecar.
+# build instead (e.g. main's, to measure a change against it in the same run; a path not ending in .dll is run as a
+# native sidecar binary). --no-native skips publishing and measuring the AOT sidecar.
 #
 # Installs haproxy, wrk and python3 with apt-get when missing, builds Release, and writes the table to
 # bench/results/latest.md (and stdout). See docs/performance.md.
@@ -238,8 +239,10 @@ for variant in ${variants[@]+"${variants[@]}"}; do
   for word in ${variant#*:}; do
     [[ "$word" == MESH_BENCH_SIDECAR=* ]] && sidecar_dll=${word#*=}
   done
+  # A .dll runs on the JIT; anything else is taken for a native sidecar binary (e.g. one published from a branch).
+  launcher=(dotnet "$sidecar_dll"); [[ "$sidecar_dll" == *.dll ]] || launcher=("$sidecar_dll")
   # shellcheck disable=SC2086 # the variables are separate words on purpose
-  add_mesh "mesh-${variant%%:*}" env ${variant#*:} dotnet "$sidecar_dll"
+  add_mesh "mesh-${variant%%:*}" env ${variant#*:} "${launcher[@]}"
 done
 
 # --- load --------------------------------------------------------------------------------------------
@@ -283,8 +286,12 @@ EOF
 for round in $(seq 1 "$rounds"); do
   echo "bench: paced round $round of $rounds at $pace req/s" >&2
   for target in "${targets[@]}"; do
-    read -r config port _ <<<"$target"
-    printf '%s\t%s\n' "$config" "$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")" >> "$paced"
+    read -r config port pids <<<"$target"
+    # shellcheck disable=SC2086 # pids as separate words
+    before=$(cpu_ticks $pids)
+    out=$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")
+    # shellcheck disable=SC2086
+    printf '%s\t%s ticks=%s\n' "$config" "$out" "$(( $(cpu_ticks $pids) - before ))" >> "$paced"
   done
 done
 
@@ -321,10 +328,14 @@ for line in open(sys.argv[6]):
     paced_rows.setdefault(config, []).append({k: float(v) for k, v in fields.items()})
 pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in paced_rows.items()}
 print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
-print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 |")
-print("|---|---|---|---|---|---|---|")
+# CPU at a fixed rate: the proxies' time over the whole paced run (its warm-up second included) per request sent.
+for m in pm.values():
+    m["cpu"] = m["ticks"] / hz * 1e6 / (m["sent"] + float(sys.argv[7]))
+print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 | proxy CPU µs/req | CPU vs HAProxy mTLS |")
+print("|---|---|---|---|---|---|---|---|---|")
 for config in sys.argv[8].split(","):
     m = pm[config]
-    print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} |")
+    cpu, cpu_ratio = (f"{m['cpu']:.0f}", f"{m['cpu'] / pm['haproxy-mtls']['cpu']:.2f}×") if config != "direct" else ("-", "-")
+    print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} | {cpu} | {cpu_ratio} |")
 EOF
 cat bench/results/latest.md

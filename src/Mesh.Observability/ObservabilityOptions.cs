@@ -11,13 +11,19 @@ public sealed record ObservabilityOptions
     /// <summary>Share of new traces recorded (0..1). A call that arrives with a sampling decision keeps it.</summary>
     public double SamplingRatio { get; init; } = 1.0;
 
-    /// <summary>ActivitySource names whose spans are exported besides ASP.NET Core's server spans.</summary>
+    /// <summary>ActivitySource names whose spans are exported (besides ASP.NET Core's server spans when <see cref="HostServerSpans"/>).</summary>
     public IReadOnlyList<string> Sources { get; init; } = [];
 
     /// <summary>Meter names exported on <c>/metrics</c>.</summary>
     public IReadOnlyList<string> Meters { get; init; } = [];
 
-    /// <summary>Which requests get a server span; admin calls, scrapes and heartbeats are not traffic.</summary>
+    /// <summary>
+    /// Whether ASP.NET Core's instrumentation makes the server spans (the control plane). The sidecar
+    /// makes its own on its proxy ports (<see cref="ServerSpan"/>), which costs unsampled calls far less.
+    /// </summary>
+    public bool HostServerSpans { get; init; } = true;
+
+    /// <summary>Which requests get a host server span; admin calls, scrapes and heartbeats are not traffic.</summary>
     public Func<Microsoft.AspNetCore.Http.HttpContext, bool> TraceFilter { get; init; } = _ => true;
 
     /// <summary>Extra resource attributes, e.g. the namespace and version of the instance.</summary>

@@ -55,12 +55,11 @@ public static class ObservabilityServices
             {
                 tracing
                     .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SamplingRatio)))
-                    .AddSource([.. options.Sources])
-                    .AddAspNetCoreInstrumentation(o =>
-                    {
-                        o.Filter = options.TraceFilter;
-                        o.EnrichWithHttpResponse = (span, _) => TraceContext.ApplyServerSpanName(span);
-                    });
+                    .AddSource([.. options.Sources]);
+                if (options.HostServerSpans)
+                {
+                    tracing.AddAspNetCoreInstrumentation(o => o.Filter = options.TraceFilter);
+                }
                 if (OtlpConfigured)
                 {
                     tracing.AddOtlpExporter(); // endpoint, protocol (grpc or http/protobuf) and headers from OTEL_EXPORTER_OTLP_*

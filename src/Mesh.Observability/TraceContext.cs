@@ -10,8 +10,6 @@ namespace Mesh.Observability;
 /// </summary>
 public static class TraceContext
 {
-    private const string NameProperty = "mesh.span.name";
-
     /// <summary>Replaces whatever trace headers the request carried (the app's) with the context of <paramref name="parent"/>.</summary>
     public static void Inject(HttpRequestMessage request, Activity? parent)
     {
@@ -29,17 +27,6 @@ public static class TraceContext
                     message.Headers.TryAddWithoutValidation(name, value);
                 }
             });
-        }
-    }
-
-    /// <summary>Names a server span; ASP.NET Core's instrumentation would otherwise name it after the route template when it ends.</summary>
-    public static void SetServerSpanName(Activity span, string name) => span.SetCustomProperty(NameProperty, name);
-
-    internal static void ApplyServerSpanName(Activity span)
-    {
-        if (span.GetCustomProperty(NameProperty) is string name)
-        {
-            span.DisplayName = name;
         }
     }
 }

@@ -44,6 +44,7 @@ internal sealed class InboundForwarder : IDisposable
     public async Task InvokeAsync(HttpContext context)
     {
         var started = Stopwatch.GetTimestamp();
+        var span = ServerSpan.Start(SidecarTelemetry.Source, context, "inbound");
         try
         {
             if (!await AuthorizeAsync(context).ConfigureAwait(false))
@@ -54,7 +55,7 @@ internal sealed class InboundForwarder : IDisposable
         }
         finally
         {
-            InboundTelemetry.Record(context, _service, started);
+            InboundTelemetry.Record(context, _service, started, span);
         }
     }
 

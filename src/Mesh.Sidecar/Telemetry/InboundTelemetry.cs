@@ -3,21 +3,21 @@ using System.Diagnostics;
 
 namespace Mesh.Sidecar.Telemetry;
 
-/// <summary>Names the inbound server span and counts the call once the app's response is done.</summary>
+/// <summary>Ends the inbound server span and counts the call once the app's response is done.</summary>
 internal static class InboundTelemetry
 {
-    public static void Record(HttpContext context, string service, long started)
+    public static void Record(HttpContext context, string service, long started, Activity? span)
     {
         var source = Source(context);
         var (status, error) = OutboundTelemetryStep.Outcome(context);
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
-        if (Activity.Current is { IsAllDataRequested: true } span)
+        if (span is { IsAllDataRequested: true })
         {
-            TraceContext.SetServerSpanName(span, $"inbound {service}");
             span.SetTag("mesh.direction", "inbound");
             span.SetTag("mesh.source", source);
             span.SetTag("network.peer.address", context.Connection.RemoteIpAddress?.ToString());
         }
+        ServerSpan.Finish(span, context, $"inbound {service}");
         var tags = new TagList
         {
             { "direction", "inbound" },

@@ -6,8 +6,8 @@ using Mesh.Sidecar.Outbound;
 namespace Mesh.Sidecar.Telemetry;
 
 /// <summary>
-/// Wraps every call on the outbound port (routed, refused or unknown host): names its server span
-/// after the destination and records <c>mesh.requests</c> and <c>mesh.request.duration</c> once the
+/// Wraps every call on the outbound port (routed, refused or unknown host): makes its server span,
+/// named after the destination, and records <c>mesh.requests</c> and <c>mesh.request.duration</c> once the
 /// response is done.
 /// </summary>
 internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions options)
@@ -17,6 +17,7 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
     public async Task InvokeAsync(HttpContext context)
     {
         var started = Stopwatch.GetTimestamp();
+        var span = ServerSpan.Start(SidecarTelemetry.Source, context, "outbound");
         var call = OutboundCall.Begin(context);
         call.Host = context.Request.Host.Host;
         try
@@ -25,18 +26,17 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
         }
         finally
         {
-            Record(context, call, started);
+            Record(context, call, started, span);
         }
     }
 
-    private void Record(HttpContext context, OutboundCall call, long started)
+    private void Record(HttpContext context, OutboundCall call, long started, Activity? span)
     {
         var destination = call.Destination.Length > 0 ? call.Destination : call.Host;
         var (status, error) = Outcome(context);
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
-        if (Activity.Current is { IsAllDataRequested: true } span)
+        if (span is { IsAllDataRequested: true })
         {
-            TraceContext.SetServerSpanName(span, $"outbound {destination}");
             span.SetTag("mesh.direction", "outbound");
             span.SetTag("mesh.destination.service", destination);
             span.SetTag("mesh.destination.subset", call.Subset);
@@ -47,6 +47,7 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
                 span.SetTag("mesh.error", error);
             }
         }
+        ServerSpan.Finish(span, context, $"outbound {destination}");
         var tags = new TagList
         {
             { "direction", "outbound" },

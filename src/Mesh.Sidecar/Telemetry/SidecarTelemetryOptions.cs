@@ -7,7 +7,9 @@ internal static class SidecarTelemetryOptions
 {
     /// <summary>
     /// The sidecar reports as <c>&lt;service&gt;.&lt;namespace&gt;</c>, like Istio's proxies. Calls on
-    /// the inbound and outbound ports get server spans; the admin port (probes, scrapes) gets none.
+    /// the inbound and outbound ports get server spans, made by the sidecar itself (<see cref="ServerSpan"/>,
+    /// started by <see cref="OutboundTelemetryStep"/> and the inbound forwarder); the admin port (probes,
+    /// scrapes) gets none.
     /// </summary>
     public static ObservabilityOptions For(SidecarOptions options) => new()
     {
@@ -16,7 +18,7 @@ internal static class SidecarTelemetryOptions
         SamplingRatio = options.TraceSampling,
         Sources = [SidecarTelemetry.Name],
         Meters = [SidecarTelemetry.Name],
-        TraceFilter = context => context.Connection.LocalPort != options.AdminPort,
+        HostServerSpans = false,
         MetricsPort = options.AdminPort,
         Attributes = new Dictionary<string, object>
         {

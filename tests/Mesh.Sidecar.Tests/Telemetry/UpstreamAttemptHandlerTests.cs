@@ -9,6 +9,8 @@ using OpenTelemetry.Trace;
 namespace Mesh.Sidecar.Tests.Telemetry;
 
 /// <summary>Client spans per upstream attempt, captured with OpenTelemetry's in-memory exporter.</summary>
+// Tracer providers listen process-wide: tests that make one must not overlap, or each sees the other's sampling.
+[Collection(TracingCollection.Name)]
 public sealed class UpstreamAttemptHandlerTests
 {
     [Fact]
