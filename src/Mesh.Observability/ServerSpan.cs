@@ -47,8 +47,11 @@ public static class ServerSpan
         return span;
     }
 
-    /// <summary>Names the span, records how the call ended (a 5xx is an error of this server) and ends it.</summary>
-    public static void Finish(Activity? span, HttpContext context, string displayName)
+    /// <summary>
+    /// Records how the call ended (a 5xx is an error of this server) and ends the span. Callers name a
+    /// recorded span themselves, so an unsampled call builds no name.
+    /// </summary>
+    public static void Finish(Activity? span, HttpContext context)
     {
         if (span is null)
         {
@@ -56,7 +59,6 @@ public static class ServerSpan
         }
         if (span.IsAllDataRequested)
         {
-            span.DisplayName = displayName;
             var status = context.Response.StatusCode;
             span.SetTag("http.response.status_code", status);
             if (status >= 500)

@@ -13,11 +13,12 @@ internal static class InboundTelemetry
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
         if (span is { IsAllDataRequested: true })
         {
+            span.DisplayName = $"inbound {service}";
             span.SetTag("mesh.direction", "inbound");
             span.SetTag("mesh.source", source);
             span.SetTag("network.peer.address", context.Connection.RemoteIpAddress?.ToString());
         }
-        ServerSpan.Finish(span, context, $"inbound {service}");
+        ServerSpan.Finish(span, context);
         var tags = new TagList
         {
             { "direction", "inbound" },

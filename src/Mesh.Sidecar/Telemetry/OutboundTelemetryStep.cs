@@ -37,6 +37,7 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
         // Unsampled spans (most, at 1%) record nothing: skip the tag work for them.
         if (span is { IsAllDataRequested: true })
         {
+            span.DisplayName = $"outbound {destination}";
             span.SetTag("mesh.direction", "outbound");
             span.SetTag("mesh.destination.service", destination);
             span.SetTag("mesh.destination.subset", call.Subset);
@@ -47,7 +48,7 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
                 span.SetTag("mesh.error", error);
             }
         }
-        ServerSpan.Finish(span, context, $"outbound {destination}");
+        ServerSpan.Finish(span, context);
         var tags = new TagList
         {
             { "direction", "outbound" },
