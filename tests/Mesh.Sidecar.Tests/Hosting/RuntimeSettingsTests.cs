@@ -11,15 +11,6 @@ public sealed class RuntimeSettingsTests
     private static readonly JsonElement ConfigProperties = Load();
 
     [Fact]
-    public void ThreadPoolWorkers_DoNotSpin()
-    {
-        // docs/performance.md, "Thread-pool spinning": a third less CPU per call at light load.
-        Assert.True(ConfigProperties.TryGetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit", out var limit),
-            "Mesh.Sidecar.runtimeconfig.json has no System.Threading.ThreadPool.UnfairSemaphoreSpinLimit");
-        Assert.Equal(0, limit.GetInt32());
-    }
-
-    [Fact]
     public void ServerGc_WithDynamicAdaptation()
     {
         // The memory figures in docs/performance.md are for server GC with DATAS; workstation GC and DATAS off both measured worse.
