@@ -40,12 +40,8 @@ internal static class ControlPlaneServices
         var registry = services.GetRequiredService<ServiceRegistry>();
         var publisher = services.GetRequiredService<SnapshotPublisher>();
         var state = services.GetRequiredService<StateStore>();
-        publisher.SetInstances(registry.Instances);
-        registry.Changed += () =>
-        {
-            publisher.SetInstances(registry.Instances);
-            state.MarkDirty();
-        };
+        publisher.Follow(registry);
+        registry.Changed += state.MarkDirty;
         if (!registry.Restored)
         {
             Log.RegistryWarmingUp(services.GetRequiredService<ILogger<ServiceRegistry>>(), services.GetRequiredService<ControlPlaneOptions>().DataDir, registry.Options.RestoreGrace);

@@ -91,6 +91,20 @@ public sealed class SnapshotPublisher
 
     public void SetInstances(IReadOnlyList<ServiceInstance> instances) => Change(() => _instances = instances);
 
+    /// <summary>
+    /// Publishes the registry's instances now and after each of its changes. The registry raises
+    /// <see cref="ServiceRegistry.Changed"/> outside its own lock, so the handlers of two changes close
+    /// together (two sidecars registering again after a restart) run in either order; a list read before
+    /// taking this publisher's lock could be older than one already published, and would replace it until
+    /// the next change. The list is read under the lock instead, so the last publish takes the newest.
+    /// </summary>
+    public void Follow(ServiceRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        Change(() => _instances = registry.Instances);
+        registry.Changed += () => Change(() => _instances = registry.Instances);
+    }
+
     public PublishedSnapshot Current
     {
         get

@@ -186,4 +186,40 @@ public sealed class SnapshotPublisherTests
         Assert.NotNull(delta.Config);
         Assert.Empty(delta.Upserts);
     }
+
+    [Fact]
+    public void Follow_RegistrationsRacing_LastPublishHasEveryInstance()
+    {
+        // The registry raises Changed outside its lock, so close registrations' handlers interleave. A fresh-clone
+        // CI run caught two sidecars registering again 1 ms apart after a control-plane restart, and the snapshot
+        // that went out (and stayed out: nothing changed afterwards) had only one of them.
+        const int Writers = 4, PerWriter = 100;
+        for (var trial = 0; trial < 150; trial++)
+        {
+            var registry = new ServiceRegistry(new RegistryOptions(), _time);
+            var publisher = new SnapshotPublisher(_time);
+            publisher.Follow(registry);
+            using var start = new Barrier(Writers);
+            var writers = Enumerable.Range(0, Writers).Select(w => new Thread(() =>
+            {
+                start.SignalAndWait();
+                for (var i = 0; i < PerWriter; i++)
+                {
+                    registry.Register(new Registration { InstanceId = $"w{w}-{i}", Service = "reviews", Address = "10.0.0.1", Port = 15006 + i, Health = HealthStatus.Healthy });
+                }
+            })).ToArray();
+            foreach (var writer in writers)
+            {
+                writer.Start();
+            }
+            foreach (var writer in writers)
+            {
+                writer.Join();
+            }
+
+            var published = publisher.Current.Snapshot.Instances.Select(i => i.InstanceId).Order(StringComparer.Ordinal).ToArray();
+            Assert.Equal(Writers * PerWriter, published.Length);
+            Assert.Equal(registry.Instances.Select(i => i.InstanceId).Order(StringComparer.Ordinal), published);
+        }
+    }
 }
