@@ -89,6 +89,10 @@ public sealed class SnapshotPublisher
         _configVersion = configVersion;
     });
 
+    /// <summary>
+    /// Replaces the instance list, for a single writer that owns it. A <see cref="ServiceRegistry"/>, whose
+    /// changes can race, is connected with <see cref="Follow"/> instead.
+    /// </summary>
     public void SetInstances(IReadOnlyList<ServiceInstance> instances) => Change(() => _instances = instances);
 
     /// <summary>

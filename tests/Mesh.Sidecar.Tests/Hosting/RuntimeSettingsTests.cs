@@ -3,8 +3,9 @@ using System.Text.Json;
 namespace Mesh.Sidecar.Tests.Hosting;
 
 /// <summary>
-/// The runtime settings the sidecar is built with (Mesh.Sidecar.csproj), read from the runtimeconfig.json the
-/// build writes next to the sidecar: what `dotnet Mesh.Sidecar.dll` and the end-to-end tests' sidecars run with.
+/// The runtime settings the sidecar is built with (the web SDK's defaults plus Mesh.Sidecar.csproj), read from the
+/// runtimeconfig.json the build writes next to the sidecar: what `dotnet Mesh.Sidecar.dll` and the end-to-end
+/// tests' sidecars run with. A project change that turns server GC or DATAS off fails here.
 /// </summary>
 public sealed class RuntimeSettingsTests
 {
