@@ -39,6 +39,9 @@ builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 // for every call. Unhandled exceptions in a call are Kestrel's, still logged.
 builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+// The forwarder logs every failed request at warning with its whole stack trace (~40 lines); the
+// resilience step writes one rate-limited line per failed call instead (endpoint, kind, attempts, outcome).
+builder.Logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.Error);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;

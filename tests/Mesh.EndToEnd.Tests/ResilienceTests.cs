@@ -451,6 +451,194 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     }
 
     /// <summary>Closed-loop load from a sidecar: a few callers in a loop, for a time or a count of calls.</summary>
+    /// <summary>An instance in a caller's routing set: listed on its /clusters page and not ejected.</summary>
+    private static async Task<bool> InSetAsync(MeshCluster mesh, Sidecar caller, string cluster, string instance)
+    {
+        using var doc = JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/clusters")));
+        return doc.RootElement.EnumerateArray()
+            .Where(c => c.GetProperty("cluster").GetString() == cluster)
+            .SelectMany(c => c.GetProperty("endpoints").EnumerateArray())
+            .Any(e => e.GetProperty("instance").GetString() == instance && !e.GetProperty("ejected").GetBoolean());
+    }
+
+    /// <summary>Three reviews instances whose apps the test can kill too, a caller under load and an idle caller.</summary>
+    private static async Task<(Sidecar Loaded, Sidecar Idle, List<(Sidecar Sidecar, MeshProcess App)> Instances)> DefaultsMeshAsync(MeshCluster mesh)
+    {
+        await mesh.StartControlPlaneAsync();
+        var loaded = await mesh.StartServiceAsync("productpage", "productpage-1");
+        var idle = await mesh.StartServiceAsync("details", "details-1");
+        var instances = new List<(Sidecar, MeshProcess)>();
+        foreach (var id in new[] { "reviews-a", "reviews-b", "reviews-c" })
+        {
+            var port = FreePorts.Next();
+            var app = mesh.StartApp(id, port);
+            var sidecar = mesh.StartSidecar("reviews", id, port);
+            await mesh.WaitReadyAsync(sidecar);
+            instances.Add((sidecar, app));
+        }
+        foreach (var caller in new[] { loaded, idle })
+        {
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 3, TimeSpan.FromSeconds(20), () => "three instances");
+        }
+        return (loaded, idle, instances);
+    }
+
+    /// <summary>
+    /// Issue 20's bar, with nothing configured (no DestinationRule, no VirtualService): five times, one
+    /// instance's sidecar and app are SIGKILLed under 8 concurrent callers; the killed instance must be out
+    /// of both callers' sets within 1 s (the loaded caller by its own connect failure, the idle one by the
+    /// control plane seeing the watch connection close) and at most 0.1% of calls may fail.
+    /// </summary>
+    [Fact]
+    public async Task Defaults_InstancesKilledUnderLoad_LeaveEveryCallersSetWithinASecond_AndAlmostNoCallFails()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var (loaded, idle, instances) = await DefaultsMeshAsync(mesh);
+            using var stop = new CancellationTokenSource();
+            var load = Load.RunAsync(mesh, loaded, "reviews", "/reviews/1", concurrency: 8, TimeSpan.FromMinutes(3), stop.Token);
+            var times = new List<(TimeSpan Loaded, TimeSpan Idle)>();
+            await Task.Delay(1000);
+            for (var kill = 0; kill < 5; kill++)
+            {
+                var index = kill % instances.Count;
+                var (victim, app) = instances[index];
+                // Both SIGKILLed at once, timed from the signal (Process.Kill enumerates the process tree first).
+                victim.Process.Signal("KILL");
+                app.Signal("KILL");
+                var clock = Stopwatch.StartNew();
+                TimeSpan? outOfLoaded = null, outOfIdle = null;
+                while ((outOfLoaded is null || outOfIdle is null) && clock.Elapsed < TimeSpan.FromSeconds(10))
+                {
+                    outOfLoaded ??= await InSetAsync(mesh, loaded, "reviews.default", victim.InstanceId) ? null : clock.Elapsed;
+                    outOfIdle ??= await InSetAsync(mesh, idle, "reviews.default", victim.InstanceId) ? null : clock.Elapsed;
+                    await Task.Delay(10);
+                }
+                Assert.True(outOfLoaded is not null && outOfIdle is not null, $"kill {kill}: {victim.InstanceId} still in a caller's set after 10 s");
+                times.Add((outOfLoaded!.Value, outOfIdle!.Value));
+
+                var restartedApp = mesh.StartApp(victim.InstanceId + " (restarted)", victim.AppPort);
+                var restarted = mesh.RestartSidecar(victim);
+                await mesh.WaitReadyAsync(restarted);
+                instances[index] = (restarted, restartedApp);
+                foreach (var caller in new[] { loaded, idle })
+                {
+                    await Eventually.TrueAsync(() => InSetAsync(mesh, caller, "reviews.default", victim.InstanceId), TimeSpan.FromSeconds(20), () => $"{victim.InstanceId} back in the set");
+                }
+            }
+            await Task.Delay(500);
+            stop.Cancel();
+            var result = await load;
+
+            var worst = times.Select(t => t.Loaded > t.Idle ? t.Loaded : t.Idle).Max();
+            output.WriteLine($"defaults, 5 SIGKILLs under 8 callers: {result}; kill to out of the set (loaded caller / idle caller, ms): "
+                + string.Join(", ", times.Select(t => $"{t.Loaded.TotalMilliseconds:F0}/{t.Idle.TotalMilliseconds:F0}")) + $"; worst {worst.TotalMilliseconds:F0} ms");
+            Assert.True(result.Sent >= 2000, $"load too small to judge: {result}");
+            Assert.True(result.Failed <= result.Sent / 1000, $"more than 0.1% failed: {result}");
+            Assert.True(worst < TimeSpan.FromSeconds(1), $"an instance stayed in a caller's set {worst} after its kill");
+            Assert.True(mesh.ControlPlane!.Process.HasLogged("marked unhealthy"), "the control plane saw no broken watch connection");
+        });
+    }
+
+    /// <summary>SIGSTOP closes nothing: only the lease can tell. The frozen instance must leave both sets within the lease TTL plus one second.</summary>
+    [Fact]
+    public async Task Defaults_InstanceStoppedUnderLoad_LeavesEveryCallersSetWithinTheLeaseTtlPlusASecond()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var (loaded, idle, instances) = await DefaultsMeshAsync(mesh);
+            using var stop = new CancellationTokenSource();
+            var load = Load.RunAsync(mesh, loaded, "reviews", "/reviews/1", concurrency: 8, TimeSpan.FromMinutes(1), stop.Token);
+            await Task.Delay(1000);
+            var (victim, app) = instances[1];
+            var clock = Stopwatch.StartNew();
+            victim.Process.Signal("STOP");
+            app.Signal("STOP");
+            TimeSpan? outOfLoaded = null, outOfIdle = null;
+            while ((outOfLoaded is null || outOfIdle is null) && clock.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                outOfLoaded ??= await InSetAsync(mesh, loaded, "reviews.default", victim.InstanceId) ? null : clock.Elapsed;
+                outOfIdle ??= await InSetAsync(mesh, idle, "reviews.default", victim.InstanceId) ? null : clock.Elapsed;
+                await Task.Delay(20);
+            }
+            // Let the calls frozen on it finish before judging the load.
+            victim.Process.Signal("CONT");
+            app.Signal("CONT");
+            await Task.Delay(1000);
+            stop.Cancel();
+            var result = await load;
+
+            output.WriteLine($"defaults, SIGSTOP under 8 callers: {result}; slowest call {result.Slowest.TotalMilliseconds:F0} ms; stop to out of the set: loaded caller {outOfLoaded?.TotalMilliseconds:F0} ms, idle caller {outOfIdle?.TotalMilliseconds:F0} ms (lease TTL {MeshCluster.LeaseTtl.TotalSeconds} s)");
+            Assert.True(outOfLoaded is not null && outOfIdle is not null, "the stopped instance stayed in a caller's set");
+            var bound = MeshCluster.LeaseTtl + TimeSpan.FromSeconds(1);
+            Assert.True(outOfLoaded < bound && outOfIdle < bound, $"left the sets after {outOfLoaded} / {outOfIdle}, over {bound}");
+        });
+    }
+
+    /// <summary>
+    /// Issue 20: a config change must never fail a call. Under load, 100 changes in a row move routing
+    /// between a subset that always exists and one that each change adds or removes.
+    /// </summary>
+    [Fact]
+    public async Task ConfigChanges_FlippingSubsetsUnderLoad_HundredTimes_FailNoCall()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
+            await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
+            const string FlipSubset = "  - name: flip\n    labels:\n      version: v2\n";
+            static string Config(int i) => Subsets(i % 2 == 1 ? FlipSubset : "", i % 2 == 1 ? "flip" : "v1");
+            static string Subsets(string extra, string target) => $$"""
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata:
+                  name: reviews
+                spec:
+                  host: reviews
+                  subsets:
+                  - name: v1
+                    labels:
+                      version: v1
+                  - name: v2
+                    labels:
+                      version: v2
+                {{extra}}---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata:
+                  name: reviews
+                spec:
+                  hosts:
+                  - reviews
+                  http:
+                  - route:
+                    - destination:
+                        host: reviews
+                        subset: {{target}}
+                """;
+            await mesh.ApplyConfigAsync("reviews.yaml", Config(0));
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default|v1"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "v1 routable");
+
+            using var stop = new CancellationTokenSource();
+            var load = Load.RunAsync(mesh, caller, "reviews", "/reviews/1", concurrency: 4, TimeSpan.FromMinutes(4), stop.Token);
+            for (var i = 1; i <= 100; i++)
+            {
+                await mesh.ApplyConfigAsync("reviews.yaml", Config(i));
+            }
+            stop.Cancel();
+            var result = await load;
+
+            output.WriteLine($"100 config changes under 4 callers: {result}");
+            Assert.True(result.Sent >= 500, $"load too small to judge: {result}");
+            Assert.Equal(0, result.Failed);
+        });
+    }
+
     private static class Load
     {
         public static Task<Result> RunAsync(MeshCluster mesh, Sidecar from, string host, string path, int concurrency, TimeSpan duration, CancellationToken stop = default) =>

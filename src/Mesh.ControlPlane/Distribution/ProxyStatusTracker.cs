@@ -32,9 +32,14 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
             entry.Error = error;
             entry.LastSeen = time.GetUtcNow();
             entry.Watching++;
+            entry.Started++;
             return newlyApplied;
         }
     }
+
+    /// <summary>How many watch calls this sidecar has made; a watch that ended abnormally compares it after a grace to see whether the sidecar came back.</summary>
+    public long Watches(string node) =>
+        _nodes.TryGetValue(node, out var entry) ? Volatile.Read(ref entry.Started) : 0;
 
     public void WatchEnded(string node)
     {
@@ -72,6 +77,7 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
 
     private sealed class Entry
     {
+        public long Started;
         public string Service = "";
         public string Namespace = "";
         public long Applied;

@@ -29,9 +29,36 @@ internal static class SnapshotEndpoints
         return false;
     }
 
+    /// <summary>
+    /// A watch whose connection closed under it (the sidecar's process died, or its host reset the
+    /// connection): unless the sidecar watches again within the grace, its instance is marked unhealthy
+    /// and every caller hears of it with the next push, instead of after the lease TTL.
+    /// </summary>
+    private static async Task WatchBrokenAsync(string node, Mesh.Core.Security.SpiffeId caller, ProxyStatusTracker tracker, ServiceRegistry registry, TimeProvider time, ILogger logger)
+    {
+        var grace = registry.Options.DisconnectGrace;
+        if (grace <= TimeSpan.Zero || !node.EndsWith("." + caller.Namespace, StringComparison.Ordinal))
+        {
+            return;
+        }
+        var watches = tracker.Watches(node);
+        await Task.Delay(grace, time).ConfigureAwait(false);
+        if (tracker.Watches(node) != watches)
+        {
+            return; // it came back
+        }
+        // The node is "<instance id>.<namespace>"; the instance must be the caller's own.
+        var instanceId = node[..^(caller.Namespace.Length + 1)];
+        if (registry.Find(instanceId) is { } instance && instance.Service == caller.Service && instance.Namespace == caller.Namespace
+            && registry.MarkUnreachable(instanceId))
+        {
+            Log.MarkedUnreachable(logger, instanceId, grace);
+        }
+    }
+
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, IHostApplicationLifetime lifetime, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -112,6 +139,10 @@ internal static class SnapshotEndpoints
                 if (node.Length > 0)
                 {
                     tracker.WatchEnded(node);
+                    if (context.RequestAborted.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
+                    {
+                        _ = WatchBrokenAsync(node, context.User.Workload(ca.TrustDomain)!, tracker, registry, time, logger);
+                    }
                 }
             }
         });

@@ -63,4 +63,7 @@ internal static partial class Log
 
     [LoggerMessage(36, LogLevel.Information, "No saved registry state in {DataDir}: sidecars that were connected to an earlier run get their first snapshot after {Grace}, once their instances have had time to register again; new sidecars are answered at once")]
     public static partial void RegistryWarmingUp(ILogger logger, string dataDir, TimeSpan grace);
+
+    [LoggerMessage(37, LogLevel.Warning, "Instance {InstanceId} marked unhealthy: its sidecar's watch connection closed abnormally and did not come back within {Grace}; its next heartbeat restores it if it lives")]
+    public static partial void MarkedUnreachable(ILogger logger, string instanceId, TimeSpan grace);
 }

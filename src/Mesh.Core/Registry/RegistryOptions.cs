@@ -19,6 +19,16 @@ public sealed record RegistryOptions
     public TimeSpan RestoreGrace { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// When a sidecar's watch connection closes abnormally (its process died: the kernel closes its
+    /// sockets at once) and no new watch from it comes within this time, its instance is marked
+    /// unhealthy and callers are told, long before the lease runs out (as a ZooKeeper or etcd session's
+    /// keys go with its connection). A live sidecar reconnects at once and renews it healthy with its
+    /// next heartbeat; the lease TTL remains the fallback for what closes nothing (a host gone, a
+    /// partition, SIGSTOP). Zero turns it off.
+    /// </summary>
+    public TimeSpan DisconnectGrace { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
     /// Mass-expiry protection (Eureka calls it self-preservation): when more than this fraction of all
     /// instances (and at least <see cref="MassExpiryMinimum"/>) lapse within one lease TTL, the likelier cause
     /// is the control plane or the network (an overloaded control plane answering heartbeats late, a

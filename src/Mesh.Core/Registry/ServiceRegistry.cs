@@ -104,6 +104,26 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         return true;
     }
 
+    /// <summary>
+    /// Marks a healthy instance unhealthy because its sidecar's connection to the control plane closed
+    /// abnormally and did not come back; its next heartbeat says otherwise if it lives. False if the
+    /// instance is unknown or was not healthy.
+    /// </summary>
+    public bool MarkUnreachable(string instanceId)
+    {
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(instanceId, out var existing) || existing.Health != HealthStatus.Healthy)
+            {
+                return false;
+            }
+            _byId[instanceId] = existing with { Health = HealthStatus.Unhealthy };
+            Publish();
+        }
+        Changed?.Invoke();
+        return true;
+    }
+
     public bool Deregister(string instanceId)
     {
         lock (_gate)

@@ -39,12 +39,14 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
             applied?.Snapshot.Config, applied?.Snapshot.Instances));
     }
 
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
+
     private Task Clusters(HttpContext context)
     {
         var clusters = proxy.GetClusters()
             .Where(c => c.ClusterId != ProxyConfigBuilder.LocalAnswerCluster)
             .OrderBy(c => c.ClusterId, StringComparer.Ordinal)
-            .Select(c => (c, outliers: resilience.Find(c.ClusterId)?.Outliers))
+            .Select(c => (c, outliers: resilience.Find(c.ClusterId)?.Outliers, local: resilience.Find(c.ClusterId)?.Local))
             .Select(x => new ClusterView(
                 x.c.ClusterId,
                 x.c.Model.Config.LoadBalancingPolicy,
@@ -54,8 +56,9 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                     d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.RegionKey),
                     d.Model.Config.Metadata?.GetValueOrDefault(LocalityStep.ZoneKey),
                     d.Health.Passive.ToString(),
-                    x.outliers?.IsEjected(d.DestinationId) == true,
-                    x.outliers?.EjectedUntil(d.DestinationId),
+                    x.outliers?.IsEjected(d.DestinationId) == true || x.local?.IsEjected(d.DestinationId) == true,
+                    Later(x.outliers?.EjectedUntil(d.DestinationId), x.local?.EjectedUntil(d.DestinationId)),
+                    x.local?.IsEjected(d.DestinationId) == true ? "unreachable" : x.outliers?.IsEjected(d.DestinationId) == true ? "outlier-detection" : null,
                     d.ConcurrentRequestCount))));
         return Json(context, clusters);
     }
@@ -92,4 +95,4 @@ internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumer
 
 /// <summary>One endpoint of a cluster on <c>/clusters</c>: health, ejection and calls in flight.</summary>
 internal sealed record EndpointView(
-    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, int InFlight);
+    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight);

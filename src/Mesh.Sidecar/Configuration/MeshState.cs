@@ -1,12 +1,12 @@
 using Mesh.Core.Routing;
-using Mesh.Core.Snapshots;
-
 using Mesh.Core.Security;
+using Mesh.Core.Snapshots;
+using Yarp.ReverseProxy.Model;
 
 namespace Mesh.Sidecar.Configuration;
 
-/// <summary>The applied snapshot and its compiled route table, swapped atomically; the request path reads
-/// <see cref="Routes"/> without locks.</summary>
+/// <summary>The applied snapshot, its compiled route table and the proxy clusters it routes to, swapped
+/// atomically as one; the request path reads <see cref="Current"/> once per call, without locks.</summary>
 internal sealed class MeshState
 {
     private Applied? _applied;
@@ -22,5 +22,15 @@ internal sealed class MeshState
 
     private static readonly WorkloadPolicy DefaultPolicy = WorkloadPolicy.For(Mesh.Core.Config.Model.ConfigSet.Empty, "default", "unknown", new Dictionary<string, string>());
 
-    public sealed record Applied(MeshSnapshot Snapshot, RouteTable Routes, string Source, DateTimeOffset AppliedAt, WorkloadPolicy InboundPolicy);
+    /// <param name="Clusters">
+    /// Every cluster of <paramref name="Routes"/> with the proxy's state for it, resolved after the proxy
+    /// applied this snapshot's config: the one source of truth a call routes on. A cluster the proxy
+    /// dropped in a later snapshot still forwards for calls that began on this one (YARP keeps a removed
+    /// cluster's state working while anything refers to it).
+    /// </param>
+    public sealed record Applied(MeshSnapshot Snapshot, RouteTable Routes, string Source, DateTimeOffset AppliedAt, WorkloadPolicy InboundPolicy,
+        IReadOnlyDictionary<string, RoutedCluster> Clusters);
 }
+
+/// <summary>A cluster of the route table and the proxy's live state for it.</summary>
+internal sealed record RoutedCluster(ClusterDefinition Definition, ClusterState Proxy);

@@ -23,7 +23,7 @@ internal sealed class SnapshotWatcher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var applied = applier.ApplySaved();
+        var applied = await applier.ApplySavedAsync().ConfigureAwait(false);
         if (applied > 0)
         {
             readiness.SetRoutes($"routing on snapshot {applied} saved on disk; control plane not reached yet");
@@ -65,7 +65,7 @@ internal sealed class SnapshotWatcher(
                 try
                 {
                     // What is applied is also on disk, for a restart without the control plane.
-                    applier.Apply(snapshot, "control-plane", json ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot, SidecarJson.Options.Info<MeshSnapshot>()));
+                    await applier.ApplyAsync(snapshot, "control-plane", json ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot, SidecarJson.Options.Info<MeshSnapshot>())).ConfigureAwait(false);
                     applied = snapshot.Version;
                     error = null;
                     readiness.SetRoutes(null);

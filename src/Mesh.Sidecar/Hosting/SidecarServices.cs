@@ -36,6 +36,7 @@ internal static class SidecarServices
         services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
+        services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
         services.AddSingleton<ProxyConfigBuilder>();
         services.AddSingleton<SnapshotApplier>();
         services.AddHostedService<SnapshotWatcher>();

@@ -1,6 +1,5 @@
 using Mesh.Core.Config.Model;
 using Mesh.Core.Routing;
-using Mesh.Sidecar.Configuration;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -11,7 +10,7 @@ namespace Mesh.Sidecar.Outbound;
 /// source IP go to the same endpoint (<see cref="RendezvousHash"/>). A request without the key is
 /// spread at random; with <c>httpCookie.ttl</c> the sidecar sets the cookie, as Envoy does.
 /// </summary>
-internal sealed class ConsistentHashPolicy(MeshState state) : ILoadBalancingPolicy
+internal sealed class ConsistentHashPolicy : ILoadBalancingPolicy
 {
     public const string PolicyName = "MeshConsistentHash";
 
@@ -25,7 +24,7 @@ internal sealed class ConsistentHashPolicy(MeshState state) : ILoadBalancingPoli
         {
             return null;
         }
-        var key = state.Routes.TryGetCluster(cluster.ClusterId, out var definition) && definition.ConsistentHash is { } hash
+        var key = context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster is { ConsistentHash: { } hash }
             ? HashKey(context, hash)
             : null;
         return key is null

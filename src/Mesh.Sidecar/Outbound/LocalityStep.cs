@@ -1,5 +1,4 @@
 using Mesh.Core.Routing;
-using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.Hosting;
 using Yarp.ReverseProxy.Model;
 
@@ -9,7 +8,7 @@ namespace Mesh.Sidecar.Outbound;
 /// Proxy-pipeline step before load balancing: narrows the destinations to the caller's preferred
 /// locality when the destination's policy turns locality load balancing on (see <see cref="LocalityPreference"/>).
 /// </summary>
-internal sealed class LocalityStep(RequestDelegate next, MeshState state, SidecarOptions options)
+internal sealed class LocalityStep(RequestDelegate next, SidecarOptions options)
 {
     public const string RegionKey = "region";
     public const string ZoneKey = "zone";
@@ -23,9 +22,7 @@ internal sealed class LocalityStep(RequestDelegate next, MeshState state, Sideca
     {
         var proxy = context.GetReverseProxyFeature();
         if (proxy.AvailableDestinations.Count > 1
-            && proxy.Cluster?.Config.ClusterId is { } clusterId
-            && state.Routes.TryGetCluster(clusterId, out var cluster)
-            && cluster.Locality is { } setting)
+            && context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster is { Locality: { } setting })
         {
             proxy.AvailableDestinations = LocalityPreference.Select(proxy.AvailableDestinations, LocalityOf, options.Region, options.Zone, setting, Random.Shared);
         }

@@ -14,12 +14,14 @@ namespace Mesh.Sidecar.Outbound;
 /// and the route timeout. It answers by itself when no rule matches (404) or the chosen service has no
 /// healthy endpoint (503), so the caller never waits.
 /// </summary>
-internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state, IProxyStateLookup lookup, MirrorSender mirrors)
+internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state, MirrorSender mirrors)
 {
     public Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
-        if (!state.Routes.TryGetHost(proxy.Route.Config.RouteId, out var host))
+        // One read of the state for the whole call: its rules and the clusters they name come together.
+        var applied = state.Current;
+        if (applied is null || !applied.Routes.TryGetHost(proxy.Route.Config.RouteId, out var host))
         {
             return UnknownHostHandler.HandleAsync(context);
         }
@@ -37,11 +39,11 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         }
         // The common rule (forward, maybe with header changes) stays synchronous and allocation-light.
         return rule.Fault is null && rule.Timeout is null && rule.Mirror is null
-            ? Forward(context, proxy, rule, block, call)
-            : ForwardSlowAsync(context, proxy, rule, block, call);
+            ? Forward(context, proxy, applied, rule, block, call)
+            : ForwardSlowAsync(context, proxy, applied, rule, block, call);
     }
 
-    private async Task ForwardSlowAsync(HttpContext context, IReverseProxyFeature proxy, RouteRule rule, RequestMatcher? block, OutboundCall? call)
+    private async Task ForwardSlowAsync(HttpContext context, IReverseProxyFeature proxy, MeshState.Applied applied, RouteRule rule, RequestMatcher? block, OutboundCall? call)
     {
         if (rule.Fault is { } fault)
         {
@@ -59,7 +61,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         }
         if (rule.DirectResponse is not null || rule.Redirect is not null)
         {
-            await Forward(context, proxy, rule, block, call);
+            await Forward(context, proxy, applied, rule, block, call);
             return;
         }
         var destination = Prepare(context, rule, block, call);
@@ -70,10 +72,10 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         }
         if (rule.Timeout is { } timeout)
         {
-            await DispatchWithTimeoutAsync(context, proxy, destination, timeout);
+            await DispatchWithTimeoutAsync(context, proxy, applied, destination, call, timeout);
             return;
         }
-        await Dispatch(context, proxy, destination);
+        await Dispatch(context, proxy, applied, destination, call);
     }
 
     /// <summary>
@@ -81,7 +83,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
     /// request's token is swapped for one that also fires at the deadline; a call cut short that way
     /// is answered 504, as Envoy does, unless the caller went away first.
     /// </summary>
-    private async Task DispatchWithTimeoutAsync(HttpContext context, IReverseProxyFeature proxy, WeightedDestination destination, TimeSpan timeout)
+    private async Task DispatchWithTimeoutAsync(HttpContext context, IReverseProxyFeature proxy, MeshState.Applied applied, WeightedDestination destination, OutboundCall? call, TimeSpan timeout)
     {
         var callerAborted = context.RequestAborted;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(callerAborted);
@@ -89,7 +91,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         context.RequestAborted = deadline.Token;
         try
         {
-            await Dispatch(context, proxy, destination);
+            await Dispatch(context, proxy, applied, destination, call);
         }
         finally
         {
@@ -108,7 +110,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         }
     }
 
-    private Task Forward(HttpContext context, IReverseProxyFeature proxy, RouteRule rule, RequestMatcher? block, OutboundCall? call)
+    private Task Forward(HttpContext context, IReverseProxyFeature proxy, MeshState.Applied applied, RouteRule rule, RequestMatcher? block, OutboundCall? call)
     {
         if (rule.DirectResponse is { } direct)
         {
@@ -118,7 +120,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         {
             return Redirect(context, rule, redirect);
         }
-        return Dispatch(context, proxy, Prepare(context, rule, block, call));
+        return Dispatch(context, proxy, applied, Prepare(context, rule, block, call), call);
     }
 
     /// <summary>Picks the destination and changes the request for it: header edits, then rewrite.</summary>
@@ -151,16 +153,20 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
     }
 
     /// <summary>Moves the request to the destination's cluster and forwards it, or answers 503 when it has no endpoint.</summary>
-    private Task Dispatch(HttpContext context, IReverseProxyFeature proxy, WeightedDestination destination)
+    private Task Dispatch(HttpContext context, IReverseProxyFeature proxy, MeshState.Applied applied, WeightedDestination destination, OutboundCall? call)
     {
-        if (proxy.Cluster?.Config.ClusterId != destination.ClusterId)
+        if (!applied.Clusters.TryGetValue(destination.ClusterId, out var cluster))
         {
-            if (!lookup.TryGetCluster(destination.ClusterId, out var cluster))
-            {
-                return NoEndpoint(context, destination);
-            }
-            context.ReassignProxyRequest(cluster);
+            return NoEndpoint(context, destination);
+        }
+        if (!ReferenceEquals(proxy.Cluster, cluster.Proxy))
+        {
+            context.ReassignProxyRequest(cluster.Proxy);
             proxy = context.GetReverseProxyFeature(); // reassigning sets a new feature
+        }
+        if (call is not null)
+        {
+            call.Cluster = cluster.Definition;
         }
         if (proxy.AvailableDestinations.Count == 0)
         {

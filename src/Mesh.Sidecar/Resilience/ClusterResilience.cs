@@ -21,6 +21,7 @@ internal sealed class ClusterResilience
     {
         var policy = cluster.Policy;
         Budget = new RetryBudget(time, budgetRatio, budgetMinPerSecond);
+        Local = new LocalOriginDetector(time);
         Outliers = policy?.OutlierDetection is { } outlier ? new OutlierDetector(outlier, time) : null;
         var pool = policy?.ConnectionPool;
         var maxConnections = pool?.Tcp?.MaxConnections;
@@ -43,6 +44,9 @@ internal sealed class ClusterResilience
     public bool CloseEachConnection { get; }
 
     public RetryBudget Budget { get; }
+
+    /// <summary>Unreachable endpoints out of the set at once, whatever the traffic policy says (see <see cref="LocalOriginDetector"/>).</summary>
+    public LocalOriginDetector Local { get; }
     public OutlierDetector? Outliers { get; }
     public ConcurrencyLimiter? Limiter { get; }
 
@@ -51,6 +55,39 @@ internal sealed class ClusterResilience
 
     /// <summary><c>connectionPool.http.maxRetries</c>: retries outstanding at once to this cluster.</summary>
     public int MaxRetries { get; }
+
+    /// <summary>
+    /// Whether a call may make one more retry after an attempt that failed as <paramref name="failure"/>,
+    /// and if not, which limit refused it (<c>max-retries</c> or <c>budget</c>). The first retry of a call
+    /// takes one of <c>connectionPool.http.maxRetries</c> slots (<paramref name="holdsRetrySlot"/>, given
+    /// back by <see cref="EndRetry"/> when the call ends). Retries of attempts that never reached an app
+    /// (no connection, or a stream the peer refused unprocessed) do not draw on the budget: the budget
+    /// stops retry storms against overloaded apps, and these cost an app nothing; an instance that died
+    /// made every call that picked it such a retry, and drew the budget dry in seconds.
+    /// </summary>
+    public bool AdmitRetry(AttemptFailure failure, ref bool holdsRetrySlot, out string? refusedBy)
+    {
+        refusedBy = null;
+        if (!holdsRetrySlot)
+        {
+            if (!TryStartRetry())
+            {
+                refusedBy = "max-retries";
+                return false;
+            }
+            holdsRetrySlot = true;
+        }
+        if (failure is AttemptFailure.ConnectFailure or AttemptFailure.RefusedStream)
+        {
+            return true;
+        }
+        if (!Budget.TryWithdraw())
+        {
+            refusedBy = "budget";
+            return false;
+        }
+        return true;
+    }
 
     public bool TryStartRetry()
     {

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Mesh.Core.Resilience;
 using Mesh.Core.Routing;
 using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Telemetry;
 using Polly;
@@ -23,7 +24,7 @@ namespace Mesh.Sidecar.Resilience;
 /// A 5xx answer that will be retried never reaches the caller: <see cref="RetryResponseTransform"/>
 /// holds its body back.
 /// </summary>
-internal sealed partial class ResilienceStep(RequestDelegate next, MeshState state, ResilienceRegistry registry, ILogger<ResilienceStep> logger)
+internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceRegistry registry, ILogger<ResilienceStep> logger)
 {
     /// <summary>Bodies up to this size, of known length, are buffered so a retry can send them again.</summary>
     public const int MaxReplayBodyBytes = 64 * 1024;
@@ -33,12 +34,13 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
     public Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
-        if (proxy.Cluster?.Config.ClusterId is not { } clusterId || !state.Routes.TryGetCluster(clusterId, out var cluster))
+        var call = context.Features.Get<OutboundCall>();
+        if (call?.Cluster is not { } cluster)
         {
             return next(context);
         }
         var resilience = registry.For(cluster);
-        var policy = context.Features.Get<OutboundCall>()?.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
+        var policy = call.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
         resilience.Budget.RecordRequest();
         return HasBody(context.Request)
             ? BufferThenCallAsync(context, proxy, cluster, resilience, policy)
@@ -74,8 +76,38 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         finally
         {
             attempts.Finish();
+            if (attempts.LastFailure is { } failure)
+            {
+                LogFailure(attempts, failure.Endpoint, failure.Failure);
+            }
         }
     }
+
+    private readonly LogRateLimiter _failureLines = new(TimeProvider.System, TimeSpan.FromSeconds(1));
+
+    /// <summary>One line per call that met a failed attempt (no stack trace: these are expected network errors), at most one a second per endpoint and kind.</summary>
+    private void LogFailure(CallAttempts attempts, string endpoint, AttemptFailure failure)
+    {
+        if (!logger.IsEnabled(LogLevel.Warning) || !_failureLines.TryAcquire(string.Concat(attempts.ClusterId, "|", endpoint, "|", failure.ToString()), out var suppressed))
+        {
+            return;
+        }
+        var response = attempts.Context.Response;
+        var outcome = attempts.Context.RequestAborted.IsCancellationRequested ? "caller left" : $"answered {response.StatusCode}";
+        UpstreamFailed(logger, attempts.ClusterId, endpoint, Kebab(failure), attempts.AttemptsMade, outcome, suppressed);
+    }
+
+    private static string Kebab(AttemptFailure failure) => failure switch
+    {
+        AttemptFailure.ConnectFailure => "connect-failure",
+        AttemptFailure.RefusedStream => "refused-stream",
+        AttemptFailure.PerTryTimeout => "per-try-timeout",
+        AttemptFailure.Reset => "reset",
+        _ => failure.ToString().ToLowerInvariant(),
+    };
+
+    [LoggerMessage(51, LogLevel.Warning, "Upstream {Cluster} endpoint {Endpoint}: {Failure}; {Attempts} attempt(s), {Outcome} (similar lines suppressed in the last second: {Suppressed})")]
+    private static partial void UpstreamFailed(ILogger logger, string cluster, string endpoint, string failure, int attempts, string outcome, int suppressed);
 
     /// <summary>
     /// Polly's retry pipeline from the first retry on: its first execution hands back the outcome of the
@@ -138,8 +170,8 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         return true;
     }
 
-    [LoggerMessage(50, LogLevel.Information, "Ejected {Endpoint} of {Cluster} until {Until:HH:mm:ss.fff} (outlier detection)")]
-    internal static partial void Ejected(ILogger logger, string endpoint, string cluster, DateTimeOffset until);
+    [LoggerMessage(50, LogLevel.Information, "Ejected {Endpoint} of {Cluster} until {Until:HH:mm:ss.fff} ({Reason})")]
+    internal static partial void Ejected(ILogger logger, string endpoint, string cluster, DateTimeOffset until, string reason);
 
     /// <summary>The state of one call across its attempts; also read by the response transform.</summary>
     internal sealed class CallAttempts(HttpContext context, IReverseProxyFeature proxy, ClusterDefinition cluster, ClusterResilience resilience, RetryPolicy policy, bool replayable, ILogger logger)
@@ -148,10 +180,18 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
 
         public RetryPolicy Policy => policy;
 
+        public string ClusterId => cluster.Id;
+
         private readonly IReadOnlyList<DestinationState> _all = proxy.AvailableDestinations;
         private readonly List<DestinationState> _tried = [];
         private int _number;
         private bool _retryStarted;
+        private (string Endpoint, AttemptFailure Failure)? _failure;
+
+        /// <summary>The endpoint and kind of the last failed attempt, for the call's log line.</summary>
+        public (string Endpoint, AttemptFailure Failure)? LastFailure => _failure;
+
+        public int AttemptsMade => _number + 1;
 
         public bool CloseEachConnection => resilience.CloseEachConnection;
 
@@ -205,18 +245,31 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             var timedOut = perTry is { IsCancellationRequested: true } && !callAborted.IsCancellationRequested;
             var (status, failure) = Classify(timedOut);
             // Status 0 means the caller went away: not the endpoint's fault.
+            if (proxied is not null && status == 0)
+            {
+                resilience.Local.Release(proxied.DestinationId);
+            }
+            if (proxied is not null && status != 0 && resilience.Local.Record(proxied.DestinationId, failure == AttemptFailure.ConnectFailure))
+            {
+                SidecarTelemetry.Ejections.Add(1, new TagList { { "destination", cluster.Host }, { "reason", "local-origin" } });
+                Ejected(logger, proxied.DestinationId, cluster.Id, resilience.Local.EjectedUntil(proxied.DestinationId) ?? DateTimeOffset.UtcNow, "unreachable");
+            }
             if (proxied is not null && status != 0 && resilience.Outliers is { } outliers
                 && outliers.Record(proxied.DestinationId, status, _all.Count))
             {
-                SidecarTelemetry.Ejections.Add(1, new TagList { { "destination", cluster.Host } });
-                Ejected(logger, proxied.DestinationId, cluster.Id, outliers.EjectedUntil(proxied.DestinationId) ?? DateTimeOffset.UtcNow);
+                SidecarTelemetry.Ejections.Add(1, new TagList { { "destination", cluster.Host }, { "reason", "outlier-detection" } });
+                Ejected(logger, proxied.DestinationId, cluster.Id, outliers.EjectedUntil(proxied.DestinationId) ?? DateTimeOffset.UtcNow, "outlier detection");
+            }
+            if (failure != AttemptFailure.None && proxied is not null)
+            {
+                _failure = (proxied.DestinationId, failure);
             }
             if (callAborted.IsCancellationRequested || context.Response.HasStarted)
             {
                 return AttemptResult.Done;
             }
             var retry = RetryDecided
-                || (failure != AttemptFailure.None && policy.RetriesFailure(failure) && MayRetry());
+                || (failure != AttemptFailure.None && policy.RetriesFailure(failure) && MayRetry(failure));
             if (!retry && timedOut)
             {
                 context.Response.Clear();
@@ -226,7 +279,7 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         }
 
         /// <summary>Whether the status the transform sees is retried; withdraws from the budget if so.</summary>
-        public bool ShouldRetryStatus(int status) => policy.RetriesStatus(status) && MayRetry();
+        public bool ShouldRetryStatus(int status) => policy.RetriesStatus(status) && MayRetry(AttemptFailure.None);
 
         public void Finish()
         {
@@ -237,28 +290,31 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             }
         }
 
-        private bool MayRetry()
+        private bool MayRetry(AttemptFailure failure)
         {
             if (!replayable || _number >= policy.Attempts)
             {
                 return false;
             }
-            if (!resilience.Budget.TryWithdraw())
+            if (resilience.AdmitRetry(failure, ref _retryStarted, out var refusedBy))
+            {
+                return true;
+            }
+            if (refusedBy == "budget")
             {
                 SidecarTelemetry.RetriesBudgetExhausted.Add(1, new TagList { { "destination", cluster.Host } });
-                return false;
             }
-            return true;
+            else
+            {
+                SidecarTelemetry.Overflows.Add(1, new TagList { { "destination", cluster.Host }, { "limit", refusedBy } });
+            }
+            return false;
         }
 
         private void PrepareRetry()
         {
             var reason = context.Features.Get<OutboundCall>()?.LastOutcome ?? "";
             SidecarTelemetry.Retries.Add(1, new TagList { { "destination", cluster.Host }, { "reason", reason } });
-            if (!_retryStarted)
-            {
-                _retryStarted = resilience.TryStartRetry();
-            }
             context.Response.Clear();
             // The forwarder never resets its error feature; left set, the next attempt would be blamed.
             context.Features.Set<IForwarderErrorFeature>(null);
@@ -272,11 +328,18 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         private IReadOnlyList<DestinationState> Candidates()
         {
             var outliers = resilience.Outliers;
-            if (_tried.Count == 0 && (outliers is null || !AnyEjected(outliers)))
+            var local = resilience.Local;
+            if (_tried.Count == 0 && !local.Any && (outliers is null || !AnyEjected(outliers)))
             {
                 return _all; // the common first attempt: nothing to filter, nothing to allocate
             }
-            var live = outliers is null ? [.. _all] : _all.Where(d => !outliers.IsEjected(d.DestinationId)).ToList();
+            if (_tried.Count == 0 && local.Any && local.TryClaimProbe(_all, IdOf) is { } probe)
+            {
+                // This call probes an endpoint whose backoff is over; if it still cannot connect, the
+                // call is retried elsewhere outside the budget.
+                return [_all.First(d => d.DestinationId == probe)];
+            }
+            var live = _all.Where(d => !local.IsEjected(d.DestinationId) && outliers?.IsEjected(d.DestinationId) != true).ToList();
             if (live.Count == 0)
             {
                 live = [.. _all];
@@ -284,6 +347,8 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
             var untried = live.Where(d => !_tried.Contains(d)).ToList();
             return untried.Count > 0 ? untried : live;
         }
+
+        private static readonly Func<DestinationState, string> IdOf = d => d.DestinationId;
 
         private bool AnyEjected(OutlierDetector outliers)
         {
@@ -318,7 +383,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, MeshState sta
         /// <summary>What a failed attempt was, in Envoy's <c>retryOn</c> terms, from YARP's error and the exception under it.</summary>
         internal static (int Status, AttemptFailure Failure) Classify(ForwarderError error, Exception? exception) => error switch
         {
-            ForwarderError.Request when exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => (502, AttemptFailure.ConnectFailure),
+            ForwarderError.Request when exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError } => (502, AttemptFailure.ConnectFailure),
+            // SocketsHttpHandler's ConnectTimeout: no connection within 5 s.
+            ForwarderError.Request when exception is HttpRequestException { InnerException: TimeoutException } => (502, AttemptFailure.ConnectFailure),
             ForwarderError.Request when exception?.InnerException is System.Net.Sockets.SocketException => (502, AttemptFailure.ConnectFailure),
             ForwarderError.Request when IsRefusedStream(exception) => (502, AttemptFailure.RefusedStream),
             ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),

@@ -71,6 +71,16 @@ internal sealed class MeshProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends a signal by name (STOP, CONT, ...): SIGSTOP freezes the process with its sockets open.</summary>
+    public void Signal(string name)
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            kill.WaitForExit();
+        }
+    }
+
     /// <summary>SIGTERM: a graceful stop.</summary>
     public void Terminate()
     {
