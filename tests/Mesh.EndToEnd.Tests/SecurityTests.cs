@@ -271,6 +271,59 @@ public sealed class SecurityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ControlPlane_RefusesCertificatesWithoutAValidSpiffeIdOfItsTrustDomain_401WithTheReason()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            using var root = TestCertificates.MeshRoot(cp);
+            var (from, to) = (DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
+            using var foreignCa = TestCertificates.ForeignCa();
+            // Each is signed by the mesh root (but the foreign one and the expired one), valid now and meant for client auth.
+            var cases = new (string Name, X509Certificate2 Certificate, string Reason)[]
+            {
+                ("no SAN", TestCertificates.Workload(root, [], from, to), "has no SPIFFE id (spiffe://<trust-domain>/ns/<namespace>/sa/<service>) in its URI SAN"),
+                ("not a SPIFFE URI", TestCertificates.Workload(root, ["https://reviews.example/"], from, to), "has no SPIFFE id"),
+                ("malformed", TestCertificates.Workload(root, ["spiffe://cluster.local/default/reviews"], from, to), "has a malformed SPIFFE id 'spiffe://cluster.local/default/reviews'"),
+                ("two ids", TestCertificates.Workload(root, [TestCertificates.Spiffe("reviews"), TestCertificates.Spiffe("ratings")], from, to), "carries 2 SPIFFE ids"),
+                ("other trust domain", TestCertificates.Workload(root, [TestCertificates.Spiffe("reviews", trustDomain: "other.example")], from, to),
+                    "certificate identity spiffe://other.example/ns/default/sa/reviews is from trust domain 'other.example', not 'cluster.local'"),
+                ("another CA", TestCertificates.Workload(foreignCa, TestCertificates.Spiffe("reviews"), from, to), "does not chain to the mesh root"),
+                ("expired", TestCertificates.Workload(root, TestCertificates.Spiffe("reviews"), root.NotBefore, root.NotBefore.AddMinutes(1)), "is not valid now"),
+            };
+            var registration = new { instanceId = "reviews-1", service = "reviews", @namespace = "default", address = "127.0.0.1", port = 9, labels = new Dictionary<string, string>(), health = "Healthy" };
+            foreach (var (name, certificate, reason) in cases)
+            {
+                using (certificate)
+                using (var client = TestCertificates.Client(certificate, HttpVersion.Version20))
+                {
+                    // Twice: the second answer comes from the validation cache and must say the same.
+                    for (var attempt = 0; attempt < 2; attempt++)
+                    {
+                        using var response = await client.PostAsJsonAsync(new Uri(cp.SidecarApi, "/v1/register"), registration);
+                        var body = await response.Content.ReadAsStringAsync();
+                        Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{name} (attempt {attempt + 1}): {(int)response.StatusCode} {body}");
+                        Assert.Contains(reason, body, StringComparison.Ordinal);
+                        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+                    }
+                }
+                await Eventually.TrueAsync(() => Task.FromResult(cp.Process.HasLogged(reason)), TimeSpan.FromSeconds(5), () => $"the refusal of '{name}' is logged with its reason");
+            }
+
+            // The control case: the same request with a proper workload certificate is accepted, twice (the second from the cache).
+            using var valid = TestCertificates.Workload(root, TestCertificates.Spiffe("reviews"), from, to);
+            using var asReviews = TestCertificates.Client(valid, HttpVersion.Version20);
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                using var response = await asReviews.PostAsJsonAsync(new Uri(cp.SidecarApi, "/v1/register"), registration);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+            Assert.Contains("reviews-1", await mesh.Http.GetStringAsync(new Uri(cp.Admin, "/v1/instances")), StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
     public async Task Rotation_UnderLoad_ZeroFailedRequests()
     {
         await using var mesh = new MeshCluster();

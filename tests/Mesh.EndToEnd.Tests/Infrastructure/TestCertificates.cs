@@ -27,13 +27,23 @@ internal static class TestCertificates
     }
 
     /// <summary>A workload-style certificate for <paramref name="spiffeId"/> signed by <paramref name="issuer"/>.</summary>
-    public static X509Certificate2 Workload(X509Certificate2 issuer, string spiffeId, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    public static X509Certificate2 Workload(X509Certificate2 issuer, string spiffeId, DateTimeOffset notBefore, DateTimeOffset notAfter) =>
+        Workload(issuer, [spiffeId], notBefore, notAfter);
+
+    /// <summary>The same with any URI SANs (none, two, malformed ones); without any, the certificate has no SAN extension.</summary>
+    public static X509Certificate2 Workload(X509Certificate2 issuer, IReadOnlyList<string> uris, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=test-workload", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(spiffeId));
-        request.CertificateExtensions.Add(san.Build(true));
+        if (uris.Count > 0)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            foreach (var uri in uris)
+            {
+                san.AddUri(new Uri(uri));
+            }
+            request.CertificateExtensions.Add(san.Build(true));
+        }
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         using var cert = request.Create(issuer, notBefore, notAfter, RandomNumberGenerator.GetBytes(12));
         // Through PEM, so the key is usable by TLS on every platform.
