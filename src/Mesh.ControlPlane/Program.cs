@@ -2,6 +2,7 @@ using System.Net;
 using Mesh.ControlPlane.Admin;
 using Mesh.ControlPlane.Distribution;
 using Mesh.ControlPlane.Hosting;
+using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Registry;
 using Mesh.ControlPlane.Security;
 using Mesh.Core.Hosting;
@@ -46,9 +47,11 @@ builder.Logging.AddSimpleConsole(o =>
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
+    RequestLimits.Apply(kestrel.Limits);
     kestrel.Listen(IPAddress.Parse(options.Listen), options.Port, listen => listen.UseHttps(https =>
     {
         https.ServerCertificate = ca.Serving;
+        https.HandshakeTimeout = RequestLimits.TlsHandshakeTimeout;
         https.ServerCertificateChain = [ca.Root];
         // Any certificate may complete the handshake; MeshAuthentication judges it per request, so a
         // refusal is an HTTP answer with a reason and a log line.
@@ -72,8 +75,11 @@ builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 var app = builder.Build();
 app.UseMeshMetricsEndpoint();
 app.Services.StartMeshControlPlane();
+app.UseMeshBodyLimits();
 app.UseAuthentication();
 app.UseAuthorization();
+// After authorization, so the per-identity limits key on the identity the certificate proved.
+app.UseRateLimiter();
 
 // Each API answers only on its own port.
 var sidecarApi = app.MapGroup("").AddEndpointFilter(OnPort(options.Port));

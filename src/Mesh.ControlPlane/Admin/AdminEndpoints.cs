@@ -1,3 +1,4 @@
+using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Config;
 using Mesh.ControlPlane.Distribution;
 using Mesh.Core.Config.Loading;
@@ -34,7 +35,7 @@ internal static class AdminEndpoints
             var (name, text) = await ReadFileAsync(request);
             var result = store.Validate(name, text);
             return Report(result, result.Succeeded, []);
-        });
+        }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
 
         // kubectl-style apply and delete of resources, kept in the data dir on top of the config dir.
         admin.MapPost("/v1/apply", async (HttpRequest request, ConfigStore store) =>
@@ -42,13 +43,13 @@ internal static class AdminEndpoints
             var (name, text) = await ReadFileAsync(request);
             var (result, applied) = store.Apply(name, text);
             return Report(result, result.Succeeded && applied.Count > 0, applied, store.Version);
-        });
+        }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
         admin.MapPost("/v1/delete", async (HttpRequest request, ConfigStore store) =>
         {
             var (name, text) = await ReadFileAsync(request);
             var (result, deleted) = store.Delete(name, text);
             return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
-        });
+        }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
 
     }
 

@@ -24,6 +24,7 @@ internal sealed record ControlPlaneOptions
         new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
         new("push-debounce", "duration", "changes within this time after the first are pushed to sidecars together (default 100ms; 0 pushes each at once)"),
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
+        .. Limits.RateLimitSettings.Flags,
         new("help", null, "print this help"),
     ];
 
@@ -39,6 +40,7 @@ internal sealed record ControlPlaneOptions
     public string? RootKeyPath { get; init; }
     public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
     public TimeSpan PushDebounce { get; init; } = TimeSpan.FromMilliseconds(100);
+    public Limits.RateLimitSettings RateLimits { get; init; } = new();
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -57,6 +59,7 @@ internal sealed record ControlPlaneOptions
             RootKeyPath = cl.String("root-key"),
             WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
             PushDebounce = cl.Duration("push-debounce", TimeSpan.FromMilliseconds(100)),
+            RateLimits = Limits.RateLimitSettings.Parse(cl),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),

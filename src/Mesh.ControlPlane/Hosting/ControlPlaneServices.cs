@@ -1,5 +1,6 @@
 using Mesh.ControlPlane.Config;
 using Mesh.ControlPlane.Distribution;
+using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Registry;
 using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
@@ -24,6 +25,7 @@ internal static class ControlPlaneServices
         services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(new AdminToken(options.DataDir));
         services.AddMeshAuthentication();
+        services.AddMeshLimits();
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton<ControlPlaneTelemetry>();

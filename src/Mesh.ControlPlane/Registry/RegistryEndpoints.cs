@@ -1,3 +1,4 @@
+using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Security;
 using Mesh.Core.Registry;
@@ -33,7 +34,7 @@ internal static class RegistryEndpoints
             Log.Registered(logger, registration.InstanceId, registration.Service, registration.Namespace,
                 registration.Address, registration.Port, registration.Health.ToString());
             return Results.Ok(lease);
-        });
+        }).WithBodyLimit(RequestLimits.MaxRegistrationBodySize);
 
         api.MapPut("/v1/instances/{instanceId}/heartbeat", (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, MeshCertificateAuthority ca) =>
         {

@@ -1,3 +1,4 @@
+using Mesh.ControlPlane.Limits;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.ControlPlane.Hosting;
@@ -23,7 +24,7 @@ internal static class CertificateEndpoints
 
         // The first certificate is bought with a join token; later ones with the current certificate.
         api.MapPost("/v1/certificates", async (HttpContext context, CertificateSigningRequest body, MeshCertificateAuthority ca,
-            JoinTokenStore tokens, ControlPlaneOptions options, TimeProvider time, ILogger<MeshCertificateAuthority> logger) =>
+            JoinTokenStore tokens, ControlPlaneOptions options, ControlPlaneRateLimits limits, LimitRefusals refusals, TimeProvider time, ILogger<MeshCertificateAuthority> logger) =>
         {
             CertificateRequest csr;
             try
@@ -44,6 +45,7 @@ internal static class CertificateEndpoints
             }
 
             string how;
+            string limitKey;
             var renewal = await context.AuthenticateAsync(MeshAuthentication.WorkloadScheme).ConfigureAwait(false);
             if (renewal.Succeeded)
             {
@@ -53,6 +55,7 @@ internal static class CertificateEndpoints
                     return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden, $"{current} may renew only its own identity, not request {requested}");
                 }
                 how = "renewed with the current certificate";
+                limitKey = current.ToString();
             }
             else
             {
@@ -72,11 +75,18 @@ internal static class CertificateEndpoints
                     return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden, $"join token {token.Id} is scoped to {token.Scope}; it may not request {requested}");
                 }
                 how = $"join token {token.Id}";
+                limitKey = "join-token:" + token.Id;
             }
 
+            // Counted only once the token or certificate has checked out, so nobody else can spend its budget.
+            using var lease = limits.AcquireCsr(limitKey);
+            if (!lease.IsAcquired)
+            {
+                return refusals.TooManyRequests(context, lease);
+            }
             using var issued = ca.Issue(csr, requested, time.GetUtcNow(), options.WorkloadCertificateTtl);
             Log.CertificateIssued(logger, issued.SerialNumber, requested.ToString(), issued.NotAfter.ToUniversalTime(), how);
             return Results.Json(new IssuedCertificate(issued.ExportCertificatePem(), [ca.RootPem], ca.TrustDomain, issued.NotAfter.ToUniversalTime()));
-        });
+        }).WithBodyLimit(RequestLimits.MaxCsrBodySize);
     }
 }

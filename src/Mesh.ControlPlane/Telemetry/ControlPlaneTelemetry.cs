@@ -20,6 +20,7 @@ internal sealed class ControlPlaneTelemetry
     private static readonly UpDownCounter<long> Watches = Meter.CreateUpDownCounter<long>("mesh.cp.watches", description: "Snapshot long polls open now");
     private static readonly Counter<long> Pushes = Meter.CreateCounter<long>("mesh.cp.pushes", description: "Snapshots sent to sidecars");
     private static readonly Counter<long> Reloads = Meter.CreateCounter<long>("mesh.cp.config.reloads", description: "Config directory loads, by result");
+    private static readonly Counter<long> LimitedRequests = Meter.CreateCounter<long>("mesh.cp.requests.limited", description: "Requests refused by a rate or size limit, by limit");
     private static readonly Histogram<double> Propagation = Meter.CreateHistogram<double>("mesh.cp.propagation", unit: "ms", description: "From a snapshot's creation to a sidecar acknowledging it");
 
     public ControlPlaneTelemetry(ServiceRegistry registry, SnapshotPublisher publisher)
@@ -39,6 +40,8 @@ internal sealed class ControlPlaneTelemetry
 
     public static void Pushed() => Pushes.Add(1);
 
+    public static void Limited(string limit) => LimitedRequests.Add(1, new KeyValuePair<string, object?>("limit", limit));
+
     public static void ConfigLoaded(bool accepted) => Reloads.Add(1, new KeyValuePair<string, object?>("result", accepted ? "accepted" : "rejected"));
 
     public static void Acknowledged(PublishedSnapshot current, DateTimeOffset now) =>
@@ -54,7 +57,9 @@ internal sealed class ControlPlaneTelemetry
         InstanceId = Environment.MachineName.ToLowerInvariant() + ":" + options.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
         SamplingRatio = options.TraceSampling,
         Sources = [Name],
-        Meters = [Name],
+        // Kestrel's own meter: connections it closed for a limit (slow headers, oversized headers) show in
+        // kestrel_connection_duration_seconds by error_type, since no endpoint sees those requests.
+        Meters = [Name, "Microsoft.AspNetCore.Server.Kestrel"],
         MetricsPort = options.AdminPort,
         TraceFilter = context => context.Request.Path.Value is { } path
             && !path.EndsWith("/heartbeat", StringComparison.Ordinal)

@@ -22,4 +22,48 @@ public sealed class ControlPlaneOptionsTests
 
         Assert.StartsWith("--heartbeat-interval must be shorter than --lease-ttl", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Parse_RateLimitDefaults_AreGenerousAndExemptLoopbackFromPerAddressLimits()
+    {
+        var limits = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x"]).RateLimits;
+
+        Assert.Equal((20, 100, 10_000, 1_000), (limits.CsrsPerSecond, limits.RegistrationsPerSecond, limits.MaxWatchesPerIdentity, limits.MaxWatchesPerAddress));
+        Assert.True(limits.IsExempt(System.Net.IPAddress.Parse("127.0.0.1")) && limits.IsExempt(System.Net.IPAddress.Parse("127.3.2.1")) && limits.IsExempt(System.Net.IPAddress.IPv6Loopback));
+        Assert.False(limits.IsExempt(System.Net.IPAddress.Parse("10.0.0.1")));
+    }
+
+    [Fact]
+    public void Parse_RateLimitFlags_SetEachLimitAndTheExemptAddresses()
+    {
+        var limits = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--csr-rate", "5", "--register-rate", "0",
+            "--max-watches-per-identity", "3", "--max-watches-per-address", "2", "--rate-limit-exempt", "10.0.0.0/8, 192.168.1.5,loopback"]).RateLimits;
+
+        Assert.Equal((5, 0, 3, 2), (limits.CsrsPerSecond, limits.RegistrationsPerSecond, limits.MaxWatchesPerIdentity, limits.MaxWatchesPerAddress));
+        Assert.True(limits.IsExempt(System.Net.IPAddress.Parse("10.200.0.1")) && limits.IsExempt(System.Net.IPAddress.Parse("192.168.1.5")) && limits.IsExempt(System.Net.IPAddress.Loopback));
+        Assert.False(limits.IsExempt(System.Net.IPAddress.Parse("192.168.1.6")));
+    }
+
+    [Fact]
+    public void Parse_RateLimitExemptNone_LimitsLoopbackToo()
+    {
+        var limits = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--rate-limit-exempt", "none"]).RateLimits;
+
+        Assert.Empty(limits.Exempt);
+        Assert.False(limits.IsExempt(System.Net.IPAddress.Loopback));
+    }
+
+    [Theory]
+    [InlineData("--csr-rate", "-1", "--csr-rate expects a whole number 0-1000000, got '-1'")]
+    [InlineData("--register-rate", "lots", "--register-rate expects a whole number 0-1000000, got 'lots'")]
+    [InlineData("--max-watches-per-address", "1.5", "--max-watches-per-address expects a whole number")]
+    [InlineData("--rate-limit-exempt", "10.0.0.1/8", "--rate-limit-exempt expects addresses or CIDRs (10.0.0.0/8), 'loopback' or 'none', got '10.0.0.1/8'")]
+    [InlineData("--rate-limit-exempt", "localhost", "got 'localhost'")]
+    [InlineData("--rate-limit-exempt", ",", "--rate-limit-exempt expects addresses or CIDRs")]
+    public void Parse_BadRateLimitFlag_IsRejectedNamingIt(string flag, string value, string message)
+    {
+        var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", flag, value]));
+
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
 }
