@@ -175,12 +175,17 @@ internal sealed class MeshCluster : IAsyncDisposable
     public async Task ApplyConfigAsync(string fileName, string yaml)
     {
         var before = await ConfigVersionAsync().ConfigureAwait(false);
+        // The accepted config version moves before the snapshot carrying it is published (pushes are
+        // debounced): "every sidecar SYNCED" must mean synced to a snapshot newer than the write, or a
+        // sidecar still on the previous snapshot passes for one that applied this change (seen in CI:
+        // the fault rule written 280 ms after the previous change was not in effect yet).
+        var snapshotBefore = (await ProxyStatusAsync().ConfigureAwait(false)).Select(p => p.GetProperty("currentVersion").GetInt64()).DefaultIfEmpty(0).Max();
         WriteConfig(fileName, yaml);
         await Eventually.TrueAsync(async () => await ConfigVersionAsync().ConfigureAwait(false) > before, TimeSpan.FromSeconds(20),
             () => $"control plane did not accept {fileName} (still version {before})").ConfigureAwait(false);
         var live = Sidecars.Count(s => !s.Process.HasExited);
         await Eventually.ValueAsync(ProxyStatusAsync,
-            s => s.Count(p => p.GetProperty("status").GetString() == "SYNCED") >= live,
+            s => s.Count(p => p.GetProperty("status").GetString() == "SYNCED" && p.GetProperty("appliedVersion").GetInt64() > snapshotBefore) >= live,
             TimeSpan.FromSeconds(20), () => $"sidecars did not apply {fileName}").ConfigureAwait(false);
     }
 
