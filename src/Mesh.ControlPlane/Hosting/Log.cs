@@ -64,6 +64,6 @@ internal static partial class Log
     [LoggerMessage(36, LogLevel.Information, "No saved registry state in {DataDir}: sidecars that were connected to an earlier run get their first snapshot after {Grace}, once their instances have had time to register again; new sidecars are answered at once")]
     public static partial void RegistryWarmingUp(ILogger logger, string dataDir, TimeSpan grace);
 
-    [LoggerMessage(40, LogLevel.Warning, "Limited {Status} {Method} {Path} from {Remote}: {Reason} ({Suppressed} more refused by this limit before this line were not logged; at most one line per limit every {Interval}; every refusal is counted in mesh_cp_requests_limited_total)")]
+    [LoggerMessage(40, LogLevel.Warning, "Limited {Status} {Method} {Path} from {Remote}: {Reason}. Unlogged refusals by this limit since its previous line: {Suppressed} (one line per limit at most every {Interval}; all are counted in mesh_cp_requests_limited_total)")]
     public static partial void Limited(ILogger logger, int status, string method, string path, string remote, string reason, int suppressed, TimeSpan interval);
 }
