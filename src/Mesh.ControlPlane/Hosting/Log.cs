@@ -67,6 +67,6 @@ internal static partial class Log
     [LoggerMessage(37, LogLevel.Warning, "Instance {InstanceId} marked unhealthy: its sidecar's watch connection closed abnormally and did not come back within {Grace}; its next heartbeat restores it if it lives")]
     public static partial void MarkedUnreachable(ILogger logger, string instanceId, TimeSpan grace);
 
-    [LoggerMessage(40, LogLevel.Warning, "Limited {Status} {Method} {Path} from {Remote}: {Reason} ({Suppressed} more refused by this limit before this line were not logged; at most one line per limit every {Interval}; every refusal is counted in mesh_cp_requests_limited_total)")]
+    [LoggerMessage(40, LogLevel.Warning, "Limited {Status} {Method} {Path} from {Remote}: {Reason}. Unlogged refusals by this limit since its previous line: {Suppressed} (one line per limit at most every {Interval}; all are counted in mesh_cp_requests_limited_total)")]
     public static partial void Limited(ILogger logger, int status, string method, string path, string remote, string reason, int suppressed, TimeSpan interval);
 }

@@ -62,9 +62,30 @@ internal static class TestCertificates
     }
 
     /// <summary>An HTTPS client that trusts any server and presents <paramref name="clientCertificate"/> (if any).</summary>
-    public static HttpClient Client(X509Certificate2? clientCertificate, Version? version = null)
+    public static HttpClient Client(X509Certificate2? clientCertificate, Version? version = null) => Client(clientCertificate, version, null);
+
+    /// <summary>The same, connecting from <paramref name="from"/> (any 127.x.y.z works on loopback), so a test can play many hosts.</summary>
+    public static HttpClient Client(X509Certificate2? clientCertificate, Version? version, IPAddress? from)
     {
         var handler = new SocketsHttpHandler { UseProxy = false };
+        if (from is not null)
+        {
+            handler.ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(from, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
         handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
         if (clientCertificate is not null)
         {
