@@ -94,20 +94,29 @@ public static class ConfigLoader
         var problems = new List<ConfigError>();
         var documents = new List<ConfigDocument>();
         // Documents are cut at the '---' lines so each keeps its own text, comments included.
-        var lines = text.Split('\n');
+        // Lines end where YAML says they do (\r\n, \r, \n, NEL, LS, PS), so that the parser's line numbers
+        // in a chunk plus the chunk's first line are lines of the file.
+        var lines = YamlLineStarts(text);
         var first = 0;
-        for (var i = 0; i <= lines.Length; i++)
+        for (var i = 0; i < lines.Count; i++)
         {
-            if (i < lines.Length && !IsDocumentSeparator(lines[i]))
+            var lineText = i + 1 < lines.Count ? text[lines[i]..lines[i + 1]].TrimEnd('\r', '\n', '\u0085', '\u2028', '\u2029') : text[lines[i]..];
+            var last = i + 1 == lines.Count;
+            if (!last && !IsDocumentSeparator(lineText))
             {
                 continue;
             }
-            var chunk = string.Join('\n', lines[first..i]);
+            var chunk = last && !IsDocumentSeparator(lineText) ? text[lines[first]..] : text[lines[first]..lines[i]];
             var lineOffset = first;
             first = i + 1;
             var stream = new YamlStream();
             try
             {
+                if (YamlLimits.Check(fileName, chunk) is { } refused)
+                {
+                    problems.Add(refused with { Line = refused.Line + lineOffset });
+                    continue;
+                }
                 stream.Load(new StringReader(chunk));
             }
             catch (Exception e) when (e is YamlException or ArgumentException or InvalidOperationException)
@@ -139,6 +148,21 @@ public static class ConfigLoader
         static string? Scalar(YamlMappingNode? map, string key) => (Child(map, key) as YamlScalarNode)?.Value;
     }
 
+    /// <summary>Where each line starts; a text of n line breaks has n + 1 lines.</summary>
+    private static List<int> YamlLineStarts(string text)
+    {
+        var starts = new List<int> { 0 };
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c is '\n' or '\u0085' or '\u2028' or '\u2029' || (c == '\r' && (i + 1 == text.Length || text[i + 1] != '\n')))
+            {
+                starts.Add(i + 1);
+            }
+        }
+        return starts;
+    }
+
     private static bool IsDocumentSeparator(string line) =>
         (line.StartsWith("---", StringComparison.Ordinal) && (line.Length == 3 || char.IsWhiteSpace(line[3])))
         || line.TrimEnd() == "...";
@@ -148,6 +172,12 @@ public static class ConfigLoader
         var stream = new YamlStream();
         try
         {
+            // Checked on the event stream first: building the node tree recurses and expands aliases.
+            if (YamlLimits.Check(name, text) is { } refused)
+            {
+                problems.Add(refused);
+                return;
+            }
             stream.Load(new StringReader(text));
         }
         catch (YamlException e)

@@ -54,6 +54,11 @@ public static class Durations
             }
             totalMs += number * unitMs.Value;
         }
+        // "99999999999999999999h" parses as a double but is no TimeSpan; it is a bad value, not an overflow.
+        if (!double.IsFinite(totalMs) || totalMs >= TimeSpan.MaxValue.TotalMilliseconds)
+        {
+            return false;
+        }
         value = TimeSpan.FromMilliseconds(totalMs);
         return true;
     }

@@ -68,7 +68,7 @@ internal sealed class YamlBinder(string file, List<ConfigError> errors)
         {
             _ when type == typeof(int) && !quoted && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i) => i,
             _ when type == typeof(long) && !quoted && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) => l,
-            _ when type == typeof(double) && !quoted && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
+            _ when type == typeof(double) && !quoted && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => d,
             _ when type == typeof(bool) && !quoted && bool.TryParse(text, out var b) => b,
             _ when type == typeof(TimeSpan) && Durations.TryParse(text, out var t) => t,
             _ when type.IsEnum => ParseEnum(type, text),
@@ -112,7 +112,11 @@ internal sealed class YamlBinder(string file, List<ConfigError> errors)
         }
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (keyNode is not YamlScalarNode { Value: { } key })
+            {
+                Error(keyNode, path, $"a map key must be a string, got a {NodeKind(keyNode)}");
+                continue;
+            }
             var value = Bind(valueNode, valueType, $"{path}.{key}");
             if (value is not null)
             {
@@ -198,7 +202,7 @@ internal sealed class YamlBinder(string file, List<ConfigError> errors)
     private static string Describe(Type type) => type switch
     {
         _ when type == typeof(int) || type == typeof(long) => "an integer",
-        _ when type == typeof(double) => "a number",
+        _ when type == typeof(double) => "a finite number",
         _ when type == typeof(bool) => "true or false",
         _ when type == typeof(TimeSpan) => "a duration like 10s, 500ms or 1m",
         _ => "a string",
