@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using Mesh.ControlPlane.Hosting;
+using Mesh.Core.Hosting;
 using Mesh.ControlPlane.Telemetry;
 
 namespace Mesh.ControlPlane.Limits;
@@ -18,7 +18,7 @@ internal sealed class LimitRefusals(ControlPlaneRateLimits limits, TimeProvider 
 
     public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly ConcurrentDictionary<string, LogWindow> _windows = new(StringComparer.Ordinal);
+    private readonly LogRateLimiter _lines = new(time, LogInterval);
 
     /// <summary>The 429 for a refused lease (from the middleware or the CSR endpoint).</summary>
     public IResult TooManyRequests(HttpContext context, RateLimitLease lease)
@@ -39,34 +39,10 @@ internal sealed class LimitRefusals(ControlPlaneRateLimits limits, TimeProvider 
     private IResult Refuse(HttpContext context, int status, string limit, string reason)
     {
         ControlPlaneTelemetry.Limited(limit);
-        var window = _windows.GetOrAdd(limit, _ => new LogWindow());
-        var now = time.GetUtcNow();
-        int suppressed;
-        lock (window)
-        {
-            if (now < window.Next)
-            {
-                window.Suppressed++;
-                suppressed = -1;
-            }
-            else
-            {
-                suppressed = window.Suppressed;
-                window.Suppressed = 0;
-                window.Next = now + LogInterval;
-            }
-        }
-        if (suppressed >= 0)
+        if (_lines.TryAcquire(limit, out var suppressed))
         {
             Log.Limited(logger, status, context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", reason, suppressed, LogInterval);
         }
         return Results.Problem(reason, statusCode: status, extensions: new Dictionary<string, object?> { ["limit"] = limit });
-    }
-
-    private sealed class LogWindow
-    {
-        public DateTimeOffset Next { get; set; }
-
-        public int Suppressed { get; set; }
     }
 }

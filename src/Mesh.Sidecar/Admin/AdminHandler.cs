@@ -46,7 +46,8 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         var clusters = proxy.GetClusters()
             .Where(c => c.ClusterId != ProxyConfigBuilder.LocalAnswerCluster)
             .OrderBy(c => c.ClusterId, StringComparer.Ordinal)
-            .Select(c => (c, outliers: resilience.Find(c.ClusterId)?.Outliers, local: resilience.Find(c.ClusterId)?.Local))
+            .Select(c => (c, state: resilience.Find(c.ClusterId)))
+            .Select(x => (x.c, outliers: x.state?.Outliers, local: x.state?.Local))
             .Select(x => new ClusterView(
                 x.c.ClusterId,
                 x.c.Model.Config.LoadBalancingPolicy,

@@ -41,7 +41,7 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Information, "Workload certificate for {Identity}: serial {Serial}, valid until {NotAfter:u} ({How}); renewing at {RenewAt:u}")]
     public static partial void CertificateObtained(ILogger logger, string identity, string serial, DateTime notAfter, string how, DateTimeOffset renewAt);
 
-    [LoggerMessage(21, LogLevel.Warning, "Could not get a workload certificate ({Reason}); attempt {Attempt}, retrying in {Delay}")]
+    [LoggerMessage(21, LogLevel.Warning, "Could not get a workload certificate: {Reason}; attempt {Attempt}, retrying in {Delay}")]
     public static partial void CertificateFailed(ILogger logger, string reason, int attempt, TimeSpan delay);
 
     [LoggerMessage(22, LogLevel.Information, "Workload certificate for {Identity} restored from the data dir: serial {Serial}, valid until {NotAfter:u}")]

@@ -89,7 +89,7 @@ internal sealed class ClusterResilience
         return true;
     }
 
-    public bool TryStartRetry()
+    private bool TryStartRetry()
     {
         if (Interlocked.Increment(ref _activeRetries) <= MaxRetries)
         {

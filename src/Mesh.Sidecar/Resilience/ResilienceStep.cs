@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Mesh.Core.Resilience;
 using Mesh.Core.Routing;
 using Mesh.Sidecar.Configuration;
-using Mesh.Sidecar.Hosting;
+using Mesh.Core.Hosting;
 using Mesh.Sidecar.Outbound;
 using Mesh.Sidecar.Telemetry;
 using Polly;
@@ -24,7 +24,7 @@ namespace Mesh.Sidecar.Resilience;
 /// A 5xx answer that will be retried never reaches the caller: <see cref="RetryResponseTransform"/>
 /// holds its body back.
 /// </summary>
-internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceRegistry registry, ILogger<ResilienceStep> logger)
+internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceRegistry registry, TimeProvider time, ILogger<ResilienceStep> logger)
 {
     /// <summary>Bodies up to this size, of known length, are buffered so a retry can send them again.</summary>
     public const int MaxReplayBodyBytes = 64 * 1024;
@@ -83,7 +83,7 @@ internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceReg
         }
     }
 
-    private readonly LogRateLimiter _failureLines = new(TimeProvider.System, TimeSpan.FromSeconds(1));
+    private readonly LogRateLimiter _failureLines = new(time, TimeSpan.FromSeconds(1));
 
     /// <summary>One line per call that met a failed attempt (no stack trace: these are expected network errors), at most one a second per endpoint and kind.</summary>
     private void LogFailure(CallAttempts attempts, string endpoint, AttemptFailure failure)

@@ -63,12 +63,14 @@ internal sealed class IdentityAgent(
                 {
                     delay = left / 4; // the certificate runs out soon: try again sooner
                 }
-                Log.CertificateFailed(logger, ExceptionText.Describe(e), _backoff.Attempt, delay);
+                // The log and /ready say the same thing, naming the control plane when it could not be reached.
+                var reason = e is HttpRequestException { StatusCode: null, Message: var m } && !m.StartsWith("a join token", StringComparison.Ordinal)
+                    ? $"control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)})"
+                    : ExceptionText.Describe(e);
+                Log.CertificateFailed(logger, reason, _backoff.Attempt, delay);
                 if (current is null || now >= current.NotAfter)
                 {
-                    readiness.SetIdentity(e is HttpRequestException { StatusCode: null, Message: var m } && !m.StartsWith("a join token", StringComparison.Ordinal)
-                        ? $"no workload certificate: control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)})"
-                        : $"no workload certificate: {ExceptionText.Describe(e)}");
+                    readiness.SetIdentity($"no workload certificate: {reason}");
                 }
                 if (!await DelayAsync(delay, stoppingToken).ConfigureAwait(false))
                 {

@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
 
-namespace Mesh.Sidecar.Hosting;
+namespace Mesh.Core.Hosting;
 
 /// <summary>
 /// Lets one log line per key through per interval and counts the rest, so a dead endpoint that fails
-/// thousands of calls writes a line a second with the number suppressed, not thousands of lines.
+/// thousands of calls (or a flood refused by a limit) writes a line per interval with the number
+/// suppressed, not thousands of lines.
 /// </summary>
-internal sealed class LogRateLimiter(TimeProvider time, TimeSpan interval)
+public sealed class LogRateLimiter(TimeProvider time, TimeSpan interval)
 {
     private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
 
