@@ -45,6 +45,7 @@ builder.Logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
+    ListenerLimits.Apply(kestrel.Limits);
     // Apps call the sidecar in HTTP proxy style (absolute-form targets) or with a Host header.
     kestrel.Listen(IPAddress.Loopback, options.OutboundPort, l => l.Protocols = HttpProtocols.Http1);
     // Inbound: mutual TLS (HTTP/2 or HTTP/1.1 by ALPN), or plaintext HTTP/1.1 when PERMISSIVE; see InboundTls.

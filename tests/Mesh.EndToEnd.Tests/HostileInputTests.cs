@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Mesh.EndToEnd.Tests.Infrastructure;
@@ -129,7 +130,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     }
 
     /// <summary>Opens a connection, starts a request and sends one more header line a second; returns when the server ends it.</summary>
-    private static async Task<(int Port, TimeSpan Elapsed, int Sent)> TrickleAsync(int port, bool tls)
+    private static async Task<(int Port, TimeSpan Elapsed, int Sent)> TrickleAsync(int port, bool tls, string path = "/v1/ca/root", X509Certificate2? clientCertificate = null)
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, port);
@@ -137,14 +138,19 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         if (tls)
         {
             var ssl = new SslStream(stream, false, (_, _, _, _) => true);
-            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", ApplicationProtocols = [SslApplicationProtocol.Http11] });
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                ApplicationProtocols = [SslApplicationProtocol.Http11],
+                ClientCertificates = clientCertificate is null ? null : [clientCertificate],
+            });
             stream = ssl;
         }
         var clock = Stopwatch.StartNew();
         var sent = 0;
         try
         {
-            await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /v1/ca/root HTTP/1.1\r\nHost: localhost\r\n"));
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n"));
             var read = stream.ReadAsync(new byte[4096]).AsTask();
             while (clock.Elapsed < TimeSpan.FromSeconds(30))
             {
@@ -161,6 +167,116 @@ public sealed class HostileInputTests(ITestOutputHelper output)
             // reset by the server: cut off
         }
         return (port, clock.Elapsed, sent);
+    }
+
+    /// <summary>Sends a request whose body trickles at 10 bytes a second; returns when the server ends it.</summary>
+    private static async Task<TimeSpan> TrickleBodyAsync(int port, string host)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, port);
+        var stream = tcp.GetStream();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /count HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100000\r\n\r\n"));
+            var read = stream.ReadAsync(new byte[4096]).AsTask();
+            while (clock.Elapsed < TimeSpan.FromSeconds(30) && await Task.WhenAny(read, Task.Delay(1000)) != read)
+            {
+                await stream.WriteAsync(new byte[10]);
+            }
+            await read.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (IOException)
+        {
+            // reset by the server: cut off
+        }
+        return clock.Elapsed;
+    }
+
+    [Fact]
+    public async Task SidecarListeners_PassWhatEnvoyPasses_Refuse431And414AboveIt_StreamLargeBodies_AndCutSlowClients()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "ratings routable");
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+            async Task<(HttpStatusCode Status, string Body)> SendAsync(Action<HttpRequestMessage> shape, string path = "/count", HttpContent? content = null)
+            {
+                using var request = new HttpRequestMessage(content is null ? HttpMethod.Get : HttpMethod.Post, new Uri(caller.Outbound, path)) { Content = content };
+                request.Headers.Host = "ratings";
+                shape(request);
+                using var response = await http.SendAsync(request);
+                return (response.StatusCode, await response.Content.ReadAsStringAsync());
+            }
+
+            // Under the limits, through both sidecars (HTTP/1.1 from the app, HTTP/2 between sidecars): one
+            // header of 50 KiB (Kestrel's defaults refuse 32 KiB in all, 16 KiB per HTTP/2 field), 90 headers,
+            // a 12 KiB request line (Kestrel's default is 8 KiB).
+            var (status, body) = await SendAsync(r => r.Headers.Add("X-Padding", new string('a', 50 * 1024)));
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}");
+            Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("headerBytes").GetInt32() > 50 * 1024, body);
+            (status, body) = await SendAsync(r => Enumerable.Range(0, 90).ToList().ForEach(i => r.Headers.Add($"X-Header-{i}", "x")));
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}");
+            (status, body) = await SendAsync(_ => { }, "/count?" + new string('q', 12 * 1024));
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}");
+
+            // Over them, refused by the caller's sidecar before anything is forwarded.
+            var servedBefore = await ServedAsync(mesh, ratings);
+            Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, (await SendAsync(r => r.Headers.Add("X-Padding", new string('a', 61 * 1024)))).Status);
+            Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, (await SendAsync(r => Enumerable.Range(0, 110).ToList().ForEach(i => r.Headers.Add($"X-Header-{i}", "x")))).Status);
+            Assert.Equal(HttpStatusCode.RequestUriTooLong, (await SendAsync(_ => { }, "/count?" + new string('q', 20 * 1024))).Status);
+            Assert.Equal(servedBefore, await ServedAsync(mesh, ratings));
+
+            // A 64 MiB upload streams through (Kestrel's default would refuse it at 30 MB); the app counts every byte.
+            var upload = new byte[64 * 1024 * 1024];
+            (status, body) = await SendAsync(_ => { }, content: new ByteArrayContent(upload));
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}");
+            Assert.Equal(upload.Length, JsonDocument.Parse(body).RootElement.GetProperty("bodyBytes").GetInt64());
+
+            // Slow clients: headers trickled to the outbound port and, over mutual TLS with a workload
+            // certificate, to the inbound port; a body trickled to the outbound port. Each is cut off.
+            var token = await File.ReadAllTextAsync(mesh.JoinTokenFile);
+            using var anonymous = TestCertificates.Client(null);
+            var (_, _, workload) = await TestCertificates.RequestAsync(anonymous, cp, TestCertificates.Spiffe("productpage"), token);
+            var slowOutbound = TrickleAsync(caller.OutboundPort, tls: false, "/count");
+            var slowInbound = TrickleAsync(ratings.InboundPort, tls: true, "/count", workload);
+            var slowBody = TrickleBodyAsync(caller.OutboundPort, "ratings");
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status); // everyone else is served meanwhile
+            foreach (var (port, elapsed, sent) in await Task.WhenAll(slowOutbound, slowInbound))
+            {
+                output.WriteLine($"port {port}: cut off after {elapsed.TotalSeconds:F1} s, {sent} header lines trickled");
+                // The header timeout is 10 s (checked about once a second); a client never cut off trickles on for 30 s.
+                Assert.InRange(elapsed, TimeSpan.FromSeconds(9), TimeSpan.FromSeconds(14));
+            }
+            var bodyElapsed = await slowBody;
+            output.WriteLine($"trickled body cut off after {bodyElapsed.TotalSeconds:F1} s");
+            // 240 bytes/s is required after a 5 s grace: 10 bytes/s is cut off soon after it.
+            Assert.InRange(bodyElapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(12));
+
+            // Kestrel's meter on each sidecar says why it closed the connections.
+            var callerMetrics = PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/metrics")));
+            var ratingsMetrics = PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(ratings.Admin, "/metrics")));
+            var callerText = await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/metrics"));
+            output.WriteLine(string.Join('\n', callerText.Split('\n').Where(l => l.StartsWith("kestrel_connection_duration_seconds_count", StringComparison.Ordinal))));
+            Assert.Equal(1, callerMetrics.Value("kestrel_connection_duration_seconds_count", ("error_type", "request_headers_timeout")));
+            Assert.Equal(1, ratingsMetrics.Value("kestrel_connection_duration_seconds_count", ("error_type", "request_headers_timeout")));
+            Assert.Equal(1, callerMetrics.Value("kestrel_connection_duration_seconds_count", ("error_type", "min_request_body_data_rate")));
+            // The slow body was the caller's: cut by its own sidecar, not blamed on the endpoint as a reset.
+            Assert.False(caller.Process.HasLogged("endpoint ratings-1: reset"), "the trickled body was blamed on the endpoint");
+            Assert.Equal(["ratings-1"], await mesh.EndpointsAsync(caller, "ratings.default"));
+            Assert.Equal(HttpStatusCode.OK, (await mesh.CallAsync(caller, "ratings", "/r")).Status);
+        });
+    }
+
+    private static async Task<long> ServedAsync(MeshCluster mesh, Sidecar sidecar)
+    {
+        using var stats = JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri($"http://127.0.0.1:{sidecar.AppPort}/admin/stats")));
+        return stats.RootElement.GetProperty("served").GetInt64();
     }
 
     [Fact]

@@ -16,6 +16,13 @@ var maxInFlight = 0;
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+// As large as the sidecar passes (60 KiB of headers), so a test sees the sidecar's limits, not the app's.
+builder.WebHost.ConfigureKestrel(k =>
+{
+    k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+    k.Limits.MaxRequestLineSize = 16 * 1024;
+    k.Limits.MaxRequestBodySize = null;
+});
 var app = builder.Build();
 // Every request is remembered (host and path) so a test can ask what reached this app, e.g. a mirror copy.
 app.Use((context, next) =>
@@ -105,6 +112,19 @@ app.MapPost("/echo", async (HttpContext context) =>
     context.Response.Headers["x-app"] = name;
     context.Response.ContentType = context.Request.ContentType ?? "application/octet-stream";
     await context.Request.Body.CopyToAsync(context.Response.Body);
+});
+// What arrived, counted: a test sends large headers or bodies through the sidecars without echoing them back.
+app.MapMethods("/count", ["GET", "POST", "PUT"], async (HttpContext context) =>
+{
+    var bodyBytes = 0L;
+    var buffer = new byte[64 * 1024];
+    int read;
+    while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+    {
+        bodyBytes += read;
+    }
+    var headers = context.Request.Headers;
+    return Results.Json(new { headers = headers.Count, headerBytes = headers.Sum(h => h.Key.Length + h.Value.ToString().Length), bodyBytes });
 });
 app.MapFallback((HttpContext context) =>
 {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using System.Net;
 using Mesh.Core.Config.Model;
 using Mesh.Core.Security;
@@ -50,6 +51,13 @@ internal sealed class InboundForwarder : IDisposable
             if (!await AuthorizeAsync(context).ConfigureAwait(false))
             {
                 return;
+            }
+            if (context.Features.Get<PeerIdentityFeature>() is not null && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+            {
+                // A peer sidecar forwards its caller's body at the caller's pace, and the caller's sidecar
+                // already holds that to the minimum rate (ListenerLimits): a second clock here would cut the
+                // same slow caller a moment later, as a reset that blames this endpoint.
+                rate.MinDataRate = null;
             }
             await _forwarder.SendAsync(context, _app, _client, _request, OriginalHostTransformer.Instance).ConfigureAwait(false);
         }

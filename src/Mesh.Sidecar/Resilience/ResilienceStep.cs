@@ -388,6 +388,9 @@ internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceReg
             ForwarderError.Request when exception is HttpRequestException { InnerException: TimeoutException } => (502, AttemptFailure.ConnectFailure),
             ForwarderError.Request when exception?.InnerException is System.Net.Sockets.SocketException => (502, AttemptFailure.ConnectFailure),
             ForwarderError.Request when IsRefusedStream(exception) => (502, AttemptFailure.RefusedStream),
+            // Reading the caller's body failed (Kestrel cut a client trickling it, or it sent a malformed
+            // one) and the request to the endpoint failed with it: the caller's fault, not the endpoint's.
+            ForwarderError.Request when IsCallersBadRequest(exception) => (0, AttemptFailure.None),
             ForwarderError.Request or ForwarderError.ResponseHeaders => (502, AttemptFailure.Reset),
             ForwarderError.RequestTimedOut => (504, AttemptFailure.PerTryTimeout),
             // The caller went away or stopped reading (a client that times out, a load generator that stops,
@@ -407,6 +410,18 @@ internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceReg
         /// </summary>
         private static bool IsRefusedStream(Exception? exception) =>
             (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException) is { ErrorCode: NoError or RefusedStream };
+
+        private static bool IsCallersBadRequest(Exception? exception)
+        {
+            for (var e = exception; e is not null; e = e.InnerException)
+            {
+                if (e is BadHttpRequestException || (e is AggregateException all && all.InnerExceptions.Any(IsCallersBadRequest)))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
 
         private const long NoError = 0x0;
         private const long RefusedStream = 0x7;

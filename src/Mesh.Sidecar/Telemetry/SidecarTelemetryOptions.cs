@@ -17,7 +17,9 @@ internal static class SidecarTelemetryOptions
         InstanceId = options.InstanceId,
         SamplingRatio = options.TraceSampling,
         Sources = [SidecarTelemetry.Name],
-        Meters = [SidecarTelemetry.Name],
+        // Kestrel's meter is per connection, not per request: connections it cut for a limit (slow headers,
+        // a trickled body) show as kestrel_connection_duration_seconds{error_type=...}.
+        Meters = [SidecarTelemetry.Name, "Microsoft.AspNetCore.Server.Kestrel"],
         HostServerSpans = false,
         MetricsPort = options.AdminPort,
         Attributes = new Dictionary<string, object>

@@ -51,6 +51,10 @@ public sealed class AttemptClassificationTests
         {
             Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(error, new IOException("The client reset the request stream.")));
         }
+        // Kestrel cutting a caller that trickles its body fails the request to the endpoint too.
+        var tooSlow = new HttpRequestException("Error while copying content to a stream.", new IOException("copy failed", new Microsoft.AspNetCore.Http.BadHttpRequestException("Reading the request body timed out due to data arriving too slowly.", 408)));
+        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.Request, tooSlow));
+        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.Request, new AggregateException(new IOException(), tooSlow)));
         // The endpoint failing mid-body is still its failure.
         Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.ResponseBodyDestination, new IOException("The response ended prematurely.")));
         Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.UpgradeResponseDestination, null));
