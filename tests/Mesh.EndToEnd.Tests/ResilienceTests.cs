@@ -538,6 +538,13 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             Assert.True(result.Failed <= result.Sent / 1000, $"more than 0.1% failed: {result}");
             Assert.True(worst < TimeSpan.FromSeconds(1), $"an instance stayed in a caller's set {worst} after its kill");
             Assert.True(mesh.ControlPlane!.Process.HasLogged("marked unhealthy"), "the control plane saw no broken watch connection");
+            // The loaded caller met the dead endpoints itself (refused connects) before the control plane's
+            // word arrived: counted as local-origin ejections; with no DestinationRule, none by outlier detection.
+            var metrics = PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(loaded.Admin, "/metrics")));
+            var localOrigin = metrics.Value("mesh_ejections_total", ("destination", "reviews.default"), ("reason", "local-origin"));
+            output.WriteLine($"loaded caller: {localOrigin} local-origin ejections");
+            Assert.InRange(localOrigin, 1, 100);
+            Assert.Equal(0, metrics.Value("mesh_ejections_total", ("reason", "outlier-detection")));
         });
     }
 
