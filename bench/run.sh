@@ -2,13 +2,18 @@
 # The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs Mesh sidecar pairs (JIT and native), on loopback,
 # in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
 #
-#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--variant 'NAME:VAR=VALUE ...']...
+#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--no-paced] [--price-list] [--variant 'NAME:VAR=VALUE ...']...
 #
 # --variant adds a Mesh pair (JIT) whose sidecars run with those environment variables, measured in the
 # same interleaved rounds as the default one (e.g. --variant 'nospin:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0'):
 # how to judge a runtime knob on a shared machine. MESH_BENCH_SIDECAR=/path/Mesh.Sidecar.dll in a variant runs that
 # build instead (e.g. main's, to measure a change against it in the same run; a path not ending in .dll is run as a
-# native sidecar binary). --no-native skips publishing and measuring the AOT sidecar.
+# native sidecar binary). MESH_BENCH_CONFIG=NAME in a variant gives its pair another config (see configs below).
+# --no-native skips publishing and measuring the AOT sidecar; --no-paced skips the paced runs.
+#
+# --price-list adds one variant per feature, each with that one feature off (MESH_BENCH_OFF, read by the
+# sidecar at start-up, or a config without it), and prints each feature's cost: the paired difference from
+# the full Mesh pair in the same round, median and range over the rounds.
 #
 # Installs haproxy, wrk and python3 with apt-get when missing, builds Release, and writes the table to
 # bench/results/latest.md (and stdout). See docs/performance.md.
@@ -16,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-rounds=3 duration=10 connections=32 native=yes
+rounds=3 duration=10 connections=32 native=yes paced_runs=yes price_list=no
 variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,12 +29,31 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --no-native) native=no; shift ;;
+    --no-paced) paced_runs=no; shift ;;
+    --price-list) price_list=yes; shift ;;
     --variant)
       [[ "$2" =~ ^[a-z0-9-]+:[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bench/run.sh: --variant wants NAME:VAR=VALUE ..., got '$2'" >&2; exit 2; }
       variants+=("$2"); shift 2 ;;
-    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --variant)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --no-paced, --price-list, --variant)" >&2; exit 2 ;;
   esac
 done
+
+# The price list: each feature off on its own. Config-borne features are priced with a config without them
+# (or, for authorization, which the benchmark's config does not use, with one that adds a policy).
+if [ "$price_list" = yes ]; then
+  variants+=(
+    "no-vs:MESH_BENCH_CONFIG=no-vs"
+    "no-outlier:MESH_BENCH_CONFIG=no-outlier"
+    "with-authz:MESH_BENCH_CONFIG=with-authz"
+    "off-resilience:MESH_BENCH_OFF=resilience"
+    "off-locality:MESH_BENCH_OFF=locality"
+    "off-spiffe:MESH_BENCH_OFF=spiffe"
+    "off-metrics:MESH_BENCH_OFF=metrics"
+    "off-tracing:MESH_BENCH_OFF=tracing"
+    "off-telemetry:MESH_BENCH_OFF=telemetry"
+    "off-inbound:MESH_BENCH_OFF=inbound"
+  )
+fi
 
 missing=()
 for tool in haproxy wrk python3 openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -184,12 +208,39 @@ spec:
     labels:
       version: v2
 EOF
+# The price list's configs, each the one above less (or plus) one feature; a variant picks one with MESH_BENCH_CONFIG.
+configs="$work/configs"
+python3 - "$config/bench.yaml" "$configs" <<'EOF'
+import os, sys
+source, out = sys.argv[1], sys.argv[2]
+vs, dr = open(source).read().split("\n---\n")
+authz = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: upstream
+spec:
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"]
+    to:
+    - operation:
+        methods: ["GET", "POST"]
+        paths: ["/*"]
+"""
+outlier = "  trafficPolicy:\n    outlierDetection:\n      consecutive5xxErrors: 5\n      interval: 10s\n      baseEjectionTime: 30s\n"
+assert outlier in dr, "bench.yaml's DestinationRule changed: update the no-outlier config"
+for name, docs in {"no-vs": [dr], "no-outlier": [vs, dr.replace(outlier, "")], "with-authz": [vs, dr, authz]}.items():
+    os.makedirs(f"{out}/{name}")
+    open(f"{out}/{name}/bench.yaml", "w").write("\n---\n".join(d.rstrip("\n") for d in docs) + "\n")
+EOF
 # Mesh pairs, each with its own control plane: the sidecar as built (JIT), published native (AOT) and any --variant.
-mesh_pair() { # name sidecar-command... -> prints the client sidecar's outbound port; pids in $work/<name>-{client,server}.pid
-  local name=$1; shift
+mesh_pair() { # name config-dir sidecar-command... -> prints the client sidecar's outbound port; pids in $work/<name>-{client,server}.pid
+  local name=$1 pair_config=$2; shift 2
   local dir="$work/$name" cp_port cp_admin; mkdir -p "$dir"
   cp_port=$(free_port); cp_admin=$(free_port)
-  dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$config" --data-dir "$dir/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
+  dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$pair_config" --data-dir "$dir/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
     >"$dir/cp.log" 2>&1 & started $!
   wait_http "http://127.0.0.1:$cp_admin/ready" >&2
   # Sidecars join with a token made through the admin API (which takes the admin token from the data dir).
@@ -224,25 +275,29 @@ dotnet "$(bin bench/Mesh.Bench.BareYarp)" client "$bare_port" "$bare_server" & s
 wait_http "http://127.0.0.1:$bare_port/"
 targets+=("bare-yarp $bare_port $(cat "$work/bare-client.pid") $(cat "$work/bare-server.pid")")
 
-add_mesh() { # name sidecar-command...
+add_mesh() { # name config-dir sidecar-command...
   local port; port=$(mesh_pair "$@")
   targets+=("$1 $port $(cat "$work/$1-client.pid") $(cat "$work/$1-server.pid")")
 }
-add_mesh mesh dotnet "$(bin src/Mesh.Sidecar)"
+add_mesh mesh "$config" dotnet "$(bin src/Mesh.Sidecar)"
 if [ "$native" = yes ]; then
   echo "bench: publishing the native sidecar" >&2
   dotnet publish src/Mesh.Sidecar -c Release -r linux-x64 -v q -nologo -o "$work/native" | grep -E "error|warn" || true
-  add_mesh mesh-native "$work/native/Mesh.Sidecar"
+  add_mesh mesh-native "$config" "$work/native/Mesh.Sidecar"
 fi
 for variant in ${variants[@]+"${variants[@]}"}; do
-  sidecar_dll=$(bin src/Mesh.Sidecar)
+  sidecar_dll=$(bin src/Mesh.Sidecar) variant_config=$config
   for word in ${variant#*:}; do
     [[ "$word" == MESH_BENCH_SIDECAR=* ]] && sidecar_dll=${word#*=}
+    if [[ "$word" == MESH_BENCH_CONFIG=* ]]; then
+      variant_config="$configs/${word#*=}"
+      [ -d "$variant_config" ] || { echo "bench/run.sh: no config '${word#*=}' (have: $(ls "$configs" | paste -sd' '))" >&2; exit 2; }
+    fi
   done
   # A .dll runs on the JIT; anything else is taken for a native sidecar binary (e.g. one published from a branch).
   launcher=(dotnet "$sidecar_dll"); [[ "$sidecar_dll" == *.dll ]] || launcher=("$sidecar_dll")
   # shellcheck disable=SC2086 # the variables are separate words on purpose
-  add_mesh "mesh-${variant%%:*}" env ${variant#*:} "${launcher[@]}"
+  add_mesh "mesh-${variant%%:*}" "$variant_config" env ${variant#*:} "${launcher[@]}"
 done
 
 # --- load --------------------------------------------------------------------------------------------
@@ -283,7 +338,8 @@ rps = [float(re.search(r"Requests/sec:\s+([\d.]+)", l.split("\t")[3].replace("|"
 print(int(statistics.median(rps) * 0.1))
 EOF
 )
-for round in $(seq 1 "$rounds"); do
+[ "$paced_runs" = yes ] || rounds_paced=0
+for round in $(seq 1 "${rounds_paced:-$rounds}"); do
   echo "bench: paced round $round of $rounds at $pace req/s" >&2
   for target in "${targets[@]}"; do
     read -r config port pids <<<"$target"
@@ -299,9 +355,13 @@ mkdir -p bench/results
 python3 - "$results" "$(getconf CLK_TCK)" "$rounds" "$duration" "$connections" "$paced" "$pace" "$(for t in "${targets[@]}"; do echo "${t%% *}"; done | paste -sd,)" > bench/results/latest.md <<'EOF'
 import re, statistics, sys
 path, hz, rounds, duration, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+configs = sys.argv[8].split(",")
 def ms(text):
     value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+def spread(values, digits=0):
+    # A median with the range it came from: a conclusion has to survive the range, not just the median.
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
 rows = {}
 for line in open(path):
     config, ticks, rss, out = line.rstrip("\n").split("\t")
@@ -314,28 +374,53 @@ for line in open(path):
     rows.setdefault(config, []).append(dict(rps=rps, p50=pct["50"], p90=pct["90"], p99=pct["99"], cpu=cpu_us, rss=int(rss) / 1024, errors=errors))
 med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in rows.items()}
 ref = med["haproxy-mtls"]
-print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds, medians. CPU and RSS are of the two proxies together / the larger one.\n")
-print("| config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for config in sys.argv[8].split(","):
-    m = med[config]
-    cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if config != "direct" else "-"
-    print(f"| {config} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['cpu']:.0f} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} |")
+print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds: medians [min–max]. CPU and RSS are of the two proxies together / the larger one.\n")
+print("| config | req/s | p50 ms | p99 ms | proxy CPU µs/req | RSS MB (max proxy) | errors | req/s vs HAProxy mTLS | CPU vs HAProxy mTLS | req/s vs bare YARP | CPU vs bare YARP |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+bare = med.get("bare-yarp")
+for config in configs:
+    m, rs = med[config], rows[config]
+    direct = config == "direct"
+    cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if not direct else "-"
+    vs_bare = (f"{m['rps'] / bare['rps']:.2f}×", f"{m['cpu'] / bare['cpu']:.2f}×" if not direct else "-") if bare else ("-", "-")
+    print(f"| {config} | {spread([r['rps'] for r in rs])} | {m['p50']:.2f} | {spread([r['p99'] for r in rs], 2)} | {spread([r['cpu'] for r in rs]) if not direct else '-'} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} | {vs_bare[0]} | {vs_bare[1]} |")
+
+# The price list: each variant against the full Mesh pair measured in the same round (paired differences,
+# so a slow round moves both), as the feature's cost: what the full pair spends more than the pair without it.
+variants = [c for c in configs if c.startswith("mesh-") and c != "mesh-native"]
+if variants and "mesh" in rows:
+    print(f"\nWhat each feature costs: the full Mesh pair minus the pair with that feature off (or, for with-authz, the pair with it on minus the full pair), paired by round: median [min–max] over {rounds} rounds. Positive = the feature costs that much.\n")
+    print("| variant | req/s | CPU µs/req | cost, CPU µs/req | cost, req/s | cost, % of throughput |")
+    print("|---|---|---|---|---|---|")
+    base = rows["mesh"]
+    for config in variants:
+        vs = rows[config]
+        sign = -1 if config == "mesh-with-authz" else 1
+        cpu = [sign * (b["cpu"] - v["cpu"]) for b, v in zip(base, vs)]
+        rps = [sign * (v["rps"] - b["rps"]) for b, v in zip(base, vs)]
+        pct = [sign * (v["rps"] - b["rps"]) / (b["rps"] if sign > 0 else v["rps"]) * 100 for b, v in zip(base, vs)]
+        print(f"| {config[5:]} | {spread([v['rps'] for v in vs])} | {spread([v['cpu'] for v in vs])} | {spread(cpu)} | {spread(rps)} | {spread(pct, 1)} |")
+
 paced_rows = {}
 for line in open(sys.argv[6]):
     config, out = line.rstrip("\n").split("\t")
     fields = dict(kv.split("=") for kv in out.split())
     paced_rows.setdefault(config, []).append({k: float(v) for k, v in fields.items()})
-pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in paced_rows.items()}
-print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time, medians of {rounds} runs.\n")
-# CPU at a fixed rate: the proxies' time over the whole paced run (its warm-up second included) per request sent.
-for m in pm.values():
-    m["cpu"] = m["ticks"] / hz * 1e6 / (m["sent"] + float(sys.argv[7]))
-print("| config | p50 ms | p90 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 | proxy CPU µs/req | CPU vs HAProxy mTLS |")
-print("|---|---|---|---|---|---|---|---|---|")
-for config in sys.argv[8].split(","):
-    m = pm[config]
-    cpu, cpu_ratio = (f"{m['cpu']:.0f}", f"{m['cpu'] / pm['haproxy-mtls']['cpu']:.2f}×") if config != "direct" else ("-", "-")
-    print(f"| {config} | {m['p50']:.2f} | {m['p90']:.2f} | {m['p99']:.2f} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} | {cpu} | {cpu_ratio} |")
+if paced_rows:
+    # CPU at a fixed rate: the proxies' time over the whole paced run (its warm-up second included) per request sent.
+    for rs in paced_rows.values():
+        for r in rs:
+            r["cpu"] = r["ticks"] / hz * 1e6 / (r["sent"] + float(sys.argv[7]))
+    pm = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in paced_rows.items()}
+    print(f"\nPaced at {sys.argv[7]} req/s (~10% of the HAProxy mTLS pair's capacity), latency from each request's scheduled time: medians [min–max] of {rounds} runs.\n")
+    print("| config | p50 ms | p99 ms | max ms | errors | p99 minus HAProxy mTLS p99 | p99 minus bare YARP p99 | proxy CPU µs/req | CPU vs HAProxy mTLS | CPU vs bare YARP |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        m, rs = pm[config], paced_rows[config]
+        direct = config == "direct"
+        cpu, cpu_ratio = (spread([r["cpu"] for r in rs]), f"{m['cpu'] / pm['haproxy-mtls']['cpu']:.2f}×") if not direct else ("-", "-")
+        bare_p99 = f"{m['p99'] - pm['bare-yarp']['p99']:+.2f}" if "bare-yarp" in pm else "-"
+        bare_cpu = f"{m['cpu'] / pm['bare-yarp']['cpu']:.2f}×" if "bare-yarp" in pm and not direct else "-"
+        print(f"| {config} | {m['p50']:.2f} | {spread([r['p99'] for r in rs], 2)} | {m['max']:.2f} | {m['errors']:.0f} | {m['p99'] - pm['haproxy-mtls']['p99']:+.2f} | {bare_p99} | {cpu} | {cpu_ratio} | {bare_cpu} |")
 EOF
 cat bench/results/latest.md

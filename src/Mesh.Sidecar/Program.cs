@@ -11,6 +11,7 @@ using Mesh.Sidecar.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 SidecarOptions options;
+BenchmarkSwitches switches;
 try
 {
     if (args.Contains("--help"))
@@ -19,6 +20,7 @@ try
         return 0;
     }
     options = SidecarOptions.Parse(args);
+    switches = BenchmarkSwitches.Parse(Environment.GetEnvironmentVariable(BenchmarkSwitches.Variable));
 }
 catch (UsageException e)
 {
@@ -27,7 +29,7 @@ catch (UsageException e)
 }
 
 var builder = WebApplication.CreateSlimBuilder();
-builder.Services.AddMeshObservability(SidecarTelemetryOptions.For(options));
+builder.Services.AddMeshObservability(SidecarTelemetryOptions.For(options, switches));
 builder.Logging.AddSimpleConsole(o =>
 {
     o.SingleLine = true;
@@ -52,7 +54,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.ApplicationServices.GetRequiredService<InboundTls>().Configure(l));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
 });
-builder.Services.AddMeshSidecar(options);
+builder.Services.AddMeshSidecar(options, switches);
 // The drain delay runs in RegistrationAgent.StoppingAsync; then Kestrel waits this long for in-flight calls.
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + options.DrainTimeout);
 
@@ -62,20 +64,45 @@ _ = app.Services.GetRequiredService<SidecarGauges>();
 // The three listeners share one process; each port gets its own short pipeline.
 app.UseMeshMetricsEndpoint();
 app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
-app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound => inbound.Run(inbound.ApplicationServices.GetRequiredService<InboundForwarder>().InvokeAsync));
-app.UseWhen(c => c.Connection.LocalPort == options.OutboundPort, outbound => outbound.UseMiddleware<OutboundTelemetryStep>());
+app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound =>
+{
+    var forwarder = inbound.ApplicationServices.GetRequiredService<InboundForwarder>();
+    inbound.Run(switches.Inbound ? forwarder.InvokeAsync : forwarder.ForwardOnlyAsync);
+});
+app.UseWhen(c => c.Connection.LocalPort == options.OutboundPort, outbound =>
+{
+    if (switches.Telemetry)
+    {
+        outbound.UseMiddleware<OutboundTelemetryStep>();
+    }
+    else
+    {
+        outbound.Use((context, next) => { OutboundCall.Begin(context); return next(context); });
+    }
+});
 app.UseRouting();
 app.MapReverseProxy(pipeline =>
 {
+    // The benchmark's switches decide here, once, which steps exist; a request never checks them.
     pipeline.UseMiddleware<OutboundRoutingStep>();
-    pipeline.UseMiddleware<ResilienceStep>();
-    pipeline.UseMiddleware<LocalityStep>();
+    if (switches.Resilience)
+    {
+        pipeline.UseMiddleware<ResilienceStep>();
+    }
+    if (switches.Locality)
+    {
+        pipeline.UseMiddleware<LocalityStep>();
+    }
     pipeline.UseLoadBalancing();
     // No UsePassiveHealthChecks: outlier detection (ResilienceStep) ejects endpoints; YARP's passive
     // checks are never configured, and the step would cost every call an async frame.
 });
 app.MapFallback(UnknownHostHandler.HandleAsync);
 
+if (switches.AnyOff)
+{
+    Log.BenchmarkSwitchesOff(app.Logger, BenchmarkSwitches.Variable, switches.ToString());
+}
 Log.Started(app.Logger, options.InstanceId, options.Service, options.Namespace, options.OutboundPort, options.InboundListen, options.InboundPort, options.AdminPort, options.AppPort);
 await app.RunAsync();
 return 0;

@@ -18,9 +18,10 @@ namespace Mesh.Sidecar.Hosting;
 internal static class SidecarServices
 {
     /// <summary>Registers the sidecar's parts; TryAdd lets a test or a later feature swap one (e.g. the transport).</summary>
-    public static IServiceCollection AddMeshSidecar(this IServiceCollection services, SidecarOptions options)
+    public static IServiceCollection AddMeshSidecar(this IServiceCollection services, SidecarOptions options, BenchmarkSwitches? switches = null)
     {
         services.AddSingleton(options);
+        services.AddSingleton(switches ?? BenchmarkSwitches.None);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<MeshTransport>();
         services.AddSingleton<WorkloadIdentity>();

@@ -67,6 +67,10 @@ internal sealed class InboundForwarder : IDisposable
         }
     }
 
+    /// <summary>The benchmark's "inbound" switch off: forwarding to the app and nothing else, the price list's floor for this path.</summary>
+    public Task ForwardOnlyAsync(HttpContext context) =>
+        _forwarder.SendAsync(context, _app, _client, _request, OriginalHostTransformer.Instance).AsTask();
+
     /// <summary>
     /// Applies the workload's PeerAuthentication (a plaintext request on a connection accepted while the
     /// mode was PERMISSIVE is refused once it is STRICT) and AuthorizationPolicy; false when it answered 403.

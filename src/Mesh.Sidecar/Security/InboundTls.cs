@@ -32,7 +32,7 @@ internal sealed class PeerIdentityFeature(SpiffeId peer)
 /// handshake is plaintext, handed straight to the HTTP server when the workload's PeerAuthentication
 /// is PERMISSIVE and refused when STRICT. Kestrel cannot serve TLS and plaintext on one port by itself.
 /// </summary>
-internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, TimeProvider time, ILogger<InboundTls> logger)
+internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, TimeProvider time, BenchmarkSwitches switches, ILogger<InboundTls> logger)
 {
     private const byte TlsHandshakeRecord = 0x16;
     private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
@@ -110,7 +110,7 @@ internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, Tim
             EnabledSslProtocols = SslProtocols.Tls13,
             ApplicationProtocols = Alpn,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            RemoteCertificateValidationCallback = !switches.Spiffe ? static (_, _, _, _) => true : (_, certificate, _, _) =>
             {
                 var refusal = identity.CheckPeer(certificate, time.GetUtcNow(), out _);
                 if (refusal is not null)

@@ -11,15 +11,15 @@ internal static class SidecarTelemetryOptions
     /// started by <see cref="OutboundTelemetryStep"/> and the inbound forwarder); the admin port (probes,
     /// scrapes) gets none.
     /// </summary>
-    public static ObservabilityOptions For(SidecarOptions options) => new()
+    public static ObservabilityOptions For(SidecarOptions options, BenchmarkSwitches switches) => new()
     {
         ServiceName = $"{options.Service}.{options.Namespace}",
         InstanceId = options.InstanceId,
         SamplingRatio = options.TraceSampling,
-        Sources = [SidecarTelemetry.Name],
+        Sources = switches.Tracing ? [SidecarTelemetry.Name] : [],
         // Kestrel's meter is per connection, not per request: connections it cut for a limit (slow headers,
         // a trickled body) show as kestrel_connection_duration_seconds{error_type=...}.
-        Meters = [SidecarTelemetry.Name, "Microsoft.AspNetCore.Server.Kestrel"],
+        Meters = switches.Metrics ? [SidecarTelemetry.Name, "Microsoft.AspNetCore.Server.Kestrel"] : [],
         HostServerSpans = false,
         MetricsPort = options.AdminPort,
         Attributes = new Dictionary<string, object>

