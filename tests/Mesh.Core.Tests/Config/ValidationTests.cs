@@ -234,6 +234,20 @@ public sealed class ValidationTests
     }
 
     [Fact]
+    public void LoadLayers_AFileNamedLikeALowerLayersFile_IsStillALayerAboveIt()
+    {
+        // meshctl apply -f dir.yaml posts an edited copy of a config dir file under that file's name.
+        var v1 = Rule("  - route:\n    - destination: {host: reviews, subset: v1}");
+        var v2 = Rule("  - route:\n    - destination: {host: reviews, subset: v2}");
+
+        var result = ConfigLoader.LoadLayers([new ConfigFile("dir.yaml", Subsets + v1), new ConfigFile("dir.yaml", v2, Layer: 1)]);
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+        Assert.Equal("v2", Assert.Single(result.Config!.VirtualServices).Spec.Http[0].Route[0].Destination!.Subset);
+        Assert.Single(result.Config.DestinationRules);
+    }
+
+    [Fact]
     public void SplitDocuments_KeepsEachDocumentsTextAndIdentity_AndReportsDocumentsWithoutName()
     {
         const string text = "# the reviews rules\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: shop\nspec: {}\n---\n# nothing here\n---\nkind: DestinationRule\nmetadata: {}\n";

@@ -57,16 +57,14 @@ public static class ConfigLoader
     {
         var problems = new List<ConfigError>();
         var builder = new ConfigSetBuilder();
-        var layers = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var file in files)
         {
-            layers[file.Name] = file.Layer;
             LoadFile(file.Name, file.Text, builder, problems);
+            // By resource, not by file name: a file posted under the name of a config dir file
+            // (meshctl apply -f bookshop.yaml) is still a layer above it.
+            builder.EndFile(file.Layer);
         }
-        if (layers.Values.Distinct().Count() > 1)
-        {
-            builder.DropShadowed(source => layers.GetValueOrDefault(source));
-        }
+        builder.DropShadowed();
         var config = builder.Build();
         problems.AddRange(ConfigValidator.Validate(config, registeredHosts));
         var failed = problems.Any(p => p.Severity == ConfigSeverity.Error);
