@@ -262,4 +262,32 @@ public sealed class ValidationTests
         Assert.Equal(("f.yaml", 11), (problem.File, problem.Line));
         Assert.Contains("kind and metadata.name", problem.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void SplitDocuments_ADocumentOnItsSeparatorLine_IsKept()
+    {
+        // The store saves what SplitDocuments returns; a document it dropped was validated but never saved.
+        const string text = "kind: VirtualService\nmetadata: {name: a}\n--- {kind: VirtualService, metadata: {name: b}}\n--- !!map\nkind: VirtualService\nmetadata: {name: c}\n--- {kind: VirtualService, metadata: {name: d}}";
+
+        var (documents, problems) = ConfigLoader.SplitDocuments("f.yaml", text);
+
+        Assert.Empty(problems);
+        Assert.Equal(["a", "b", "c", "d"], documents.Select(d => d.Name));
+        Assert.Equal([2, 3, 6, 7], documents.Select(d => d.Line));
+    }
+
+    [Fact]
+    public void SplitDocuments_ADocumentEndedWithoutASeparatorLine_IsAnError()
+    {
+        // "... # end" ends a YAML document, but is not a line of just '---' or '...': without the error the
+        // next document would be saved inside the first one's file, and loaded again from its own.
+        const string text = "kind: VirtualService\nmetadata: {name: a}\n... # end\nkind: VirtualService\nmetadata: {name: b}\n";
+
+        var (documents, problems) = ConfigLoader.SplitDocuments("f.yaml", text);
+
+        Assert.Empty(documents);
+        var problem = Assert.Single(problems);
+        Assert.Equal(("f.yaml", 4, 1), (problem.File, problem.Line, problem.Column));
+        Assert.Contains("another document starts here", problem.Message, StringComparison.Ordinal);
+    }
 }
