@@ -120,8 +120,9 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
         {
             var (documents, problems) = ConfigLoader.SplitDocuments(fileName, text);
             var deleted = new List<ConfigDocument>();
-            var problemList = problems.Concat(NoDocuments(fileName, documents, problems)).ToList();
-            foreach (var document in documents)
+            // The names become a path under applied/: checked as on apply, or a name with '../' in it deletes files elsewhere.
+            var problemList = problems.Concat(NameProblems(fileName, documents)).Concat(NoDocuments(fileName, documents, problems)).ToList();
+            foreach (var document in documents.Where(Storable))
             {
                 if (File.Exists(Path.Combine(options.DataDir, AppliedName(document))))
                 {
@@ -170,13 +171,25 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     private static IEnumerable<ConfigError> NoDocuments(string fileName, IReadOnlyList<ConfigDocument> documents, IReadOnlyList<ConfigError> problems) =>
         documents.Count == 0 && problems.Count == 0 ? [new ConfigError(fileName, 1, 1, "", "no resources in this file")] : [];
 
-    /// <summary>Applied resources are stored under their names, so the names must be the DNS names Kubernetes allows.</summary>
+    /// <summary>
+    /// Applied resources are stored as kind.namespace.name.yaml, so the names must be the DNS names
+    /// Kubernetes allows, and the kind and namespace must hold no dot (as Kubernetes namespaces are DNS
+    /// labels): otherwise namespace a.b name c and namespace a name b.c would share one file.
+    /// </summary>
     private static IEnumerable<ConfigError> NameProblems(string fileName, IEnumerable<ConfigDocument> documents) =>
-        documents.Where(d => !DnsName().IsMatch(d.Name) || !DnsName().IsMatch(d.Namespace))
-            .Select(d => new ConfigError(fileName, d.Line, d.Column, "metadata.name", $"{d}: name and namespace must be lower-case DNS names (a-z, 0-9, '-', '.')"));
+        documents.Where(d => !Storable(d)).Select(d => new ConfigError(fileName, d.Line, d.Column, "metadata.name",
+                $"{d}: name must be a lower-case DNS name (a-z, 0-9, '-', '.'), namespace a DNS label (a-z, 0-9, '-') and kind a word"));
+
+    private static bool Storable(ConfigDocument d) => DnsName().IsMatch(d.Name) && DnsLabel().IsMatch(d.Namespace) && KindName().IsMatch(d.Kind);
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
     private static partial System.Text.RegularExpressions.Regex DnsName();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial System.Text.RegularExpressions.Regex DnsLabel();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z]+$")]
+    private static partial System.Text.RegularExpressions.Regex KindName();
 
     private HashSet<string> RegisteredHosts() =>
         registry.Instances.Select(i => HostName.Canonical(i.Service, i.Namespace)).ToHashSet(StringComparer.Ordinal);

@@ -54,7 +54,7 @@ public sealed class ConfigLoaderFuzzTests
             {
                 var text = Apply(input);
                 var (_, problems) = ConfigLoader.SplitDocuments(FileName, text);
-                AssertPlaced(problems, text);
+                ProblemPlacement.AssertPlaced(problems, FileName, text);
             },
             iter: MutationIterations / 2,
             print: input => Describe(input));
@@ -83,53 +83,12 @@ public sealed class ConfigLoaderFuzzTests
     {
         var result = ConfigLoader.Load([(FileName, text)]);
         Assert.Equal(result.Errors.Any(), !result.Succeeded);
-        AssertPlaced(result.Problems, text);
+        ProblemPlacement.AssertPlaced(result.Problems, FileName, text);
         if (result.Config is not null)
         {
             // An accepted set is what the control plane saves and serves as JSON: it must serialize.
             JsonSerializer.Serialize(result.Config, MeshJson.Options);
         }
-    }
-
-    /// <summary>Every problem names this file and a line and column inside it, and reads as file:line:column.</summary>
-    internal static void AssertPlaced(IEnumerable<ConfigError> problems, string text)
-    {
-        var lines = Lines(text);
-        foreach (var p in problems)
-        {
-            Assert.Equal(FileName, p.File);
-            Assert.True(p.Line >= 1 && p.Line <= lines.Count + 1, $"line {p.Line} outside 1..{lines.Count + 1}: {p}");
-            var width = p.Line <= lines.Count ? lines[p.Line - 1] : 0;
-            Assert.True(p.Column >= 1 && p.Column <= width + 1, $"column {p.Column} outside 1..{width + 1} of line {p.Line}: {p}");
-            Assert.StartsWith($"{FileName}:{p.Line}:{p.Column}:", p.ToString(), StringComparison.Ordinal);
-            Assert.DoesNotContain("   at ", p.Message, StringComparison.Ordinal); // a stack trace is not an error message
-        }
-    }
-
-    /// <summary>Line lengths as YAML counts lines: \r\n, \r, \n, NEL, LS and PS each end one.</summary>
-    private static List<int> Lines(string text)
-    {
-        var lengths = new List<int>();
-        var length = 0;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            if (c is '\n' or '\r' or '\u0085' or '\u2028' or '\u2029')
-            {
-                if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
-                {
-                    i++;
-                }
-                lengths.Add(length);
-                length = 0;
-            }
-            else
-            {
-                length++;
-            }
-        }
-        lengths.Add(length);
-        return lengths;
     }
 
     internal static string Apply((int Seed, YamlMutation[] Edits) input) =>

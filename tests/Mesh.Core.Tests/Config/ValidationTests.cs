@@ -234,6 +234,20 @@ public sealed class ValidationTests
     }
 
     [Fact]
+    public void LoadLayers_AFileNamedLikeALowerLayersFile_IsStillALayerAboveIt()
+    {
+        // meshctl apply -f dir.yaml posts an edited copy of a config dir file under that file's name.
+        var v1 = Rule("  - route:\n    - destination: {host: reviews, subset: v1}");
+        var v2 = Rule("  - route:\n    - destination: {host: reviews, subset: v2}");
+
+        var result = ConfigLoader.LoadLayers([new ConfigFile("dir.yaml", Subsets + v1), new ConfigFile("dir.yaml", v2, Layer: 1)]);
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+        Assert.Equal("v2", Assert.Single(result.Config!.VirtualServices).Spec.Http[0].Route[0].Destination!.Subset);
+        Assert.Single(result.Config.DestinationRules);
+    }
+
+    [Fact]
     public void SplitDocuments_KeepsEachDocumentsTextAndIdentity_AndReportsDocumentsWithoutName()
     {
         const string text = "# the reviews rules\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: shop\nspec: {}\n---\n# nothing here\n---\nkind: DestinationRule\nmetadata: {}\n";
@@ -247,5 +261,33 @@ public sealed class ValidationTests
         var problem = Assert.Single(problems);
         Assert.Equal(("f.yaml", 11), (problem.File, problem.Line));
         Assert.Contains("kind and metadata.name", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SplitDocuments_ADocumentOnItsSeparatorLine_IsKept()
+    {
+        // The store saves what SplitDocuments returns; a document it dropped was validated but never saved.
+        const string text = "kind: VirtualService\nmetadata: {name: a}\n--- {kind: VirtualService, metadata: {name: b}}\n--- !!map\nkind: VirtualService\nmetadata: {name: c}\n--- {kind: VirtualService, metadata: {name: d}}";
+
+        var (documents, problems) = ConfigLoader.SplitDocuments("f.yaml", text);
+
+        Assert.Empty(problems);
+        Assert.Equal(["a", "b", "c", "d"], documents.Select(d => d.Name));
+        Assert.Equal([2, 3, 6, 7], documents.Select(d => d.Line));
+    }
+
+    [Fact]
+    public void SplitDocuments_ADocumentEndedWithoutASeparatorLine_IsAnError()
+    {
+        // "... # end" ends a YAML document, but is not a line of just '---' or '...': without the error the
+        // next document would be saved inside the first one's file, and loaded again from its own.
+        const string text = "kind: VirtualService\nmetadata: {name: a}\n... # end\nkind: VirtualService\nmetadata: {name: b}\n";
+
+        var (documents, problems) = ConfigLoader.SplitDocuments("f.yaml", text);
+
+        Assert.Empty(documents);
+        var problem = Assert.Single(problems);
+        Assert.Equal(("f.yaml", 4, 1), (problem.File, problem.Line, problem.Column));
+        Assert.Contains("another document starts here", problem.Message, StringComparison.Ordinal);
     }
 }

@@ -57,16 +57,14 @@ public static class ConfigLoader
     {
         var problems = new List<ConfigError>();
         var builder = new ConfigSetBuilder();
-        var layers = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var file in files)
         {
-            layers[file.Name] = file.Layer;
             LoadFile(file.Name, file.Text, builder, problems);
+            // By resource, not by file name: a file posted under the name of a config dir file
+            // (meshctl apply -f bookshop.yaml) is still a layer above it.
+            builder.EndFile(file.Layer);
         }
-        if (layers.Values.Distinct().Count() > 1)
-        {
-            builder.DropShadowed(source => layers.GetValueOrDefault(source));
-        }
+        builder.DropShadowed();
         var config = builder.Build();
         problems.AddRange(ConfigValidator.Validate(config, registeredHosts));
         var failed = problems.Any(p => p.Severity == ConfigSeverity.Error);
@@ -98,17 +96,20 @@ public static class ConfigLoader
         // in a chunk plus the chunk's first line are lines of the file.
         var lines = YamlLineStarts(text);
         var first = 0;
-        for (var i = 0; i < lines.Count; i++)
+        // One step past the last line, to cut the last document, also when the last line is a "--- {...}" that starts it.
+        for (var i = 0; i <= lines.Count; i++)
         {
-            var lineText = i + 1 < lines.Count ? text[lines[i]..lines[i + 1]].TrimEnd('\r', '\n', '\u0085', '\u2028', '\u2029') : text[lines[i]..];
-            var last = i + 1 == lines.Count;
-            if (!last && !IsDocumentSeparator(lineText))
+            var end = i == lines.Count;
+            var lineText = end ? "" : i + 1 < lines.Count ? text[lines[i]..lines[i + 1]].TrimEnd('\r', '\n', '\u0085', '\u2028', '\u2029') : text[lines[i]..];
+            if (!end && !IsDocumentSeparator(lineText))
             {
                 continue;
             }
-            var chunk = last && !IsDocumentSeparator(lineText) ? text[lines[first]..] : text[lines[first]..lines[i]];
+            var chunk = end ? text[(first < lines.Count ? lines[first] : text.Length)..] : text[lines[first]..lines[i]];
             var lineOffset = first;
-            first = i + 1;
+            // "--- {kind: ...}" and "--- !!map" start the next document on the separator line itself,
+            // so that line belongs to it; only a bare '---' (or '...') is left out.
+            first = SeparatorContent(lineText) ? i : i + 1;
             var stream = new YamlStream();
             try
             {
@@ -125,11 +126,20 @@ public static class ConfigLoader
                 problems.Add(new ConfigError(fileName, line + lineOffset, column, "", "YAML syntax error: " + (e is YamlException ye ? Reason(ye) : e.Message)));
                 continue;
             }
-            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            var roots = stream.Documents.Select(d => d.RootNode).Where(r => r is not YamlScalarNode { Value: null or "" }).ToArray();
+            if (roots.Length == 0)
             {
                 continue; // only comments or blank lines
             }
-            var root = stream.Documents[0].RootNode;
+            if (roots.Length > 1)
+            {
+                // YAML ended a document where the cut above did not ("... # end", a directive): each
+                // document is stored on its own, so one stored as part of another would be loaded twice.
+                problems.Add(new ConfigError(fileName, (int)roots[1].Start.Line + lineOffset, (int)roots[1].Start.Column, "",
+                    "another document starts here; put a line of just '---' between documents"));
+                continue;
+            }
+            var root = roots[0];
             var metadata = Child(root as YamlMappingNode, "metadata") as YamlMappingNode;
             var (kind, name) = (Scalar(root as YamlMappingNode, "kind"), Scalar(metadata, "name"));
             if (kind is null || name is null)
@@ -162,6 +172,9 @@ public static class ConfigLoader
         }
         return starts;
     }
+
+    private static bool SeparatorContent(string line) =>
+        line.StartsWith("---", StringComparison.Ordinal) && line[3..].Trim() is { Length: > 0 } rest && !rest.StartsWith('#');
 
     private static bool IsDocumentSeparator(string line) =>
         (line.StartsWith("---", StringComparison.Ordinal) && (line.Length == 3 || char.IsWhiteSpace(line[3])))

@@ -11,22 +11,45 @@ internal sealed class ConfigSetBuilder
     public List<Resource<PeerAuthentication>> PeerAuthentications { get; } = [];
     public List<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; } = [];
 
-    /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
-    public void DropShadowed(Func<string, int> layerOf)
+    // Each resource's layer; records compare by value, and two files may hold the same resource.
+    private readonly Dictionary<object, int> _layers = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Puts the resources added since the last call in <paramref name="layer"/>.</summary>
+    public void EndFile(int layer)
     {
-        DropShadowed(VirtualServices, layerOf);
-        DropShadowed(DestinationRules, layerOf);
-        DropShadowed(ServiceEntries, layerOf);
-        DropShadowed(PeerAuthentications, layerOf);
-        DropShadowed(AuthorizationPolicies, layerOf);
+        Mark(VirtualServices, layer);
+        Mark(DestinationRules, layer);
+        Mark(ServiceEntries, layer);
+        Mark(PeerAuthentications, layer);
+        Mark(AuthorizationPolicies, layer);
     }
 
-    private static void DropShadowed<T>(List<Resource<T>> resources, Func<string, int> layerOf) where T : class
+    /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
+    public void DropShadowed()
+    {
+        DropShadowed(VirtualServices);
+        DropShadowed(DestinationRules);
+        DropShadowed(ServiceEntries);
+        DropShadowed(PeerAuthentications);
+        DropShadowed(AuthorizationPolicies);
+    }
+
+    private void Mark<T>(List<Resource<T>> resources, int layer) where T : class
+    {
+        // Lists only grow, so the unmarked resources are the ones at the end.
+        for (var i = resources.Count - 1; i >= 0 && _layers.TryAdd(resources[i], layer); i--)
+        {
+        }
+    }
+
+    private int LayerOf(object resource) => _layers.GetValueOrDefault(resource);
+
+    private void DropShadowed<T>(List<Resource<T>> resources) where T : class
     {
         var top = resources
             .GroupBy(r => (r.Metadata.Namespace, r.Metadata.Name))
-            .ToDictionary(g => g.Key, g => g.Max(r => layerOf(r.Source)));
-        resources.RemoveAll(r => layerOf(r.Source) < top[(r.Metadata.Namespace, r.Metadata.Name)]);
+            .ToDictionary(g => g.Key, g => g.Max(LayerOf));
+        resources.RemoveAll(r => LayerOf(r) < top[(r.Metadata.Namespace, r.Metadata.Name)]);
     }
 
     public ConfigSet Build() => new()
