@@ -32,5 +32,9 @@ internal sealed class MeshState
         IReadOnlyDictionary<string, RoutedCluster> Clusters);
 }
 
-/// <summary>A cluster of the route table and the proxy's live state for it.</summary>
-internal sealed record RoutedCluster(ClusterDefinition Definition, ClusterState Proxy);
+/// <summary>
+/// A cluster of the route table with everything a call to it needs, bound when the snapshot is applied:
+/// its definition, the proxy's live state and its failure-handling state. The routing step resolves it
+/// once per call; the later steps read it from the call, never look it up.
+/// </summary>
+internal sealed record RoutedCluster(ClusterDefinition Definition, ClusterState Proxy, Resilience.ClusterResilience Resilience);

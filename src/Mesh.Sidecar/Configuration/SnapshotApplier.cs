@@ -45,9 +45,10 @@ internal sealed class SnapshotApplier(
                 {
                     throw new InvalidOperationException($"the proxy applied snapshot {snapshot.Version} without its cluster '{cluster.Id}'");
                 }
-                resolved[cluster.Id] = new RoutedCluster(cluster, proxyCluster);
+                var clusterResilience = resilience.For(cluster);
+                resolved[cluster.Id] = new RoutedCluster(cluster, proxyCluster, clusterResilience);
                 // An endpoint that left the registry and comes back starts with a clean record.
-                resilience.Find(cluster.Id)?.Local.Retain(cluster.HealthyEndpoints.Select(e => e.InstanceId).ToHashSet(StringComparer.Ordinal));
+                clusterResilience.Local.Retain(cluster.HealthyEndpoints.Select(e => e.InstanceId).ToHashSet(StringComparer.Ordinal));
             }
             state.Set(new MeshState.Applied(snapshot, routes, source, time.GetUtcNow(), inbound, resolved));
             if (json is not null)

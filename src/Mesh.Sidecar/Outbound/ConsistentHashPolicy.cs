@@ -24,7 +24,7 @@ internal sealed class ConsistentHashPolicy : ILoadBalancingPolicy
         {
             return null;
         }
-        var key = context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster is { ConsistentHash: { } hash }
+        var key = context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster?.Definition is { ConsistentHash: { } hash }
             ? HashKey(context, hash)
             : null;
         return key is null

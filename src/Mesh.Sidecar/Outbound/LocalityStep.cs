@@ -22,7 +22,7 @@ internal sealed class LocalityStep(RequestDelegate next, SidecarOptions options)
     {
         var proxy = context.GetReverseProxyFeature();
         if (proxy.AvailableDestinations.Count > 1
-            && context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster is { Locality: { } setting })
+            && context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster?.Definition is { Locality: { } setting })
         {
             proxy.AvailableDestinations = LocalityPreference.Select(proxy.AvailableDestinations, LocalityOf, options.Region, options.Zone, setting, Random.Shared);
         }

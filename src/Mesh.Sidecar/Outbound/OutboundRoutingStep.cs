@@ -166,7 +166,7 @@ internal sealed class OutboundRoutingStep(RequestDelegate next, MeshState state,
         }
         if (call is not null)
         {
-            call.Cluster = cluster.Definition;
+            call.Cluster = cluster;
         }
         if (proxy.AvailableDestinations.Count == 0)
         {

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using Mesh.Core.Resilience;
@@ -102,19 +101,19 @@ internal sealed class ClusterResilience
     public void EndRetry() => Interlocked.Decrement(ref _activeRetries);
 }
 
-/// <summary>Finds the <see cref="ClusterResilience"/> of a cluster: a weak-table hit per request, a policy comparison per new snapshot.</summary>
+/// <summary>
+/// Keeps each cluster's <see cref="ClusterResilience"/> across snapshots: the snapshot applier asks for
+/// every cluster once per snapshot and binds the answer into the cluster's <c>RoutedCluster</c>, so no
+/// call looks it up. The same state comes back while the cluster's traffic policy is unchanged (endpoint
+/// churn keeps ejections and budgets); a changed policy gets a new one.
+/// </summary>
 internal sealed class ResilienceRegistry(TimeProvider time, Hosting.SidecarOptions options)
 {
-    private readonly ConditionalWeakTable<ClusterDefinition, ClusterResilience> _byDefinition = [];
     private readonly Dictionary<string, (string PolicyKey, ClusterResilience State)> _byId = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     public ClusterResilience For(ClusterDefinition cluster)
     {
-        if (_byDefinition.TryGetValue(cluster, out var known))
-        {
-            return known;
-        }
         var key = JsonSerializer.Serialize(cluster.Policy, SidecarJson.Options.Info<Mesh.Core.Config.Model.TrafficPolicy?>());
         lock (_gate)
         {
@@ -122,7 +121,6 @@ internal sealed class ResilienceRegistry(TimeProvider time, Hosting.SidecarOptio
             {
                 _byId[cluster.Id] = entry = (key, new ClusterResilience(cluster, time, options.RetryBudgetRatio, options.RetryBudgetMinPerSecond));
             }
-            _byDefinition.AddOrUpdate(cluster, entry.State);
             return entry.State;
         }
     }

@@ -24,7 +24,7 @@ namespace Mesh.Sidecar.Resilience;
 /// A 5xx answer that will be retried never reaches the caller: <see cref="RetryResponseTransform"/>
 /// holds its body back.
 /// </summary>
-internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceRegistry registry, TimeProvider time, ILogger<ResilienceStep> logger)
+internal sealed partial class ResilienceStep(RequestDelegate next, TimeProvider time, ILogger<ResilienceStep> logger)
 {
     /// <summary>Bodies up to this size, of known length, are buffered so a retry can send them again.</summary>
     public const int MaxReplayBodyBytes = 64 * 1024;
@@ -35,11 +35,10 @@ internal sealed partial class ResilienceStep(RequestDelegate next, ResilienceReg
     {
         var proxy = context.GetReverseProxyFeature();
         var call = context.Features.Get<OutboundCall>();
-        if (call?.Cluster is not { } cluster)
+        if (call?.Cluster is not { Definition: var cluster, Resilience: var resilience })
         {
             return next(context);
         }
-        var resilience = registry.For(cluster);
         var policy = call.Rule?.RetryPolicy ?? RetryPolicy.IstioDefault;
         resilience.Budget.RecordRequest();
         return HasBody(context.Request)

@@ -19,7 +19,7 @@ internal sealed class OutboundCall
     public string Route { get; set; } = "";
 
     /// <summary>The cluster the routing step sent the call to, from the same state as its rule; the later steps read it here.</summary>
-    public Mesh.Core.Routing.ClusterDefinition? Cluster { get; set; }
+    public Configuration.RoutedCluster? Cluster { get; set; }
 
     /// <summary>The VirtualService rule that matched; its retry policy drives the attempts.</summary>
     public Mesh.Core.Routing.RouteRule? Rule { get; set; }
