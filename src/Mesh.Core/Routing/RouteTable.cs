@@ -7,22 +7,31 @@ namespace Mesh.Core.Routing;
 /// <summary>
 /// The compiled, immutable routing state of one snapshot as seen by a sidecar in one namespace: which
 /// host names it knows, the ordered rules of each, and the clusters (host or subset) with endpoints.
-/// Built once per snapshot; the request path only reads it.
+/// Built once per snapshot; the request path only reads it. A snapshot that changed only endpoints
+/// (a delta keeps the config object) reuses the previous table's compiled rules, regexes included, and
+/// rebuilds only the clusters.
 /// </summary>
 public sealed class RouteTable
 {
     private readonly Dictionary<string, HostRoutes> _byName;
     private readonly Dictionary<string, ClusterDefinition> _clusters;
 
-    private RouteTable(Dictionary<string, HostRoutes> byName, Dictionary<string, ClusterDefinition> clusters, long version)
+    /// <summary>What the rules were compiled from, and each VirtualService's compiled rules in config order.</summary>
+    private readonly (ConfigSet Config, string Namespace, RouteRule[][] Rules)? _compiled;
+
+    private RouteTable(Dictionary<string, HostRoutes> byName, Dictionary<string, ClusterDefinition> clusters, long version, (ConfigSet, string, RouteRule[][])? compiled)
     {
         _byName = byName;
         _clusters = clusters;
+        _compiled = compiled;
         Clusters = clusters.Values.OrderBy(c => c.Id, StringComparer.Ordinal).ToArray();
         Version = version;
     }
 
-    public static RouteTable Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), new(StringComparer.Ordinal), 0);
+    public static RouteTable Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), new(StringComparer.Ordinal), 0, null);
+
+    /// <summary>Whether this table's rules are the very ones <paramref name="other"/> compiled (for tests and the applier's log).</summary>
+    public bool SharesRulesWith(RouteTable other) => _compiled is { } mine && other._compiled is { } theirs && ReferenceEquals(mine.Rules, theirs.Rules);
 
     public long Version { get; }
     public IReadOnlyList<ClusterDefinition> Clusters { get; }
@@ -37,7 +46,8 @@ public sealed class RouteTable
 
     public bool TryGetCluster(string id, out ClusterDefinition cluster) => _clusters.TryGetValue(id, out cluster!);
 
-    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace)
+    /// <param name="previous">The table of the snapshot before, whose compiled rules are reused when <paramref name="snapshot"/> has the same config object.</param>
+    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace, RouteTable? previous = null)
     {
         var config = snapshot.Config;
         var rulesByDestination = DestinationRulesByHost(config);
@@ -77,10 +87,25 @@ public sealed class RouteTable
             var cluster = ClusterFor(host, null);
             hosts[host] = new HostRoutes(host, [new RouteRule(null, [], [new WeightedDestination(cluster.Id, host, null, 100)])], fromVirtualService: false);
         }
+        var compiled = previous?._compiled is { } known && ReferenceEquals(known.Config, config) && known.Namespace == callerNamespace
+            ? known.Rules
+            : config.VirtualServices.Select(vs => vs.Spec.Http.Select(rule => Compile(rule, vs.Metadata.Namespace)).ToArray()).ToArray();
         // The first VirtualService for a host wins, as Istio does for sidecars.
-        foreach (var vs in config.VirtualServices)
+        for (var i = 0; i < compiled.Length; i++)
         {
-            var rules = vs.Spec.Http.Select(rule => Compile(rule, vs.Metadata.Namespace, ClusterFor)).ToArray();
+            var vs = config.VirtualServices[i];
+            var rules = compiled[i];
+            foreach (var rule in rules)
+            {
+                foreach (var destination in rule.Destinations)
+                {
+                    ClusterFor(destination.Host, destination.Subset);
+                }
+                if (rule.Mirror is { } mirror)
+                {
+                    ClusterFor(mirror.Host, mirror.Subset);
+                }
+            }
             foreach (var written in vs.Spec.Hosts)
             {
                 var host = HostName.Canonical(written, vs.Metadata.Namespace);
@@ -101,7 +126,7 @@ public sealed class RouteTable
                 byName.TryAdd(alias, routes);
             }
         }
-        return new RouteTable(byName, clusters, snapshot.Version);
+        return new RouteTable(byName, clusters, snapshot.Version, (config, callerNamespace, compiled));
     }
 
     /// <summary>A subset's policy fields replace the DestinationRule's, field by field.</summary>
@@ -126,15 +151,15 @@ public sealed class RouteTable
         return setting ?? (policy?.OutlierDetection is not null ? new LocalityLbSetting() : null);
     }
 
-    private static RouteRule Compile(HttpRoute rule, string ns, Func<string, string?, ClusterDefinition> clusterFor)
+    /// <summary>A rule on its own: it names its clusters by id, so it holds nothing of the endpoints and outlives endpoint changes.</summary>
+    private static RouteRule Compile(HttpRoute rule, string ns)
     {
         var destinations = rule.Route
             .Where(r => r.Destination is not null)
             .Select(r =>
             {
                 var host = HostName.Canonical(r.Destination!.Host, ns);
-                var cluster = clusterFor(host, r.Destination.Subset);
-                return new WeightedDestination(cluster.Id, host, r.Destination.Subset, r.Weight ?? (rule.Route.Count == 1 ? 100 : 0))
+                return new WeightedDestination(ClusterDefinition.IdFor(host, r.Destination.Subset), host, r.Destination.Subset, r.Weight ?? (rule.Route.Count == 1 ? 100 : 0))
                 {
                     RequestHeaders = HeaderEdits.From(r.Headers?.Request),
                     ResponseHeaders = HeaderEdits.From(r.Headers?.Response),
@@ -145,7 +170,7 @@ public sealed class RouteTable
         if (rule.Mirror is { } m)
         {
             var host = HostName.Canonical(m.Host, ns);
-            mirror = new MirrorAction(clusterFor(host, m.Subset).Id, host, m.Subset, rule.MirrorPercentage?.Value ?? 100);
+            mirror = new MirrorAction(ClusterDefinition.IdFor(host, m.Subset), host, m.Subset, rule.MirrorPercentage?.Value ?? 100);
         }
         return new RouteRule(rule.Name, rule.Match.Select(match => new RequestMatcher(match)).ToArray(), destinations)
         {

@@ -38,6 +38,47 @@ public sealed class RouteTableTests
         Assert.Equal(["r1", "r2"], cluster.HealthyEndpoints.Select(e => e.InstanceId));
     }
 
+    [Fact]
+    public void Build_AfterAnEndpointOnlyDelta_ReusesTheCompiledRules_AndRebuildsTheClusters()
+    {
+        var loaded = ConfigLoader.Load([("test.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: reviews}
+            spec:
+              hosts: [reviews]
+              http:
+              - match: [{uri: {regex: "/api/v[0-9]+/.*"}}]
+                route: [{destination: {host: reviews, subset: v2}}]
+              - route: [{destination: {host: reviews, subset: v1}}]
+                mirror: {host: ratings}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: reviews}
+            spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
+            """)]);
+        Assert.True(loaded.Succeeded, string.Join("\n", loaded.Problems));
+        var first = new MeshSnapshot { Version = 7, ConfigVersion = 3, Config = loaded.Config!, Instances = [Instance("r1", "reviews")] };
+        var table = RouteTable.Build(first, "default");
+        // A registration arrives as a delta: the config object is carried over.
+        var second = new SnapshotDelta { Version = 8, ConfigVersion = 3, BaseVersion = 7, Upserts = [Instance("r2", "reviews", "v2"), Instance("p1", "ratings")] }.ApplyTo(first);
+
+        var next = RouteTable.Build(second, "default", table);
+
+        Assert.True(next.SharesRulesWith(table), "the rules (and their regexes) were compiled again for an endpoint change");
+        Assert.True(next.TryGetHost("reviews", out var routes));
+        Assert.Equal("reviews.default|v2", routes.Match(new TestRequest("/api/v1/x"))!.Pick(new Random(1)).ClusterId);
+        Assert.Equal(["r2"], next.Clusters.Single(c => c.Id == "reviews.default|v2").HealthyEndpoints.Select(e => e.InstanceId));
+        Assert.Equal(["p1"], next.Clusters.Single(c => c.Id == "ratings.default").HealthyEndpoints.Select(e => e.InstanceId));
+        Assert.Empty(table.Clusters.Single(c => c.Id == "reviews.default|v2").Endpoints); // the old table is untouched
+
+        // A new config object, or another caller namespace, compiles afresh.
+        var reloaded = ConfigLoader.Load([("test.yaml", "")]).Config!;
+        Assert.False(RouteTable.Build(second with { Config = reloaded }, "default", next).SharesRulesWith(next));
+        Assert.False(RouteTable.Build(second, "prod", next).SharesRulesWith(next));
+    }
+
     [Theory]
     [InlineData("reviews")]
     [InlineData("REVIEWS")]
