@@ -321,9 +321,22 @@ for target in "${targets[@]}"; do
   read -r _ port _ <<<"$target"
   wrk -t2 -c"$connections" -d3s -H "Host: upstream" "http://127.0.0.1:$port/" >/dev/null
 done
+# Each round starts one target further along, so no configuration always runs first (or last) in a round:
+# on this shared machine throughput drifts within a round, and a fixed order turns the drift into a bias.
+# With --price-list, every variant without a feature is measured right after a run of the full pair
+# ("mesh" again, recorded as the variant's partner): its cost is that pair's difference, a minute apart at most.
+mesh_target=""
+for target in "${targets[@]}"; do [ "${target%% *}" = mesh ] && mesh_target=$target; done
 for round in $(seq 1 "$rounds"); do
   echo "bench: round $round of $rounds" >&2
-  for target in "${targets[@]}"; do
+  count=${#targets[@]}
+  for i in $(seq 0 $((count - 1))); do
+    target=${targets[$(( (i + round - 1) % count ))]}
+    name=${target%% *}
+    if [ "$price_list" = yes ] && [[ "$name" == mesh-* && "$name" != mesh-native ]]; then
+      # shellcheck disable=SC2086 # name, port and pids as separate words
+      measure "partner:$name" ${mesh_target#* }
+    fi
     # shellcheck disable=SC2086 # name, port and pids as separate words
     measure $target
   done
@@ -363,6 +376,7 @@ def spread(values, digits=0):
     # A median with the range it came from: a conclusion has to survive the range, not just the median.
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
 rows = {}
+partners = {}
 for line in open(path):
     config, ticks, rss, out = line.rstrip("\n").split("\t")
     out = out.replace("|", "\n")
@@ -371,7 +385,11 @@ for line in open(path):
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)) + int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
     pct = {p: ms(re.search(rf"\s{p}%\s+(\S+)", out).group(1)) for p in ("50", "90", "99")}
     cpu_us = int(ticks) / hz * 1e6 / total if total else 0
-    rows.setdefault(config, []).append(dict(rps=rps, p50=pct["50"], p90=pct["90"], p99=pct["99"], cpu=cpu_us, rss=int(rss) / 1024, errors=errors))
+    row = dict(rps=rps, p50=pct["50"], p90=pct["90"], p99=pct["99"], cpu=cpu_us, rss=int(rss) / 1024, errors=errors)
+    if config.startswith("partner:"):
+        partners.setdefault(config[len("partner:"):], []).append(row)
+    else:
+        rows.setdefault(config, []).append(row)
 med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in rows.items()}
 ref = med["haproxy-mtls"]
 print(f"Closed loop, wrk -t2 -c{conns}, {duration} s per run, {rounds} interleaved rounds: medians [min–max]. CPU and RSS are of the two proxies together / the larger one.\n")
@@ -385,21 +403,20 @@ for config in configs:
     vs_bare = (f"{m['rps'] / bare['rps']:.2f}×", f"{m['cpu'] / bare['cpu']:.2f}×" if not direct else "-") if bare else ("-", "-")
     print(f"| {config} | {spread([r['rps'] for r in rs])} | {m['p50']:.2f} | {spread([r['p99'] for r in rs], 2)} | {spread([r['cpu'] for r in rs]) if not direct else '-'} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} | {vs_bare[0]} | {vs_bare[1]} |")
 
-# The price list: each variant against the full Mesh pair measured in the same round (paired differences,
-# so a slow round moves both), as the feature's cost: what the full pair spends more than the pair without it.
-variants = [c for c in configs if c.startswith("mesh-") and c != "mesh-native"]
-if variants and "mesh" in rows:
-    print(f"\nWhat each feature costs: the full Mesh pair minus the pair with that feature off (or, for with-authz, the pair with it on minus the full pair), paired by round: median [min–max] over {rounds} rounds. Positive = the feature costs that much.\n")
-    print("| variant | req/s | CPU µs/req | cost, CPU µs/req | cost, req/s | cost, % of throughput |")
-    print("|---|---|---|---|---|---|")
-    base = rows["mesh"]
+# The price list: each variant against the full Mesh pair measured just before it (its partner run), as
+# the feature's cost: what the full pair spends more than the pair without it.
+variants = [c for c in configs if c in partners]
+if variants:
+    print(f"\nWhat each feature costs: the full Mesh pair, measured just before, minus the pair with that feature off (for with-authz: the pair with it on minus the full pair); median [min–max] of the {rounds} paired differences. Positive = the feature costs that much.\n")
+    print("| variant | req/s | CPU µs/req | full pair beside it, CPU µs/req | cost, CPU µs/req | cost, req/s | cost, % of throughput |")
+    print("|---|---|---|---|---|---|---|")
     for config in variants:
-        vs = rows[config]
+        vs, base = rows[config], partners[config]
         sign = -1 if config == "mesh-with-authz" else 1
         cpu = [sign * (b["cpu"] - v["cpu"]) for b, v in zip(base, vs)]
         rps = [sign * (v["rps"] - b["rps"]) for b, v in zip(base, vs)]
         pct = [sign * (v["rps"] - b["rps"]) / (b["rps"] if sign > 0 else v["rps"]) * 100 for b, v in zip(base, vs)]
-        print(f"| {config[5:]} | {spread([v['rps'] for v in vs])} | {spread([v['cpu'] for v in vs])} | {spread(cpu)} | {spread(rps)} | {spread(pct, 1)} |")
+        print(f"| {config[5:]} | {spread([v['rps'] for v in vs])} | {spread([v['cpu'] for v in vs])} | {spread([b['cpu'] for b in base])} | {spread(cpu)} | {spread(rps)} | {spread(pct, 1)} |")
 
 paced_rows = {}
 for line in open(sys.argv[6]):
