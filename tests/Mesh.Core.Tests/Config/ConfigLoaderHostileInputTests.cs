@@ -15,6 +15,28 @@ public sealed class ConfigLoaderHostileInputTests
     }
 
     [Fact]
+    public void Load_UnpairedSurrogate_IsRefusedWhereItIs()
+    {
+        // Found by ConfigStorePropertyTests: accepted, the value was saved as UTF-8, came back as U+FFFD and
+        // a restart served another config than the one validated. A file read as UTF-16 can hold one; YAML's
+        // own "\uD800" escape is already a syntax error in YamlDotNet.
+        foreach (var value in new[] { "\uD800/b", "/b\uDC00", "/a\uDC00\uD800" })
+        {
+            var error = SingleError($"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews}}\nspec:\n  hosts: [reviews]\n  http:\n  - match:\n    - uri: {{prefix: {value}}}\n    route:\n    - destination: {{host: reviews}}\n");
+            Assert.Contains("unpaired surrogate U+D", error.Message, StringComparison.Ordinal);
+            Assert.Equal(8, error.Line);
+        }
+        Assert.Contains("YAML syntax error", SingleError("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: \"r\\uD800\"}\n").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_APairedSurrogate_IsAccepted()
+    {
+        var result = ConfigLoader.Load([("r.yaml", "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - match:\n    - uri: {prefix: \"/\\U0001F600\"}\n    route:\n    - destination: {host: reviews}\n")]);
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+    }
+
+    [Fact]
     public void Load_BillionLaughs_IsRefusedAtTheAliasThatCrossesTheLimit()
     {
         var error = SingleError(YamlMutations.AliasBomb(levels: 9, width: 10, inSpec: true));

@@ -19,6 +19,22 @@ internal static class YamlLimits
     /// nodes; go-yaml (which kubectl uses) refuses excessive aliasing the same way.</summary>
     internal const int MaxExpandedNodes = 100_000;
 
+    private static char? UnpairedSurrogate(string value)
+    {
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(value[i]))
+            {
+                return value[i];
+            }
+        }
+        return null;
+    }
+
     /// <summary>The first problem found, or null; a syntax error is left to the parser's exception.</summary>
     public static ConfigError? Check(string file, string text)
     {
@@ -63,6 +79,12 @@ internal static class YamlLimits
                     if (KeyProblem(file, open, scalar) is { } problem)
                     {
                         return problem;
+                    }
+                    if (UnpairedSurrogate(scalar.Value) is { } surrogate)
+                    {
+                        // A "\uD800" escape decodes to half a character: UTF-8 cannot hold it, so the value
+                        // saved and served would differ from the one validated (it would come back as U+FFFD).
+                        return At(file, scalar.Start, $"invalid Unicode in this value: an unpaired surrogate U+{(int)surrogate:X4} is half a character");
                     }
                     if (!scalar.Anchor.IsEmpty)
                     {
