@@ -2,14 +2,16 @@
 # The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs Mesh sidecar pairs (JIT and native), on loopback,
 # in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
 #
-#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--no-paced] [--price-list] [--variant 'NAME:VAR=VALUE ...']...
+#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--no-paced] [--price-list] [--pin] [--variant 'NAME:VAR=VALUE ...']...
 #
 # --variant adds a Mesh pair (JIT) whose sidecars run with those environment variables, measured in the
 # same interleaved rounds as the default one (e.g. --variant 'nospin:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0'):
 # how to judge a runtime knob on a shared machine. MESH_BENCH_SIDECAR=/path/Mesh.Sidecar.dll in a variant runs that
 # build instead (e.g. main's, to measure a change against it in the same run; a path not ending in .dll is run as a
 # native sidecar binary). MESH_BENCH_CONFIG=NAME in a variant gives its pair another config (see configs below).
-# --no-native skips publishing and measuring the AOT sidecar; --no-paced skips the paced runs.
+# --no-native skips publishing and measuring the AOT sidecar; --no-paced skips the paced runs. --pin puts the load
+# generators, the upstream app and the control planes on CPU 0 and every proxy on CPU 1 (taskset), so the scheduler
+# cannot place them differently from one run to the next; the proxies then have one core between them.
 #
 # --price-list adds one variant per feature, each with that one feature off (MESH_BENCH_OFF, read by the
 # sidecar at start-up, or a config without it), and prints each feature's cost: the paired difference from
@@ -21,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-rounds=3 duration=10 connections=32 native=yes paced_runs=yes price_list=no
+rounds=3 duration=10 connections=32 native=yes paced_runs=yes price_list=no pin=no
 variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,10 +33,11 @@ while [ $# -gt 0 ]; do
     --no-native) native=no; shift ;;
     --no-paced) paced_runs=no; shift ;;
     --price-list) price_list=yes; shift ;;
+    --pin) pin=yes; shift ;;
     --variant)
       [[ "$2" =~ ^[a-z0-9-]+:[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bench/run.sh: --variant wants NAME:VAR=VALUE ..., got '$2'" >&2; exit 2; }
       variants+=("$2"); shift 2 ;;
-    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --no-paced, --price-list, --variant)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --no-paced, --price-list, --pin, --variant)" >&2; exit 2 ;;
   esac
 done
 
@@ -61,6 +64,13 @@ for tool in haproxy wrk python3 openssl; do command -v "$tool" >/dev/null || mis
 command -v clang >/dev/null || command -v gcc >/dev/null || missing+=(clang)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Where processes run: with --pin, load and bookkeeping on CPU 0, proxies on CPU 1; otherwise wherever the scheduler puts them.
+load=() proxy=()
+if [ "$pin" = yes ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "bench/run.sh: --pin needs 2 CPUs" >&2; exit 2; }
+  load=(taskset -c 0) proxy=(taskset -c 1)
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -94,7 +104,7 @@ bin() { echo "$root/$1/bin/Release/net10.0/$(basename "$1").dll"; }
 
 # --- the upstream app ------------------------------------------------------------------------------
 upstream_port=$(free_port)
-dotnet "$(bin bench/Mesh.Bench.Upstream)" "$upstream_port" & started $!
+${load[@]+"${load[@]}"} dotnet "$(bin bench/Mesh.Bench.Upstream)" "$upstream_port" & started $!
 wait_http "http://127.0.0.1:$upstream_port/"
 
 # --- HAProxy pair, mutual TLS between the two (certificates made for this run only) -----------------
@@ -146,8 +156,8 @@ frontend outbound
 backend peer
   server peer 127.0.0.1:$back $client_tls
 EOF
-  haproxy -f "$work/$name-b.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-b.pid"
-  haproxy -f "$work/$name-a.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-a.pid"
+  ${proxy[@]+"${proxy[@]}"} haproxy -f "$work/$name-b.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-b.pid"
+  ${proxy[@]+"${proxy[@]}"} haproxy -f "$work/$name-a.cfg" -db >/dev/null 2>&1 & started $!; echo $! > "$work/$name-a.pid"
   echo "$front"
 }
 haproxy_mtls_port=$(haproxy_pair haproxy-mtls yes)
@@ -240,7 +250,7 @@ mesh_pair() { # name config-dir sidecar-command... -> prints the client sidecar'
   local name=$1 pair_config=$2; shift 2
   local dir="$work/$name" cp_port cp_admin; mkdir -p "$dir"
   cp_port=$(free_port); cp_admin=$(free_port)
-  dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$pair_config" --data-dir "$dir/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 \
+  ${load[@]+"${load[@]}"} dotnet "$(bin src/Mesh.ControlPlane)" --config-dir "$pair_config" --data-dir "$dir/cp" --port "$cp_port" --admin-port "$cp_admin" --listen 127.0.0.1 --dns-port 0 \
     >"$dir/cp.log" 2>&1 & started $!
   wait_http "http://127.0.0.1:$cp_admin/ready" >&2
   # Sidecars join with a token made through the admin API (which takes the admin token from the data dir).
@@ -251,7 +261,7 @@ mesh_pair() { # name config-dir sidecar-command... -> prints the client sidecar'
   for role in server client; do
     service=$([ "$role" = server ] && echo upstream || echo client)
     out=$(free_port); in=$(free_port); admin=$(free_port)
-    "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
+    ${proxy[@]+"${proxy[@]}"} "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
       --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/$service" --outbound-port "$out" --inbound-port "$in" \
       --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
     echo $! > "$work/$name-$role.pid"
@@ -270,8 +280,8 @@ targets+=("haproxy-plain $haproxy_plain_port $(cat "$work/haproxy-plain-a.pid") 
 # A bare YARP pair (Kestrel + YARP's forwarder, TLS 1.3 + HTTP/2 between, nothing else): the floor of the
 # framework path the Mesh sidecar is built on, so the table separates what the features cost.
 bare_server=$(free_port); bare_port=$(free_port)
-dotnet "$(bin bench/Mesh.Bench.BareYarp)" server "$bare_server" "$upstream_port" & started $!; echo $! > "$work/bare-server.pid"
-dotnet "$(bin bench/Mesh.Bench.BareYarp)" client "$bare_port" "$bare_server" & started $!; echo $! > "$work/bare-client.pid"
+${proxy[@]+"${proxy[@]}"} dotnet "$(bin bench/Mesh.Bench.BareYarp)" server "$bare_server" "$upstream_port" & started $!; echo $! > "$work/bare-server.pid"
+${proxy[@]+"${proxy[@]}"} dotnet "$(bin bench/Mesh.Bench.BareYarp)" client "$bare_port" "$bare_server" & started $!; echo $! > "$work/bare-client.pid"
 wait_http "http://127.0.0.1:$bare_port/"
 targets+=("bare-yarp $bare_port $(cat "$work/bare-client.pid") $(cat "$work/bare-server.pid")")
 
@@ -309,7 +319,7 @@ measure() { # config port pid...
   local config=$1 port=$2; shift 2
   local before after out
   before=$(cpu_ticks "$@")
-  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Host: upstream" "http://127.0.0.1:$port/")
+  out=$(${load[@]+"${load[@]}"} wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Host: upstream" "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$@")
   local rss=0
   for pid in "$@"; do local r; r=$(rss_kb "$pid"); [ "$r" -gt "$rss" ] && rss=$r; done
@@ -319,7 +329,7 @@ measure() { # config port pid...
 echo "bench: warming up (JIT, connection pools)" >&2
 for target in "${targets[@]}"; do
   read -r _ port _ <<<"$target"
-  wrk -t2 -c"$connections" -d3s -H "Host: upstream" "http://127.0.0.1:$port/" >/dev/null
+  ${load[@]+"${load[@]}"} wrk -t2 -c"$connections" -d3s -H "Host: upstream" "http://127.0.0.1:$port/" >/dev/null
 done
 # Each round starts one target further along, so no configuration always runs first (or last) in a round:
 # on this shared machine throughput drifts within a round, and a fixed order turns the drift into a bias.
@@ -358,7 +368,7 @@ for round in $(seq 1 "${rounds_paced:-$rounds}"); do
     read -r config port pids <<<"$target"
     # shellcheck disable=SC2086 # pids as separate words
     before=$(cpu_ticks $pids)
-    out=$(dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")
+    out=$(${load[@]+"${load[@]}"} dotnet "$(bin bench/Mesh.Bench.Paced)" "http://127.0.0.1:$port/" upstream "$pace" "$duration")
     # shellcheck disable=SC2086
     printf '%s\t%s ticks=%s\n' "$config" "$out" "$(( $(cpu_ticks $pids) - before ))" >> "$paced"
   done

@@ -24,6 +24,8 @@ internal sealed record ControlPlaneOptions
         new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
         new("push-debounce", "duration", "changes within this time after the first are pushed to sidecars together (default 100ms; 0 pushes each at once)"),
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
+        new("dns-port", "port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off (default 8600)"),
+        new("dns-ttl", "duration", "TTL of every DNS answer (default 0s, as Consul)"),
         .. Limits.RateLimitSettings.Flags,
         new("help", null, "print this help"),
     ];
@@ -41,6 +43,8 @@ internal sealed record ControlPlaneOptions
     public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
     public TimeSpan PushDebounce { get; init; } = TimeSpan.FromMilliseconds(100);
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
+    public int DnsPort { get; init; } = 8600;
+    public TimeSpan DnsTtl { get; init; } = TimeSpan.Zero;
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -60,6 +64,8 @@ internal sealed record ControlPlaneOptions
             WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
             PushDebounce = cl.Duration("push-debounce", TimeSpan.FromMilliseconds(100)),
             RateLimits = Limits.RateLimitSettings.Parse(cl),
+            DnsPort = cl.Port("dns-port", 8600),
+            DnsTtl = cl.Duration("dns-ttl", TimeSpan.Zero),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),

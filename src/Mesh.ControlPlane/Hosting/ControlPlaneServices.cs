@@ -33,6 +33,10 @@ internal static class ControlPlaneServices
         services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
         services.AddHostedService<LeaseExpiryService>();
         services.AddHostedService<ConfigDirectoryWatcher>();
+        if (options.DnsPort > 0)
+        {
+            services.AddHostedService<Discovery.DnsEndpoint>();
+        }
         return services;
     }
 

@@ -47,6 +47,8 @@ internal sealed class MeshCluster : IAsyncDisposable
         [
             "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
             "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
+            // DNS is off unless a test asks for it: every control plane of a parallel run would want 8600.
+            .. ControlPlaneArgs.Contains("--dns-port") ? Array.Empty<string>() : new[] { "--dns-port", "0" },
             .. ControlPlaneArgs,
         ], Environment));
         ControlPlane = cp with { Process = process };
