@@ -25,6 +25,7 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         [
             "--config-dir", options.ConfigDir, "--data-dir", Path.Combine(dataDir, "control-plane"),
             "--port", Text(topology.ControlPlanePort), "--admin-port", Text(topology.ControlPlaneAdminPort), "--listen", "127.0.0.1",
+            "--dns-port", Text(topology.DnsPort),
         ]);
         await WaitOkAsync(controlPlane, new Uri(ControlPlaneAdmin, "/ready"), cancel).ConfigureAwait(false);
         output.WriteLine($"  control plane     https://127.0.0.1:{topology.ControlPlanePort} (admin {ControlPlaneAdmin})");
@@ -95,6 +96,7 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
             Routing: edit {Path.Combine(options.ConfigDir, "bookshop.yaml")}; changes apply within a second.
             Control plane: dotnet run --project src/Mesh.Cli -- --admin {ControlPlaneAdmin} --token-file {AdminTokenPath} proxy-status
               (or curl -H "Authorization: Bearer $(cat {AdminTokenPath})" {ControlPlaneAdmin}v1/proxy-status)
+            Discovery over DNS: dig @127.0.0.1 -p {topology.DnsPort} reviews.service.consul SRV   (healthy instances only)
             Between sidecars: mutual TLS 1.3 with SPIFFE workload certificates from the control plane's CA.
             Sidecar admin: http://127.0.0.1:{entry.AdminPort}/clusters  /config_dump  /ready
             Traces: {TraceTarget()}

@@ -14,7 +14,7 @@ internal sealed record ServiceInstance(string Service, string Version, string Pr
 /// defaults (outbound 15001, admin 15000) and the control plane 15012/15014, so the README's commands
 /// work as written; the other sidecars get 151x0 + 0 (admin), 1 (outbound), 6 (inbound).
 /// </summary>
-internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminPort, IReadOnlyList<ServiceInstance> Instances)
+internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminPort, int DnsPort, IReadOnlyList<ServiceInstance> Instances)
 {
     private static readonly (string Service, string Version, string Project)[] Shop =
     [
@@ -28,7 +28,7 @@ internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminP
 
     public ServiceInstance Entry => Instances[0];
 
-    public static DemoTopology WellKnown() => new(15012, 15014,
+    public static DemoTopology WellKnown() => new(15012, 15014, 8600,
         Shop.Select((s, i) => i == 0
             ? new ServiceInstance(s.Service, s.Version, s.Project, 9080, 15001, 15006, 15000)
             : new ServiceInstance(s.Service, s.Version, s.Project, 9080 + i, 15101 + (i * 10), 15106 + (i * 10), 15100 + (i * 10))).ToArray());
@@ -49,13 +49,13 @@ internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminP
                 }
             }
         }
-        return new(Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray());
+        return new(Next(), Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray());
     }
 
     /// <summary>The first port some other program already listens on, if any.</summary>
     public int? FirstBusyPort()
     {
-        foreach (var port in Instances.SelectMany(i => new[] { i.AppPort, i.OutboundPort, i.InboundPort, i.AdminPort }).Prepend(ControlPlaneAdminPort).Prepend(ControlPlanePort))
+        foreach (var port in Instances.SelectMany(i => new[] { i.AppPort, i.OutboundPort, i.InboundPort, i.AdminPort }).Prepend(DnsPort).Prepend(ControlPlaneAdminPort).Prepend(ControlPlanePort))
         {
             try
             {

@@ -73,6 +73,16 @@ builder.Services.AddMeshControlPlane(options);
 builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 
 var app = builder.Build();
+try
+{
+    // Ports outside Kestrel are bound before the host starts: one in use ends the start with one line.
+    app.Services.GetService<Mesh.ControlPlane.Discovery.DnsEndpoint>()?.Start();
+}
+catch (StartupException e)
+{
+    Console.Error.WriteLine($"mesh-control-plane: {e.Message}");
+    return 1;
+}
 app.UseMeshMetricsEndpoint();
 app.Services.StartMeshControlPlane();
 app.UseMeshBodyLimits();

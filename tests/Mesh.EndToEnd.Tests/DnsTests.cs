@@ -25,6 +25,18 @@ public sealed class DnsTests(ITestOutputHelper output)
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "reviews.default"), e => e.Length == 2, TimeSpan.FromSeconds(20), () => "both reviews routable");
             Assert.True(cp.Process.HasLogged($"DNS on 127.0.0.1:{dnsPort}"), "the control plane says where DNS is");
 
+            // A second control plane on the same DNS port stops at once with one line saying why, not a stack trace.
+            await using (var second = MeshProcess.StartDll("second control plane", RepoPaths.ControlPlaneDll,
+            [
+                "--config-dir", cp.ConfigDir, "--data-dir", Path.Combine(mesh.Root, "cp2"), "--port", FreePorts.Next().ToString(),
+                "--admin-port", FreePorts.Next().ToString(), "--listen", "127.0.0.1", "--dns-port", dnsPort.ToString(),
+            ]))
+            {
+                Assert.Equal(1, await second.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.True(second.HasLogged($"mesh-control-plane: DNS port 127.0.0.1:{dnsPort} cannot be bound"), second.Output);
+                Assert.False(second.HasLogged("   at "), "a stack trace: " + second.Output);
+            }
+
             // SRV: each instance's port (the sidecar's inbound port), over UDP and over TCP.
             foreach (var transport in new[] { "+notcp", "+tcp" })
             {

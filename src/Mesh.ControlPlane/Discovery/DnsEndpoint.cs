@@ -16,8 +16,13 @@ internal sealed partial class DnsEndpoint(ControlPlaneOptions options, ServiceRe
 {
     private DnsServer? _server;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Binds the ports and starts answering; Program calls it before the host starts, so a port in use stops the start with one line.</summary>
+    public void Start()
     {
+        if (_server is not null)
+        {
+            return;
+        }
         var endpoint = new IPEndPoint(IPAddress.Parse(options.Listen), options.DnsPort);
         // A query gets 5 s to be answered; an idle TCP connection is closed after 2 minutes (ARSoft's defaults).
         var server = new DnsServer(new UdpServerTransport(endpoint, 5000), new TcpServerTransport(endpoint, 5000, 120_000));
@@ -34,10 +39,15 @@ internal sealed partial class DnsEndpoint(ControlPlaneOptions options, ServiceRe
         catch (System.Net.Sockets.SocketException e)
         {
             // A port another process holds is a start-up error, as for the HTTP ports: nothing would answer.
-            throw new InvalidOperationException($"DNS port {endpoint} cannot be bound ({e.Message}); pass --dns-port with a free port, or 0 to turn DNS off", e);
+            throw new StartupException($"DNS port {endpoint} cannot be bound ({e.Message}); pass --dns-port with a free port, or 0 to turn DNS off", e);
         }
         _server = server;
         Listening(logger, endpoint.ToString(), (int)options.DnsTtl.TotalSeconds);
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        Start();
         return Task.CompletedTask;
     }
 

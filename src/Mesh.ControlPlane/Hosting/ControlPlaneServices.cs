@@ -35,7 +35,8 @@ internal static class ControlPlaneServices
         services.AddHostedService<ConfigDirectoryWatcher>();
         if (options.DnsPort > 0)
         {
-            services.AddHostedService<Discovery.DnsEndpoint>();
+            services.AddSingleton<Discovery.DnsEndpoint>();
+            services.AddHostedService(sp => sp.GetRequiredService<Discovery.DnsEndpoint>());
         }
         return services;
     }
