@@ -14,6 +14,20 @@ public sealed class ConfigLoaderHostileInputTests
         return Assert.Single(result.Errors);
     }
 
+    [Theory]
+    [InlineData("metadata: &m {name: reviews}\n*m : x\n", 4)]
+    [InlineData("metadata: {name: reviews}\nspec: &s {hosts: [reviews]}\nextra: {*s : 1}\n", 5)]
+    [InlineData("metadata: {name: reviews, x: &k key}\nspec: {*k : 1}\n", 4)]
+    [InlineData("metadata: {name: reviews, x: &k key}\nspec: {*k : 1, *k : 2}\n", 4)]
+    public void Load_AliasAsAMapKey_IsRefusedBeforeTheParserRecursesOnIt(string body, int line)
+    {
+        // Found by ConfigLoaderFuzzTests in a fresh-clone CI run: YamlDotNet's alias resolution recursed
+        // until the stack overflowed, which ends the process (the control plane, on an apply).
+        var error = SingleError("apiVersion: networking.istio.io/v1\nkind: VirtualService\n" + body);
+        Assert.Contains("used as a map key", error.Message, StringComparison.Ordinal);
+        Assert.Equal(line, error.Line);
+    }
+
     [Fact]
     public void Load_UnpairedSurrogate_IsRefusedWhereItIs()
     {
