@@ -7,7 +7,7 @@ namespace Mesh.Sidecar.Hosting;
 /// inbound ports carry the app's own traffic, so the limits follow Envoy's defaults, which Istio's and
 /// other meshes' apps are written against, rather than Kestrel's tighter ones: a request Envoy would
 /// pass, Mesh passes. Over a limit, Kestrel answers before anything is forwarded: 431 for headers, 414
-/// for the request line, and a slow client is cut off. The table beside Envoy's is in docs/limits.md.
+/// for the request line, and a slow client is cut off. The table beside Envoy's is in docs/security.md ("Hostile input").
 /// </summary>
 internal static class ListenerLimits
 {
