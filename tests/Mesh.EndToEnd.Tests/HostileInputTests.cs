@@ -344,11 +344,34 @@ public sealed class HostileInputTests(ITestOutputHelper output)
             }
             Assert.InRange(registered, 10, 14);
             Assert.True(seen.GetValueOrDefault("register-per-identity") >= 10);
+            // These never heartbeat: left alone, their leases would lapse during the watch holds below, and
+            // each expiry is a new snapshot version that answers a held watch at once (a flaky "watch is open").
+            using (var owner = TestCertificates.Client(reviews, null, IPAddress.Parse("127.0.2.1")))
+            {
+                for (var i = 0; i < 30; i++)
+                {
+                    using var response = await owner.DeleteAsync(new Uri(cp.SidecarApi, $"/v1/instances/reviews-{i}"));
+                    Assert.True(response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotFound, $"deregister reviews-{i}: {response.StatusCode}");
+                }
+            }
 
             // Watches: three open from one address, a fourth from it is refused; two more from elsewhere make five for the identity, a sixth is refused.
             using var probe = TestCertificates.Client(reviews, null, IPAddress.Parse("127.0.3.1"));
-            using var first = await probe.GetAsync(new Uri(cp.SidecarApi, "/v1/snapshot?version=0"));
-            var (version, epoch) = (first.Headers.GetValues("X-Mesh-Version").Single(), first.Headers.GetValues("X-Mesh-Epoch").Single());
+            async Task<(string Version, string Epoch)> CurrentAsync()
+            {
+                using var snapshot = await probe.GetAsync(new Uri(cp.SidecarApi, "/v1/snapshot?version=0"));
+                return (snapshot.Headers.GetValues("X-Mesh-Version").Single(), snapshot.Headers.GetValues("X-Mesh-Epoch").Single());
+            }
+            // The deregistrations reach the snapshot after the push debounce (100 ms): hold on the version after them.
+            var (version, epoch) = await CurrentAsync();
+            await Eventually.TrueAsync(async () =>
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(300));
+                var now = await CurrentAsync();
+                var settled = now == (version, epoch);
+                (version, epoch) = now;
+                return settled;
+            }, TimeSpan.FromSeconds(10), () => "the snapshot version settles after the deregistrations");
             var hold = new Uri(cp.SidecarApi, $"/v1/snapshot?version={version}&epoch={epoch}&wait=00:01:00");
             using var stop = new CancellationTokenSource();
             var clients = new List<HttpClient>();
