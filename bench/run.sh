@@ -263,7 +263,7 @@ mesh_pair() { # name config-dir sidecar-command... -> prints the client sidecar'
     out=$(free_port); in=$(free_port); admin=$(free_port)
     ${proxy[@]+"${proxy[@]}"} "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
       --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/$service" --outbound-port "$out" --inbound-port "$in" \
-      --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
+      --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --consul-port 0 --eureka-port 0 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
     echo $! > "$work/$name-$role.pid"
     wait_http "http://127.0.0.1:$admin/ready" >&2
     client_out=$out

@@ -121,6 +121,8 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         "--control-plane", $"https://127.0.0.1:{topology.ControlPlanePort}", "--data-dir", Path.Combine(dataDir, "sidecars", instance.Id),
         "--outbound-port", Text(instance.OutboundPort), "--inbound-port", Text(instance.InboundPort), "--admin-port", Text(instance.AdminPort),
         "--inbound-listen", "127.0.0.1", "--trace-sampling", options.TraceSampling.ToString(CultureInfo.InvariantCulture),
+        // One host, many sidecars: the Consul and Eureka agent APIs are off (each would want 8500 and 8761).
+        "--consul-port", "0", "--eureka-port", "0",
     ];
 
     private async Task<(HttpStatusCode Status, string Body)> CallStorefrontAsync(string? user, CancellationToken cancel)

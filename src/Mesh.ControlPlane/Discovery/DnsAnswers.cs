@@ -26,7 +26,7 @@ internal sealed record DnsAnswer(DnsRecordKind Kind, string Name, IPAddress? Add
 /// Names the registry answers for, as Consul's DNS interface and Kubernetes' cluster DNS spell them:
 /// <list type="bullet">
 /// <item><c>&lt;service&gt;.service.consul</c> (namespace <c>default</c>, as Consul without namespaces), <c>&lt;service&gt;.service.&lt;namespace&gt;.ns.consul</c>;</item>
-/// <item><c>&lt;tag&gt;.&lt;service&gt;.service[.&lt;namespace&gt;.ns].consul</c>: the instances carrying that tag (a label whose value is the tag, or a label of that name with no value);</item>
+/// <item><c>&lt;tag&gt;.&lt;service&gt;.service[.&lt;namespace&gt;.ns].consul</c>: the instances carrying that tag (<see cref="ServiceInstance.ConsulTags"/>);</item>
 /// <item><c>&lt;service&gt;.&lt;namespace&gt;.svc.cluster.local</c>;</item>
 /// <item><c>&lt;hex-ipv4&gt;.addr.consul</c>: the address an SRV answer's target stands for (Consul's form).</item>
 /// </list>
@@ -127,8 +127,7 @@ internal static class DnsAnswers
     }
 
     private static bool HasTag(ServiceInstance instance, string tag) =>
-        instance.Labels.Any(l => string.Equals(l.Value, tag, StringComparison.OrdinalIgnoreCase)
-            || (l.Value.Length == 0 && string.Equals(l.Key, tag, StringComparison.OrdinalIgnoreCase)));
+        instance.ConsulTags.Contains(tag, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Consul's name for an address: its bytes in hex, e.g. 7f000001.addr.consul.</summary>
     internal static string AddrName(IPAddress address) => Convert.ToHexStringLower(address.GetAddressBytes()) + ".addr.consul";

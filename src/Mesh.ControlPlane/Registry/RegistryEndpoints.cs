@@ -21,10 +21,18 @@ internal static class RegistryEndpoints
                 return Results.Problem(problem, statusCode: StatusCodes.Status400BadRequest);
             }
             var caller = context.User.Workload(ca.TrustDomain)!;
-            if (caller.Namespace != registration.Namespace || caller.Service != registration.Service)
+            var scope = WorkloadCertificates.AgentScope(context.Connection.ClientCertificate);
+            if (!WorkloadCertificates.MayRegister(caller, scope, registration.Service, registration.Namespace)
+                || (registration.Source == RegistrationSource.Sidecar && (caller.Namespace != registration.Namespace || caller.Service != registration.Service)))
             {
+                var may = scope switch
+                {
+                    null => $"only instances of {caller.Service}.{caller.Namespace} (its join token was scoped to that service)",
+                    WorkloadCertificates.AnyNamespace => $"only its own sidecar instance of {caller.Service}.{caller.Namespace}, and Consul or Eureka registrations of any service",
+                    _ => $"only its own sidecar instance of {caller.Service}.{caller.Namespace}, and Consul or Eureka registrations in namespace {scope}",
+                };
                 return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden,
-                    $"{caller} may register only instances of {caller.Service}.{caller.Namespace}, not '{registration.InstanceId}' of {registration.Service}.{registration.Namespace}");
+                    $"{caller} may register {may}, not '{registration.InstanceId}' of {registration.Service}.{registration.Namespace} ({registration.Source})");
             }
             if (NotOwner(context, caller, registry.Find(registration.InstanceId), "replace") is { } refused)
             {
@@ -62,9 +70,12 @@ internal static class RegistryEndpoints
         });
     }
 
-    /// <summary>A refusal when the instance exists and belongs to another identity; null otherwise.</summary>
+    /// <summary>A refusal when the instance exists and the caller could not have registered it (a sidecar's
+    /// own instance: only its service's identity; a Consul or Eureka one: the agent scope too); null otherwise.</summary>
     private static IResult? NotOwner(HttpContext context, SpiffeId caller, ServiceInstance? instance, string action) =>
-        instance is not null && (instance.Namespace != caller.Namespace || instance.Service != caller.Service)
+        instance is not null && !(instance.HasSidecar
+            ? instance.Namespace == caller.Namespace && instance.Service == caller.Service
+            : WorkloadCertificates.MayRegister(caller, WorkloadCertificates.AgentScope(context.Connection.ClientCertificate), instance.Service, instance.Namespace))
             ? MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden,
                 $"{caller} may not {action} instance '{instance.InstanceId}': it belongs to {instance.Service}.{instance.Namespace}")
             : null;

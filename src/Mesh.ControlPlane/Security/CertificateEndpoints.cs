@@ -46,6 +46,7 @@ internal static class CertificateEndpoints
 
             string how;
             string limitKey;
+            string? agentScope;
             var renewal = await context.AuthenticateAsync(MeshAuthentication.WorkloadScheme).ConfigureAwait(false);
             if (renewal.Succeeded)
             {
@@ -55,6 +56,7 @@ internal static class CertificateEndpoints
                     return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden, $"{current} may renew only its own identity, not request {requested}");
                 }
                 how = "renewed with the current certificate";
+                agentScope = WorkloadCertificates.AgentScope(context.Connection.ClientCertificate);
                 limitKey = current.ToString();
             }
             else
@@ -75,6 +77,9 @@ internal static class CertificateEndpoints
                     return MeshAuthentication.Refuse(context, StatusCodes.Status403Forbidden, $"join token {token.Id} is scoped to {token.Scope}; it may not request {requested}");
                 }
                 how = $"join token {token.Id}";
+                // A namespace token's workloads may register other services of that namespace through their
+                // discovery agent (Consul, Eureka); an unscoped token's, any; a service token's, only their own.
+                agentScope = token.Service is not null ? null : token.Namespace ?? WorkloadCertificates.AnyNamespace;
                 limitKey = "join-token:" + token.Id;
             }
 
@@ -84,7 +89,7 @@ internal static class CertificateEndpoints
             {
                 return refusals.TooManyRequests(context, lease);
             }
-            using var issued = ca.Issue(csr, requested, time.GetUtcNow(), options.WorkloadCertificateTtl);
+            using var issued = ca.Issue(csr, requested, time.GetUtcNow(), options.WorkloadCertificateTtl, agentScope);
             Log.CertificateIssued(logger, issued.SerialNumber, requested.ToString(), issued.NotAfter.ToUniversalTime(), how);
             return Results.Json(new IssuedCertificate(issued.ExportCertificatePem(), [ca.RootPem], ca.TrustDomain, issued.NotAfter.ToUniversalTime()));
         }).WithBodyLimit(RequestLimits.MaxCsrBodySize);

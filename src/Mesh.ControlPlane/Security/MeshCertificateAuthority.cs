@@ -59,8 +59,8 @@ internal sealed class MeshCertificateAuthority
     public string? Check(X509Certificate2 certificate, DateTimeOffset now, out SpiffeId? id) =>
         WorkloadCertificates.Check(certificate, Root, TrustDomain, now, out id);
 
-    public X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, DateTimeOffset now, TimeSpan lifetime) =>
-        WorkloadCertificates.Issue(csr, id, Root, now, lifetime);
+    public X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, DateTimeOffset now, TimeSpan lifetime, string? agentScope) =>
+        WorkloadCertificates.Issue(csr, id, Root, now, lifetime, agentScope);
 
     private static X509Certificate2 LoadGiven(string certPath, string keyPath)
     {

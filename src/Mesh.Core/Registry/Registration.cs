@@ -1,6 +1,17 @@
 namespace Mesh.Core.Registry;
 
-/// <summary>What a sidecar sends to register its instance (and again when it re-registers).</summary>
+/// <summary>Who registered an instance, and so how callers reach it: a sidecar's own instance takes mutual
+/// TLS on the sidecar's inbound port; one registered through a sidecar's Consul or Eureka API has no
+/// sidecar in front of it and is called over plaintext HTTP/1.1 at its address, as a ServiceEntry endpoint is.</summary>
+public enum RegistrationSource
+{
+    Sidecar,
+    Consul,
+    Eureka,
+}
+
+/// <summary>What a sidecar sends to register its instance, or one its discovery agent holds for a Consul
+/// or Eureka client (and again when it re-registers).</summary>
 public sealed record Registration
 {
     public required string InstanceId { get; init; }
@@ -12,6 +23,14 @@ public sealed record Registration
     public string? Region { get; init; }
     public string? Zone { get; init; }
     public HealthStatus Health { get; init; }
+    public RegistrationSource Source { get; init; }
+
+    /// <summary>For a Consul or Eureka registration, the sidecar (its instance id) whose agent holds it, as
+    /// Consul's node; the instance id is then <c>&lt;client's id&gt;@&lt;node&gt;</c>, so two agents' "web" never collide.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>Consul tags, as registered; empty for other sources.</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
 }
 
 /// <summary>The registry's answer: how long the lease lasts and how often to renew it.</summary>

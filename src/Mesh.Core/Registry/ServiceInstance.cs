@@ -12,9 +12,27 @@ public sealed record ServiceInstance
     public string? Region { get; init; }
     public string? Zone { get; init; }
     public HealthStatus Health { get; init; }
+    public RegistrationSource Source { get; init; }
+
+    /// <summary>For a Consul or Eureka registration, the sidecar (its instance id) whose agent holds it, as
+    /// Consul's node; the instance id is then <c>&lt;client's id&gt;@&lt;node&gt;</c>, so two agents' "web" never collide.</summary>
+    public string? Node { get; init; }
+    public IReadOnlyList<string> Tags { get; init; } = [];
     public DateTimeOffset RegisteredAt { get; init; }
     public DateTimeOffset LeaseExpiresAt { get; init; }
 
     /// <summary>The canonical host key ("name.namespace") this instance serves.</summary>
     public string Host => $"{Service}.{Namespace}";
+
+    /// <summary>Whether a sidecar's inbound port (mutual TLS) is in front of this instance.</summary>
+    public bool HasSidecar => Source == RegistrationSource.Sidecar;
+
+    /// <summary>
+    /// The instance's tags as Consul clients and DNS see them: the Consul tags it was registered with,
+    /// or for other instances each label's value and each label key with an empty value ("v1" for version=v1).
+    /// </summary>
+    public IEnumerable<string> ConsulTags =>
+        Source == RegistrationSource.Consul
+            ? Tags
+            : Labels.Select(l => l.Value.Length == 0 ? l.Key : l.Value).Distinct(StringComparer.Ordinal);
 }

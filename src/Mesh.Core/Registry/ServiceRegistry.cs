@@ -65,6 +65,9 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
                 Region = registration.Region,
                 Zone = registration.Zone,
                 Health = registration.Health,
+                Source = registration.Source,
+                Node = registration.Node,
+                Tags = registration.Tags,
                 RegisteredAt = existing?.RegisteredAt ?? now,
                 LeaseExpiresAt = now + options.LeaseTtl,
             };
@@ -222,7 +225,8 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
 
     private static bool SameRouting(ServiceInstance a, ServiceInstance b) =>
         a.Service == b.Service && a.Namespace == b.Namespace && a.Address == b.Address && a.Port == b.Port
-        && a.Health == b.Health && a.Zone == b.Zone && a.Region == b.Region
+        && a.Health == b.Health && a.Zone == b.Zone && a.Region == b.Region && a.Source == b.Source
+        && a.Tags.SequenceEqual(b.Tags)
         && a.Labels.Count == b.Labels.Count && a.Labels.All(kv => b.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
 }
 

@@ -11,6 +11,17 @@ public static class WorkloadCertificates
     private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
 
     /// <summary>
+    /// A non-critical extension naming what else this workload's discovery agent may register: a namespace,
+    /// or <see cref="AnyNamespace"/>. It is set by the CA from the join token the first certificate was bought
+    /// with (a namespace token: that namespace; an unscoped token: any), copied by the CA on renewal, and never
+    /// taken from a CSR. A certificate without it may register only its own service. (An OID under 2.25, the
+    /// UUID arc, which needs no registration.)
+    /// </summary>
+    public const string AgentScopeOid = "2.25.208433599011234885926207061338151729003";
+
+    public const string AnyNamespace = "*";
+
+    /// <summary>
     /// Why <paramref name="leaf"/> is not a valid workload certificate of this mesh at <paramref name="now"/>,
     /// or null when it is (then <paramref name="id"/> is its identity). The reason names no secret.
     /// </summary>
@@ -61,7 +72,7 @@ public static class WorkloadCertificates
     /// Signs a workload certificate for the public key of <paramref name="csr"/> (whose signature was
     /// checked when it was loaded) with <paramref name="id"/> as its only name.
     /// </summary>
-    public static X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, X509Certificate2 issuer, DateTimeOffset now, TimeSpan lifetime)
+    public static X509Certificate2 Issue(CertificateRequest csr, SpiffeId id, X509Certificate2 issuer, DateTimeOffset now, TimeSpan lifetime, string? agentScope = null)
     {
         var request = new CertificateRequest(new X500DistinguishedName($"O=Mesh, OU={id.Namespace}, CN={id.Service}"), csr.PublicKey, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
@@ -71,10 +82,38 @@ public static class WorkloadCertificates
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth, ClientAuth], false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        if (agentScope is not null)
+        {
+            var value = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+            value.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String, agentScope);
+            request.CertificateExtensions.Add(new X509Extension(AgentScopeOid, value.Encode(), critical: false));
+        }
         // A minute of slack for clocks a little behind the CA's.
         var (notBefore, notAfter) = Within(issuer, now.AddMinutes(-1), now + lifetime);
         return request.Create(issuer, notBefore, notAfter, Serial());
     }
+
+    /// <summary>The namespace (or <see cref="AnyNamespace"/>) this certificate's agent may register in; null for its own service only.</summary>
+    public static string? AgentScope(X509Certificate2? certificate)
+    {
+        if (certificate?.Extensions[AgentScopeOid] is not { } extension)
+        {
+            return null;
+        }
+        try
+        {
+            var reader = new System.Formats.Asn1.AsnReader(extension.RawData, System.Formats.Asn1.AsnEncodingRules.DER);
+            return reader.ReadCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String);
+        }
+        catch (System.Formats.Asn1.AsnContentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether a workload with <paramref name="id"/> and <paramref name="agentScope"/> may register an instance of service.namespace.</summary>
+    public static bool MayRegister(SpiffeId id, string? agentScope, string service, string ns) =>
+        (id.Namespace == ns && id.Service == service) || agentScope == AnyNamespace || agentScope == ns;
 
     /// <summary>The SPIFFE id a CSR asks for (its only URI SAN), or null.</summary>
     public static SpiffeId? RequestedId(CertificateRequest csr)

@@ -21,6 +21,7 @@ public static class MeshJson
     internal static readonly JsonConverter[] EnumConverters =
     [
         new JsonStringEnumConverter<HealthStatus>(JsonNamingPolicy.SnakeCaseUpper),
+        new JsonStringEnumConverter<RegistrationSource>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<AttemptFailure>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ConfigSeverity>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<MutualTlsMode>(JsonNamingPolicy.SnakeCaseUpper),

@@ -15,7 +15,39 @@ internal sealed class MeshState
 
     public Applied? Current => Volatile.Read(ref _applied);
 
-    public void Set(Applied applied) => Volatile.Write(ref _applied, applied);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Set(Applied applied)
+    {
+        Volatile.Write(ref _applied, applied);
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>
+    /// The applied snapshot once its version is past <paramref name="version"/>, or the current one after
+    /// <paramref name="wait"/> (a blocking query, as Consul's <c>index</c> and <c>wait</c>).
+    /// </summary>
+    public async Task<Applied?> WaitNewerAsync(long version, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(wait);
+        while (true)
+        {
+            var changed = Volatile.Read(ref _changed).Task;
+            if (Current is { } current && current.Snapshot.Version > version)
+            {
+                return current;
+            }
+            try
+            {
+                await changed.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return Current;
+            }
+        }
+    }
 
     /// <summary>Mutual TLS mode and authorization policies for this sidecar's inbound port; STRICT and no policy until a snapshot says otherwise.</summary>
     public WorkloadPolicy InboundPolicy => Volatile.Read(ref _applied)?.InboundPolicy ?? DefaultPolicy;

@@ -74,7 +74,7 @@ internal sealed class ProxyConfigBuilder
             },
             Destinations = c.HealthyEndpoints.ToDictionary(
                 e => e.InstanceId,
-                e => new DestinationConfig { Address = $"{scheme}://{FormatHost(e.Address)}:{e.Port}", Metadata = Locality(e) },
+                e => new DestinationConfig { Address = $"{(e.HasSidecar ? scheme : "http")}://{FormatHost(e.Address)}:{e.Port}", Metadata = Locality(e) },
                 StringComparer.Ordinal),
             Metadata = new Dictionary<string, string>
             {

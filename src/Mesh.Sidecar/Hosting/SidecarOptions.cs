@@ -21,6 +21,8 @@ internal sealed record SidecarOptions
         new("inbound-port", "port", "port other sidecars call (default 15006)"),
         new("inbound-listen", "address", "address the inbound port binds to (default 0.0.0.0)"),
         new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
+        new("consul-port", "port", "Consul-compatible agent API on 127.0.0.1, for Consul clients next to this sidecar (default 8500; 0 turns it off)"),
+        new("eureka-port", "port", "Eureka-compatible REST API on 127.0.0.1, for Eureka clients next to this sidecar (default 8761; 0 turns it off)"),
         new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
         new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
         new("join-token-file", "file", "join token for the first workload certificate (or MESH_JOIN_TOKEN; not needed while data-dir holds a valid certificate)"),
@@ -47,6 +49,8 @@ internal sealed record SidecarOptions
     public int InboundPort { get; init; } = 15006;
     public string InboundListen { get; init; } = "0.0.0.0";
     public int AdminPort { get; init; } = 15000;
+    public int ConsulPort { get; init; } = 8500;
+    public int EurekaPort { get; init; } = 8761;
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(1);
     public string? CaCertPath { get; init; }
     public string? JoinTokenFile { get; init; }
@@ -90,6 +94,8 @@ internal sealed record SidecarOptions
             InboundPort = inbound,
             InboundListen = cl.String("inbound-listen", "0.0.0.0"),
             AdminPort = NonZeroPort(cl, "admin-port", 15000),
+            ConsulPort = cl.Port("consul-port", 8500),
+            EurekaPort = cl.Port("eureka-port", 8761),
             HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
             CaCertPath = cl.String("ca-cert"),
             JoinTokenFile = cl.String("join-token-file"),
@@ -107,8 +113,9 @@ internal sealed record SidecarOptions
         {
             throw new UsageException($"--inbound-listen expects an IP address, got '{options.InboundListen}'");
         }
-        var ports = new[] { ("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort) };
-        foreach (var group in ports.GroupBy(p => p.Item2).Where(g => g.Count() > 1))
+        var ports = new[] { ("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort),
+            ("consul-port", options.ConsulPort), ("eureka-port", options.EurekaPort) };
+        foreach (var group in ports.Where(p => p.Item2 != 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1))
         {
             throw new UsageException($"--{group.First().Item1} and --{group.Last().Item1} are both {group.Key}; each needs its own port");
         }

@@ -35,6 +35,8 @@ internal static class SidecarServices
         services.AddSingleton<AppHealthChecker>();
         services.AddSingleton<RegistrationAgent>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());
+        services.AddSingleton<Discovery.AgentRegistrations>();
+        services.AddHostedService(sp => sp.GetRequiredService<Discovery.AgentRegistrations>());
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());

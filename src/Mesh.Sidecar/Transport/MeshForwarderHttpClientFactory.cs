@@ -25,6 +25,30 @@ internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Me
         && context.OldMetadata?.GetValueOrDefault(MeshTransport.IdentityKey) == context.NewMetadata?.GetValueOrDefault(MeshTransport.IdentityKey);
 
     /// <summary>Each attempt gets its client span (and carries its trace context) right above the connection.</summary>
-    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        switches.Telemetry ? new UpstreamAttemptHandler(base.WrapHandler(context, handler)) : base.WrapHandler(context, handler);
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
+    {
+        handler = base.WrapHandler(context, handler);
+        if (context.NewMetadata?.GetValueOrDefault(MeshTransport.TlsKey) is "ISTIO_MUTUAL" or "SIMPLE")
+        {
+            handler = new PlaintextEndpointHandler(handler);
+        }
+        return switches.Telemetry ? new UpstreamAttemptHandler(handler) : handler;
+    }
+}
+
+/// <summary>
+/// A mesh service's instances registered through a Consul or Eureka agent have no sidecar: their
+/// destinations are <c>http://</c> and take HTTP/1.1 (the cluster's HTTP/2 is for sidecar peers, over TLS).
+/// </summary>
+internal sealed class PlaintextEndpointHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+{
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.RequestUri!.Scheme == Uri.UriSchemeHttp)
+        {
+            request.Version = System.Net.HttpVersion.Version11;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+        }
+        return base.SendAsync(request, cancellationToken);
+    }
 }

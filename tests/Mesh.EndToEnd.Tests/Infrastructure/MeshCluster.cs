@@ -114,7 +114,11 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--service", service, "--instance-id", instanceName, "--app-port", appPort.ToString(), "--app-health", "/health",
             "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
-            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()), .. extraArgs,
+            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()),
+            // Many sidecars share this host: their Consul and Eureka APIs are off unless a test asks for them.
+            .. extraArgs.Contains("--consul-port") ? Array.Empty<string>() : ["--consul-port", "0"],
+            .. extraArgs.Contains("--eureka-port") ? Array.Empty<string>() : ["--eureka-port", "0"],
+            .. extraArgs,
         ];
         var sidecar = new Sidecar(service, instanceName, outbound, inbound, admin, appPort, dataDir,
             Track(StartSidecarProcess($"sidecar {instanceName}", args)), args);
