@@ -53,6 +53,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     // Inbound: mutual TLS (HTTP/2 or HTTP/1.1 by ALPN), or plaintext HTTP/1.1 when PERMISSIVE; see InboundTls.
     kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.ApplicationServices.GetRequiredService<InboundTls>().Configure(l));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+    if (options.ConsulPort != 0)
+    {
+        kestrel.Listen(IPAddress.Loopback, options.ConsulPort, l => l.Protocols = HttpProtocols.Http1);
+    }
 });
 builder.Services.AddMeshSidecar(options, switches);
 // The drain delay runs in RegistrationAgent.StoppingAsync; then Kestrel waits this long for in-flight calls.
@@ -64,6 +68,10 @@ _ = app.Services.GetRequiredService<SidecarGauges>();
 // The three listeners share one process; each port gets its own short pipeline.
 app.UseMeshMetricsEndpoint();
 app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
+if (options.ConsulPort != 0)
+{
+    app.MapWhen(c => c.Connection.LocalPort == options.ConsulPort, consul => consul.Run(consul.ApplicationServices.GetRequiredService<Mesh.Sidecar.Discovery.ConsulApi>().InvokeAsync));
+}
 app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound =>
 {
     var forwarder = inbound.ApplicationServices.GetRequiredService<InboundForwarder>();
@@ -104,5 +112,14 @@ if (switches.AnyOff)
     Log.BenchmarkSwitchesOff(app.Logger, BenchmarkSwitches.Variable, switches.ToString());
 }
 Log.Started(app.Logger, options.InstanceId, options.Service, options.Namespace, options.OutboundPort, options.InboundListen, options.InboundPort, options.AdminPort, options.AppPort);
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+{
+    // A port taken by another process (a second sidecar on this host wanting 8500, say): one line, not a stack trace.
+    Console.Error.WriteLine($"mesh-sidecar: {e.Message}; pick another port with its flag (--consul-port 0 and --eureka-port 0 turn those APIs off)");
+    return 1;
+}
 return 0;
