@@ -146,6 +146,115 @@ public sealed class ConsulApiTests(ITestOutputHelper output)
         });
     }
 
+    [Fact]
+    public async Task NodeConsul_WatchFollowsRegistrationsAndFailingChecks_Measured_AndMeshCallersReachTheInstances()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var agentPort = FreePorts.Next();
+            await mesh.StartServiceAsync("productpage", "productpage-1", "--consul-port", agentPort.ToString());
+            var caller = await mesh.StartServiceAsync("ratings", "ratings-1");
+            var ports = new[] { FreePorts.Next(), FreePorts.Next() };
+            mesh.StartApp("api-1", ports[0]);
+            mesh.StartApp("api-2", ports[1]);
+            await NodeConsul.InstallAsync();
+
+            object Definition(int i) => new { name = "api", id = $"api-{i + 1}", address = "127.0.0.1", port = ports[i], tags = new[] { "blue" },
+                check = new { http = $"http://127.0.0.1:{ports[i]}/health", interval = "100ms", timeout = "1s" } };
+            Assert.True((await NodeConsul.RunAsync(agentPort, "register", Definition(0))).GetBoolean());
+            Assert.True((await NodeConsul.RunAsync(agentPort, "register", Definition(1))).GetBoolean());
+            var listed = await NodeConsul.RunAsync(agentPort, "services");
+            Assert.Equal("blue", listed.GetProperty("api-1").GetProperty("Tags")[0].GetString());
+
+            await using var watch = MeshProcess.Start("node consul watch", "node", [NodeConsul.Script, agentPort.ToString(), "watch", """{"service":"api"}"""]);
+            async Task<long> SeenAsync(string[] ids, string what)
+            {
+                var line = await Eventually.ValueAsync(() => Task.FromResult(NodeConsul.Lines(watch).LastOrDefault()), l => l is { } e && e.TryGetProperty("ids", out var seen)
+                    && seen.EnumerateArray().Select(x => x.GetString()).SequenceEqual(ids), TimeSpan.FromSeconds(10), () => $"{what}; the watch printed:\n{watch.Output}");
+                return line!.Value.GetProperty("at").GetInt64();
+            }
+            await SeenAsync(["api-1", "api-2"], "both passing");
+
+            // Deregistered and registered again, and api-2's app failing its check and recovering, ten times each:
+            // from the change to the client's watch callback.
+            var registry = new List<double>();
+            var checks = new List<double>();
+            for (var round = 0; round < 10; round++)
+            {
+                var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                await NodeConsul.RunAsync(agentPort, "deregister", new { id = "api-1" });
+                registry.Add(await SeenAsync(["api-2"], "api-1 deregistered") - start);
+                start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                await NodeConsul.RunAsync(agentPort, "register", Definition(0));
+                // Registered critical (Consul's default) until its first check passes, 100 ms later at most.
+                registry.Add(await SeenAsync(["api-1", "api-2"], "api-1 registered again") - start);
+
+                start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                using (await mesh.Http.PostAsync(new Uri($"http://127.0.0.1:{ports[1]}/admin/health/down"), null)) { }
+                checks.Add(await SeenAsync(["api-1"], "api-2 failing") - start);
+                start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                using (await mesh.Http.PostAsync(new Uri($"http://127.0.0.1:{ports[1]}/admin/health/up"), null)) { }
+                checks.Add(await SeenAsync(["api-1", "api-2"], "api-2 passing again") - start);
+            }
+            static string Summary(List<double> ms) => $"p50 {Percentile(ms, 0.5):F0} ms, p99 {Percentile(ms, 0.99):F0} ms, max {ms.Max():F0} ms over {ms.Count}";
+            output.WriteLine($"npm consul watch: agent (de)registration to callback {Summary(registry)}; app health flip to callback (100 ms check interval) {Summary(checks)}");
+            Assert.True(Percentile(registry, 0.5) < 1000, $"registration changes reach the watch within a second (median): {Summary(registry)}");
+            Assert.True(Percentile(checks, 0.5) < 1000, $"failing checks reach the watch within a second (median): {Summary(checks)}");
+
+            // The mesh routes to what Consul clients see.
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "api.default"), e => e.Length == 2, TimeSpan.FromSeconds(5), () => "both api instances routable");
+            var (status, body, _) = await mesh.CallAsync(caller, "api", "/hello");
+            Assert.Equal(System.Net.HttpStatusCode.OK, status);
+            Assert.Matches("^api-[12] GET /hello$", body);
+        });
+    }
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Min(sorted.Length - 1, Math.Ceiling(p * sorted.Length) - 1)];
+    }
+
+    /// <summary>npm's consul client, installed once from the lock file next to its driver script.</summary>
+    private static class NodeConsul
+    {
+        private static readonly SemaphoreSlim Gate = new(1);
+
+        public static string Directory => Path.Combine(RepoPaths.Root, "tests", "Mesh.EndToEnd.Tests", "clients", "consul-node");
+
+        public static string Script => Path.Combine(Directory, "client.js");
+
+        public static async Task InstallAsync()
+        {
+            await Gate.WaitAsync();
+            try
+            {
+                if (!File.Exists(Path.Combine(Directory, "node_modules", "consul", "package.json")))
+                {
+                    await using var npm = MeshProcess.Start("npm ci (consul)", "npm", ["ci", "--prefix", Directory, "--no-audit", "--no-fund"]);
+                    Assert.True(await npm.WaitForExitAsync(TimeSpan.FromMinutes(3)) == 0, "npm ci failed:\n" + npm.Output);
+                }
+            }
+            finally
+            {
+                Gate.Release();
+            }
+        }
+
+        public static async Task<JsonElement> RunAsync(int port, string command, object? args = null)
+        {
+            await using var node = MeshProcess.Start($"node consul {command}", "node", [Script, port.ToString(), command, JsonSerializer.Serialize(args ?? new { })]);
+            var exit = await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(exit == 0, $"node consul {command} exited {exit}: {node.Output}");
+            return JsonDocument.Parse(node.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last()).RootElement.Clone();
+        }
+
+        public static IEnumerable<JsonElement?> Lines(MeshProcess process) =>
+            process.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')).Select(l => (JsonElement?)JsonDocument.Parse(l).RootElement.Clone());
+    }
+
     private static string[] Ids(JsonElement health) =>
         health.GetProperty("nodes").EnumerateArray().Select(n => n.GetProperty("Service").GetProperty("ID").GetString()!).Order(StringComparer.Ordinal).ToArray();
 
