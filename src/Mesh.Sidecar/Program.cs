@@ -28,6 +28,12 @@ catch (UsageException e)
     return CommandLine.UsageExitCode;
 }
 
+if (ListenerPorts.FirstTaken(options) is { } taken)
+{
+    Console.Error.WriteLine($"mesh-sidecar: {taken}");
+    return 1;
+}
+
 var builder = WebApplication.CreateSlimBuilder();
 builder.Services.AddMeshObservability(SidecarTelemetryOptions.For(options, switches));
 builder.Logging.AddSimpleConsole(o =>
@@ -112,14 +118,5 @@ if (switches.AnyOff)
     Log.BenchmarkSwitchesOff(app.Logger, BenchmarkSwitches.Variable, switches.ToString());
 }
 Log.Started(app.Logger, options.InstanceId, options.Service, options.Namespace, options.OutboundPort, options.InboundListen, options.InboundPort, options.AdminPort, options.AppPort);
-try
-{
-    await app.RunAsync();
-}
-catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
-{
-    // A port taken by another process (a second sidecar on this host wanting 8500, say): one line, not a stack trace.
-    Console.Error.WriteLine($"mesh-sidecar: {e.Message}; pick another port with its flag (--consul-port 0 and --eureka-port 0 turn those APIs off)");
-    return 1;
-}
+await app.RunAsync();
 return 0;

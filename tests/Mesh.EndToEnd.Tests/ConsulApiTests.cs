@@ -137,6 +137,13 @@ public sealed class ConsulApiTests(ITestOutputHelper output)
             Assert.Contains("Name: 'Bad_Name' is not a Mesh service name", bad.GetProperty("message").GetString(), StringComparison.Ordinal);
             Assert.Contains("Port:", bad.GetProperty("message").GetString(), StringComparison.Ordinal);
 
+            // A second sidecar wanting the same Consul port stops at once with one line saying why, not a stack trace.
+            var clash = mesh.StartSidecar("ratings", "ratings-2", appPort, "--consul-port", scopedPort.ToString());
+            Assert.Equal(1, await clash.Process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.True(clash.Process.HasLogged($"mesh-sidecar: --consul-port 127.0.0.1:{scopedPort} cannot be bound (AddressAlreadyInUse)"), clash.Process.Output);
+            Assert.False(clash.Process.HasLogged("   at "), "a stack trace: " + clash.Process.Output);
+            mesh.Sidecars.Remove(clash);
+
             // Restarted, the sidecar holds the same services (saved in its data dir, as a Consul agent's).
             var restarted = mesh.RestartSidecar(scoped);
             await mesh.WaitReadyAsync(restarted);
