@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Diagnostics;
 using System.Text.Json;
 using Mesh.EndToEnd.Tests.Infrastructure;
@@ -131,6 +132,26 @@ public sealed class ConsulApiTests(ITestOutputHelper output)
             Assert.Contains("only ratings.default", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
             Assert.True((await ConsulAsync(scopedPort, "register", new { name = "ratings", id = "ratings-extra", address = "127.0.0.1", port = appPort })).GetBoolean());
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(scoped, "ratings.default"), e => e.Length == 2, TimeSpan.FromSeconds(10), () => "ratings-extra routable");
+
+            // An agent-only sidecar (no app of its own) with a namespace token registers any service of that namespace.
+            var namespaceToken = Path.Combine(mesh.Root, "default-ns-token");
+            using (var response = await mesh.Http.PostAsJsonAsync(new Uri(mesh.ControlPlane!.Admin, "/v1/join-tokens"), new { @namespace = "default" }))
+            {
+                await File.WriteAllTextAsync(namespaceToken, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString());
+            }
+            mesh.UseJoinToken = false;
+            var agentOnlyPort = FreePorts.Next();
+            var agentOnly = mesh.StartSidecar("consul-agent", "consul-agent-1", 0, "--consul-port", agentOnlyPort.ToString(), "--join-token-file", namespaceToken);
+            mesh.UseJoinToken = true;
+            await mesh.WaitReadyAsync(agentOnly);
+            Assert.True(agentOnly.Process.HasLogged("No --app-port: an agent only, as consul-agent.default"), agentOnly.Process.Output);
+            foreach (var name in new[] { "web", "billing" })
+            {
+                Assert.True((await ConsulAsync(agentOnlyPort, "register", new { name, id = name + "-1", address = "127.0.0.1", port = appPort })).GetBoolean());
+            }
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(scoped, "billing.default"), e => e.Length == 1, TimeSpan.FromSeconds(10), () => "billing, registered by the agent-only sidecar, routable");
+            Assert.Equal(["billing-1@consul-agent-1"], await mesh.EndpointsAsync(scoped, "billing.default"));
+            Assert.DoesNotContain("\"instanceId\": \"consul-agent-1\"", await mesh.Http.GetStringAsync(new Uri(mesh.ControlPlane.Admin, "/v1/instances")), StringComparison.Ordinal);
 
             // Bad input: every problem, with its field and value.
             var bad = await ConsulAsync(scopedPort, "register", new { name = "Bad_Name", port = 70000 }, expectError: true);
