@@ -402,6 +402,13 @@ internal sealed class ConsulApi(ConsulAgent agent, MeshState state, SidecarOptio
         WriteWeights(w, prefix + "Weights");
         w.WriteBoolean(prefix + "EnableTagOverride", false);
         w.WriteString("Namespace", instance.Namespace);
+        if (instance.Zone is not null || instance.Region is not null)
+        {
+            w.WriteStartObject(prefix + "Locality"); // Consul 1.17's field
+            w.WriteString("Region", instance.Region ?? "");
+            w.WriteString("Zone", instance.Zone ?? "");
+            w.WriteEndObject();
+        }
     }
 
     private static void WriteCheck(Utf8JsonWriter w, string node, string id, string name, string status, string notes, string output, string serviceId, string serviceName, IReadOnlyList<string> tags, string type)
