@@ -179,6 +179,91 @@ public sealed class SecurityTests(ITestOutputHelper output)
         });
     }
 
+    [Fact]
+    public async Task DestinationRuleMutual_OriginatesMutualTlsToAnExternalHost_WithFilesOnTheSidecarsMachine()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+
+            // A partner's API outside the mesh: its own CA, a server certificate for bank.example, and a
+            // client certificate it issued to us; it answers only callers presenting that one.
+            using var partnerCa = TestCertificates.ForeignCa();
+            using var server = Issued(partnerCa, "CN=bank.example", dns: "bank.example");
+            using var client = Issued(partnerCa, "CN=mesh-client", dns: null);
+            var files = Path.Combine(mesh.Root, "partner");
+            Directory.CreateDirectory(files);
+            await File.WriteAllTextAsync(Path.Combine(files, "client.pem"), client.ExportCertificatePem());
+            await File.WriteAllTextAsync(Path.Combine(files, "client.key"), client.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            await File.WriteAllTextAsync(Path.Combine(files, "ca.pem"), partnerCa.ExportCertificatePem());
+            using var otherCa = TestCertificates.ForeignCa();
+            await File.WriteAllTextAsync(Path.Combine(files, "other-ca.pem"), otherCa.ExportCertificatePem());
+
+            var bankPort = FreePorts.Next();
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, bankPort, l => l.UseHttps(server, o =>
+            {
+                o.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                o.ClientCertificateValidation = (presented, _, _) => presented.Thumbprint == client.Thumbprint;
+            })));
+            await using var bank = builder.Build();
+            bank.Run(context => context.Response.WriteAsync($"bank saw {context.Connection.ClientCertificate?.Subject} for {context.Request.Host}"));
+            await bank.StartAsync();
+
+            string Config(string ca) => $$$"""
+                apiVersion: networking.istio.io/v1
+                kind: ServiceEntry
+                metadata: {name: bank}
+                spec:
+                  hosts: [bank.example]
+                  location: MESH_EXTERNAL
+                  ports: [{number: 80, name: http, protocol: HTTP}]
+                  resolution: STATIC
+                  endpoints: [{address: 127.0.0.1, ports: {http: {{{bankPort}}}}}]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: bank}
+                spec:
+                  host: bank.example
+                  trafficPolicy:
+                    tls:
+                      mode: MUTUAL
+                      clientCertificate: {{{Path.Combine(files, "client.pem")}}}
+                      privateKey: {{{Path.Combine(files, "client.key")}}}
+                      caCertificates: {{{Path.Combine(files, ca)}}}
+                      sni: bank.example
+                """;
+            // The app calls http://bank.example; its sidecar originates mutual TLS with the partner's files.
+            await mesh.ApplyConfigAsync("bank.yaml", Config("ca.pem"));
+            var (status, body, _) = await mesh.CallAsync(caller, "bank.example", "/balance");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal("bank saw CN=mesh-client for bank.example", body);
+
+            // Trusting another CA, the sidecar refuses the partner's server: no call reaches it.
+            await mesh.ApplyConfigAsync("bank.yaml", Config("other-ca.pem"));
+            Assert.Equal(HttpStatusCode.BadGateway, (await mesh.CallAsync(caller, "bank.example", "/balance")).Status);
+        });
+    }
+
+    private static X509Certificate2 Issued(X509Certificate2 issuer, string subject, string? dns)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(subject, key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        if (dns is not null)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName(dns);
+            san.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(san.Build());
+        }
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1"), new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var issued = request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+        return X509Certificate2.CreateFromPem(issued.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
     /// <summary>The agent scope extension of workload certificates (see WorkloadCertificates.AgentScopeOid).</summary>
     private const string AgentScopeOid = "2.25.208433599011234885926207061338151729003";
 

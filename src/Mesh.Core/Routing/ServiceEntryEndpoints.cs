@@ -28,7 +28,8 @@ internal static class ServiceEntryEndpoints
                 {
                     continue;
                 }
-                var tls = tlsModeFor(host) == TlsMode.Simple || port.Protocol?.ToUpperInvariant() is "HTTPS" or "TLS";
+                // TLS origination (the app calls http://, its sidecar speaks TLS) with SIMPLE or MUTUAL, as in Istio.
+                var tls = tlsModeFor(host) is TlsMode.Simple or TlsMode.Mutual || port.Protocol?.ToUpperInvariant() is "HTTPS" or "TLS";
                 // DNS resolution with no endpoints: the host name itself is the one endpoint.
                 var entries = spec.Endpoints.Count == 0 && !host.StartsWith('*')
                     ? [new WorkloadEntry { Address = HostName.StripPort(written) }]

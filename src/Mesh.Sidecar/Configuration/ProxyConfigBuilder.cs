@@ -63,6 +63,17 @@ internal sealed class ProxyConfigBuilder
         }
         // The identity a mesh host's servers must prove: reviews.default.svc.cluster.local -> default/reviews.
         var labels = c.Host.Split('.');
+        var metadata = new Dictionary<string, string>
+        {
+            ["host"] = c.Host,
+            ["subset"] = c.Subset ?? "",
+            [MeshTransport.TlsKey] = tls,
+            [MeshTransport.IdentityKey] = labels.Length > 1 ? $"{labels[1]}/{labels[0]}" : "",
+        };
+        if (c.ExternalScheme == "https" && c.Policy?.Tls is { } external)
+        {
+            ExternalTls.Describe(external, metadata);
+        }
         return new ClusterConfig
         {
             ClusterId = c.Id,
@@ -76,13 +87,7 @@ internal sealed class ProxyConfigBuilder
                 e => e.InstanceId,
                 e => new DestinationConfig { Address = $"{(e.HasSidecar ? scheme : "http")}://{FormatHost(e.Address)}:{e.Port}", Metadata = Locality(e) },
                 StringComparer.Ordinal),
-            Metadata = new Dictionary<string, string>
-            {
-                ["host"] = c.Host,
-                ["subset"] = c.Subset ?? "",
-                [MeshTransport.TlsKey] = tls,
-                [MeshTransport.IdentityKey] = labels.Length > 1 ? $"{labels[1]}/{labels[0]}" : "",
-            },
+            Metadata = metadata,
         };
     }
 

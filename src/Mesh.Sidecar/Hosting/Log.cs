@@ -61,4 +61,7 @@ internal static partial class Log
 
     [LoggerMessage(25, LogLevel.Warning, "Refused upstream connection for {Expected}: {Reason}")]
     public static partial void UpstreamIdentityRejected(ILogger logger, string expected, string reason);
+
+    [LoggerMessage(26, LogLevel.Error, "TLS to external host {Host} cannot be set up as its DestinationRule asks: {Reason}; calls to it will fail")]
+    public static partial void ExternalTlsUnusable(ILogger logger, string host, string reason);
 }

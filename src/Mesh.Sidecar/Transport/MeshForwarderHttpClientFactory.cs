@@ -18,11 +18,12 @@ internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Me
         transport.ConfigureHandler(handler, context.NewMetadata);
     }
 
-    /// <summary>A change of tls mode needs a handler with other TLS settings.</summary>
+    /// <summary>A change of tls mode, identity or TLS files (every <c>mesh.*</c> key) needs a handler with other TLS settings.</summary>
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
-        base.CanReuseOldClient(context)
-        && context.OldMetadata?.GetValueOrDefault(MeshTransport.TlsKey) == context.NewMetadata?.GetValueOrDefault(MeshTransport.TlsKey)
-        && context.OldMetadata?.GetValueOrDefault(MeshTransport.IdentityKey) == context.NewMetadata?.GetValueOrDefault(MeshTransport.IdentityKey);
+        base.CanReuseOldClient(context) && TlsKeys(context.OldMetadata).SequenceEqual(TlsKeys(context.NewMetadata));
+
+    private static IEnumerable<KeyValuePair<string, string>> TlsKeys(IReadOnlyDictionary<string, string>? metadata) =>
+        (metadata ?? new Dictionary<string, string>()).Where(kv => kv.Key.StartsWith("mesh.", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal);
 
     /// <summary>Each attempt gets its client span (and carries its trace context) right above the connection.</summary>
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)

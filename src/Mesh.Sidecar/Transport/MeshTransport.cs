@@ -41,6 +41,14 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
     public void ConfigureHandler(SocketsHttpHandler handler, IReadOnlyDictionary<string, string>? metadata)
     {
         var mode = metadata?.GetValueOrDefault(TlsKey);
+        if (mode == External && ExternalTls.Applies(metadata!))
+        {
+            if (ExternalTls.Configure(handler, metadata!) is { } problem)
+            {
+                Log.ExternalTlsUnusable(logger, metadata!.GetValueOrDefault("host") ?? "?", problem);
+            }
+            return;
+        }
         if (mode is not ("ISTIO_MUTUAL" or "SIMPLE"))
         {
             return; // plaintext, or an external host checked against the system's roots

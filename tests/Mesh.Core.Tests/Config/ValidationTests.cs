@@ -139,7 +139,19 @@ public sealed class ValidationTests
         },
         {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  trafficPolicy:\n    tls: {mode: MUTUAL}",
-            "MUTUAL", "spec.trafficPolicy.tls.mode", "tls mode MUTUAL needs client certificate files"
+            "MUTUAL", "spec.trafficPolicy.tls.mode", "tls mode MUTUAL needs clientCertificate and privateKey (PEM files on the sidecar's machine)"
+        },
+        {
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  trafficPolicy:\n    tls: {mode: MUTUAL, clientCertificate: /etc/c.pem}",
+            "MUTUAL", "spec.trafficPolicy.tls.mode", "tls mode MUTUAL needs privateKey (PEM files on the sidecar's machine)"
+        },
+        {
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  trafficPolicy:\n    tls: {mode: SIMPLE, clientCertificate: /etc/c.pem}",
+            "/etc/c.pem", "spec.trafficPolicy.tls.clientCertificate", "clientCertificate and privateKey are used only with tls mode MUTUAL (mode is SIMPLE)"
+        },
+        {
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  trafficPolicy:\n    tls: {mode: MUTUAL, clientCertificate: certs/c.pem, privateKey: /k.pem}",
+            "certs/c.pem", "spec.trafficPolicy.tls.clientCertificate", "'certs/c.pem' must be an absolute path (the file is read on each sidecar's machine)"
         },
         {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  trafficPolicy:\n    loadBalancer:\n      localityLbSetting:\n        distribute:\n        - from: us-east/*\n          to: {us-east/*: 80, us-west/*: 10}",

@@ -60,6 +60,10 @@ public static class ConfigValidator
 
         public IReadOnlySet<string>? Registered => registered;
 
+        /// <summary>Whether a ServiceEntry defines the host (it is outside the mesh, or a mesh service reached directly).</summary>
+        public bool IsServiceEntry(string canonical) =>
+            _entries.Any(e => e == canonical || (e.StartsWith("*.", StringComparison.Ordinal) && canonical.EndsWith(e[1..], StringComparison.Ordinal)));
+
         public bool Resolves(string canonical) =>
             registered?.Contains(canonical) == true
             || _entries.Any(e => e == canonical || (e.StartsWith("*.", StringComparison.Ordinal) && canonical.EndsWith(e[1..], StringComparison.Ordinal)));

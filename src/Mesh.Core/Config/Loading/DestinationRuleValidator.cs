@@ -29,7 +29,11 @@ internal static class DestinationRuleValidator
             }
             p.HostResolves("spec.host", dr.Spec.Host, host, hosts, "host");
         }
-        ValidatePolicy(p, dr.Spec.TrafficPolicy, "spec.trafficPolicy");
+        // Whether the host is outside the mesh (a ServiceEntry host); null when it does not resolve (reported above).
+        bool? external = dr.Spec.Host.Length > 0 && HostName.IsValid(dr.Spec.Host) && hosts.Resolves(HostName.Canonical(dr.Spec.Host, dr.Metadata.Namespace))
+            ? hosts.IsServiceEntry(HostName.Canonical(dr.Spec.Host, dr.Metadata.Namespace))
+            : null;
+        ValidatePolicy(p, dr.Spec.TrafficPolicy, "spec.trafficPolicy", external);
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < dr.Spec.Subsets.Count; i++)
         {
@@ -42,11 +46,11 @@ internal static class DestinationRuleValidator
             {
                 p.Error($"spec.subsets[{i}].name", $"subset '{subset.Name}' is defined twice");
             }
-            ValidatePolicy(p, subset.TrafficPolicy, $"spec.subsets[{i}].trafficPolicy");
+            ValidatePolicy(p, subset.TrafficPolicy, $"spec.subsets[{i}].trafficPolicy", external);
         }
     }
 
-    private static void ValidatePolicy(ResourceProblems<DestinationRule> p, TrafficPolicy? policy, string path)
+    private static void ValidatePolicy(ResourceProblems<DestinationRule> p, TrafficPolicy? policy, string path, bool? external)
     {
         if (policy is null)
         {
@@ -77,9 +81,46 @@ internal static class DestinationRuleValidator
             p.Range($"{o}.maxEjectionPercent", "maxEjectionPercent", outlier.MaxEjectionPercent, 0, 100);
             p.Range($"{o}.minHealthPercent", "minHealthPercent", outlier.MinHealthPercent, 0, 100);
         }
-        if (policy.Tls is { Mode: TlsMode.Mutual })
+        if (policy.Tls is { } tls)
         {
-            p.Error($"{path}.tls.mode", "tls mode MUTUAL needs client certificate files, which Mesh does not take; use ISTIO_MUTUAL inside the mesh or SIMPLE to external hosts");
+            ValidateTls(p, tls, $"{path}.tls", external);
+        }
+    }
+
+    /// <summary>
+    /// MUTUAL originates mutual TLS to a host outside the mesh with files on the sidecar's machine, as
+    /// Istio's sidecars take them: both the certificate and its key, absolute paths. Between sidecars the
+    /// mesh's own identities are used (ISTIO_MUTUAL), so MUTUAL to a mesh host is refused.
+    /// </summary>
+    private static void ValidateTls(ResourceProblems<DestinationRule> p, ClientTlsSettings tls, string path, bool? external)
+    {
+        if (tls.Mode == TlsMode.Mutual)
+        {
+            var missing = new[] { ("clientCertificate", tls.ClientCertificate), ("privateKey", tls.PrivateKey) }.Where(f => string.IsNullOrEmpty(f.Item2)).Select(f => f.Item1).ToArray();
+            if (missing.Length > 0)
+            {
+                p.Error($"{path}.mode", $"tls mode MUTUAL needs {string.Join(" and ", missing)} (PEM files on the sidecar's machine)");
+            }
+            if (external == false)
+            {
+                p.Error($"{path}.mode", "tls mode MUTUAL is for hosts outside the mesh (ServiceEntry hosts); between sidecars use ISTIO_MUTUAL, the mesh's own identities");
+            }
+        }
+        else if (tls.ClientCertificate is not null || tls.PrivateKey is not null)
+        {
+            p.Error(tls.ClientCertificate is not null ? $"{path}.clientCertificate" : $"{path}.privateKey",
+                $"clientCertificate and privateKey are used only with tls mode MUTUAL (mode is {tls.Mode?.ToString().ToUpperInvariant() ?? "unset"})");
+        }
+        foreach (var (field, value) in new[] { ("clientCertificate", tls.ClientCertificate), ("privateKey", tls.PrivateKey), ("caCertificates", tls.CaCertificates) })
+        {
+            if (value is { Length: > 0 } && !Path.IsPathFullyQualified(value))
+            {
+                p.Error($"{path}.{field}", $"'{value}' must be an absolute path (the file is read on each sidecar's machine)");
+            }
+        }
+        if (external == false && (tls.CaCertificates is not null || tls.Sni is not null || tls.SubjectAltNames.Count > 0))
+        {
+            p.Warning($"{path}.mode", "caCertificates, sni and subjectAltNames apply to hosts outside the mesh; a mesh host's sidecars are checked against the mesh root and their SPIFFE identity");
         }
     }
 
