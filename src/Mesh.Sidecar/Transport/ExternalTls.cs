@@ -58,17 +58,11 @@ internal static class ExternalTls
         string? problem = null;
         if (metadata.TryGetValue(CertificateKey, out var certificatePath))
         {
-            try
-            {
-                var certificate = X509Certificate2.CreateFromPemFile(certificatePath, metadata[PrivateKeyKey]);
-                handler.SslOptions.ClientCertificates = [certificate];
-                handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
-            {
-                problem = $"client certificate {certificatePath} with key {metadata[PrivateKeyKey]} cannot be loaded: {e.Message}";
-                // No certificate: a server that requires one refuses the handshake, and the calls fail.
-            }
+            var files = new RotatingCertificate(certificatePath, metadata[PrivateKeyKey]);
+            problem = files.Problem;
+            // Asked at each handshake (connections are remade at least every ConnectionLifetime), so rotated
+            // files are picked up; without a certificate a server that requires one refuses, and calls fail.
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => files.Current!;
         }
         if (metadata.TryGetValue(SniKey, out var sni))
         {
@@ -138,4 +132,53 @@ internal static class ExternalTls
 
     private static IEnumerable<string> Uris(X509Certificate2 certificate) =>
         certificate.Extensions.Where(e => e.Oid?.Value == "2.5.29.17").SelectMany(Mesh.Core.Security.SpiffeId.UriNames);
+
+    /// <summary>A client certificate and key from files, loaded again when either file's write time changes; the last good one is kept.</summary>
+    private sealed class RotatingCertificate
+    {
+        private readonly string _certificatePath;
+        private readonly string _keyPath;
+        private readonly Lock _gate = new();
+        private (DateTime, DateTime) _stamp;
+        private X509Certificate2? _current;
+
+        public RotatingCertificate(string certificatePath, string keyPath)
+        {
+            (_certificatePath, _keyPath) = (certificatePath, keyPath);
+            Load();
+        }
+
+        public string? Problem { get; private set; }
+
+        public X509Certificate2? Current
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    if (Stamp() != _stamp)
+                    {
+                        Load();
+                    }
+                    return _current;
+                }
+            }
+        }
+
+        private (DateTime, DateTime) Stamp() => (File.GetLastWriteTimeUtc(_certificatePath), File.GetLastWriteTimeUtc(_keyPath));
+
+        private void Load()
+        {
+            _stamp = Stamp();
+            try
+            {
+                _current = X509Certificate2.CreateFromPemFile(_certificatePath, _keyPath);
+                Problem = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+            {
+                Problem = $"client certificate {_certificatePath} with key {_keyPath} cannot be loaded: {e.Message}";
+            }
+        }
+    }
 }
