@@ -100,8 +100,10 @@ workloads.MapSnapshots();
 var adminApi = app.MapGroup("").AddEndpointFilter(OnPort(options.AdminPort));
 adminApi.MapGet("/ready", () => Results.Text("ready\n"));
 adminApi.MapGet("/live", () => Results.Text("live\n"));
+adminApi.MapDashboardPages();
 var admin = adminApi.MapGroup("").RequireAuthorization(MeshAuthentication.AdminPolicy);
 admin.MapAdmin();
+admin.MapDashboardData();
 admin.MapJoinTokens();
 
 Log.Started(app.Logger, options.Listen, options.Port, options.AdminPort, ca.RootPath, ca.TrustDomain, app.Services.GetRequiredService<AdminToken>().Path);

@@ -20,6 +20,9 @@ internal static class MeshAuthentication
     public const string AdminScheme = "MeshAdminToken";
     public const string WorkloadPolicy = "workload";
     public const string AdminPolicy = "admin";
+
+    /// <summary>The dashboard's cookie holding the admin token after sign-in: HttpOnly, SameSite=Strict, never in a URL.</summary>
+    public const string AdminCookie = "mesh-admin";
     private const string NamespaceClaim = "mesh/namespace";
     private const string ServiceClaim = "mesh/service";
 
@@ -93,11 +96,20 @@ internal static class MeshAuthentication
         protected override Task<AuthenticateResult> HandleAuthenticateAsync()
         {
             var header = Request.Headers.Authorization.ToString();
-            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            string presented;
+            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            {
+                presented = header["Bearer ".Length..];
+            }
+            else if (Request.Cookies.TryGetValue(AdminCookie, out var cookie) && cookie.Length > 0)
+            {
+                presented = cookie; // the dashboard's sign-in (HttpOnly, SameSite=Strict)
+            }
+            else
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
             }
-            if (!token.Matches(header["Bearer ".Length..]))
+            if (!token.Matches(presented))
             {
                 return Task.FromResult(AuthenticateResult.Fail("wrong admin token"));
             }

@@ -1,0 +1,109 @@
+using Mesh.ControlPlane.Security;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.ControlPlane.Admin;
+
+/// <summary>
+/// The dashboard on the admin port: <c>/ui</c>, one page whose script reads the admin API (services and
+/// instances, proxy status, config, join tokens, the CA) and follows <c>/v1/events</c> (server-sent events
+/// on every new snapshot) so it changes without reloading. Signing in puts the admin token in an HttpOnly,
+/// SameSite=Strict cookie; it never appears in a URL or a log. Every asset ships in the control plane.
+/// </summary>
+internal static partial class DashboardEndpoints
+{
+    private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("app.css")));
+
+    /// <summary>Pages anyone on the admin port may load: the sign-in form and the static assets (no data in them).</summary>
+    public static void MapDashboardPages(this RouteGroupBuilder open)
+    {
+        open.MapGet("/ui", (HttpContext context) => Page(context, Assets.Value.Html, "text/html; charset=utf-8"));
+        open.MapGet("/ui/app.js", (HttpContext context) => Page(context, Assets.Value.Script, "text/javascript; charset=utf-8"));
+        open.MapGet("/ui/app.css", (HttpContext context) => Page(context, Assets.Value.Style, "text/css; charset=utf-8"));
+        open.MapPost("/ui/sign-in", async (HttpContext context, AdminToken token, ILogger<AdminToken> logger) =>
+        {
+            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+            var presented = form["token"].ToString().Trim();
+            if (!token.Matches(presented))
+            {
+                Log.SignInRefused(logger, context.Connection.RemoteIpAddress?.ToString() ?? "?");
+                return Results.Redirect("/ui?signin=failed", permanent: false);
+            }
+            context.Response.Cookies.Append(MeshAuthentication.AdminCookie, presented, new CookieOptions
+            {
+                HttpOnly = true,
+                SameSite = SameSiteMode.Strict,
+                Path = "/",
+                IsEssential = true,
+            });
+            return Results.Redirect("/ui", permanent: false);
+        }).DisableAntiforgery();
+        open.MapPost("/ui/sign-out", (HttpContext context) =>
+        {
+            context.Response.Cookies.Delete(MeshAuthentication.AdminCookie, new CookieOptions { Path = "/", SameSite = SameSiteMode.Strict, HttpOnly = true });
+            return Results.Redirect("/ui", permanent: false);
+        }).DisableAntiforgery();
+    }
+
+    /// <summary>What the dashboard reads that the admin API did not have yet: the CA, and the event stream.</summary>
+    public static void MapDashboardData(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/v1/ca", (MeshCertificateAuthority ca) => Results.Json(new
+        {
+            trustDomain = ca.TrustDomain,
+            rootSubject = ca.Root.Subject,
+            rootSha256 = ca.Root.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256),
+            rootNotAfter = ca.Root.NotAfter.ToUniversalTime(),
+            path = ca.RootPath,
+        }, MeshJson.Indented));
+
+        // One event per new snapshot (registry or config change), as long polls do for sidecars.
+        admin.MapGet("/v1/events", async (HttpContext context, SnapshotPublisher publisher) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-store";
+            var cancel = context.RequestAborted;
+            var version = -1L;
+            try
+            {
+                while (!cancel.IsCancellationRequested)
+                {
+                    var next = version < 0 ? publisher.Current : await publisher.WaitAsync(version, TimeSpan.FromSeconds(25), cancel).ConfigureAwait(false);
+                    var data = next is null
+                        ? ": keep-alive\n\n" // no change within 25 s: a comment keeps proxies from closing the stream
+                        : $"event: snapshot\ndata: {{\"version\":{next.Version},\"configVersion\":{publisher.ConfigVersion}}}\n\n";
+                    version = next?.Version ?? version;
+                    await context.Response.WriteAsync(data, cancel).ConfigureAwait(false);
+                    await context.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // the page went away
+            }
+        });
+    }
+
+    private static IResult Page(HttpContext context, byte[] content, string type)
+    {
+        // The page and its script come from here only: no CDN, no inline script, no framing.
+        context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+        context.Response.Headers.XContentTypeOptions = "nosniff";
+        context.Response.Headers.CacheControl = "no-store";
+        return Results.Bytes(content, type);
+    }
+
+    private static byte[] Read(string name)
+    {
+        using var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream($"Mesh.ControlPlane.Admin.Ui.{name}")
+            ?? throw new InvalidOperationException($"dashboard asset {name} is not embedded");
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(90, LogLevel.Warning, "Dashboard sign-in refused from {Remote}: wrong admin token")]
+        public static partial void SignInRefused(ILogger logger, string remote);
+    }
+}
