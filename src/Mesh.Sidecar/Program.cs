@@ -1,6 +1,7 @@
 using System.Net;
 using Mesh.Core.Hosting;
 using Mesh.Sidecar.Admin;
+using EurekaEndpoint = Mesh.Sidecar.Discovery.EurekaEndpoint;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Inbound;
 using Mesh.Observability;
@@ -26,6 +27,11 @@ catch (UsageException e)
 {
     Console.Error.WriteLine($"mesh-sidecar: {e.Message}");
     return CommandLine.UsageExitCode;
+}
+if (EurekaEndpoint.PortProblem(options) is { } portProblem)
+{
+    Console.Error.WriteLine($"mesh-sidecar: {portProblem}");
+    return 1;
 }
 
 var builder = WebApplication.CreateSlimBuilder();
@@ -53,8 +59,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     // Inbound: mutual TLS (HTTP/2 or HTTP/1.1 by ALPN), or plaintext HTTP/1.1 when PERMISSIVE; see InboundTls.
     kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.ApplicationServices.GetRequiredService<InboundTls>().Configure(l));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+    EurekaEndpoint.ListenEureka(kestrel, options);
 });
 builder.Services.AddMeshSidecar(options, switches);
+EurekaEndpoint.AddMeshEureka(builder.Services, options);
 // The drain delay runs in RegistrationAgent.StoppingAsync; then Kestrel waits this long for in-flight calls.
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + options.DrainTimeout);
 
@@ -64,6 +72,7 @@ _ = app.Services.GetRequiredService<SidecarGauges>();
 // The three listeners share one process; each port gets its own short pipeline.
 app.UseMeshMetricsEndpoint();
 app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
+EurekaEndpoint.MapEureka(app, options);
 app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound =>
 {
     var forwarder = inbound.ApplicationServices.GetRequiredService<InboundForwarder>();
