@@ -43,6 +43,7 @@ internal static partial class EurekaJson
         var status = Text(i, "status") is { } s ? EurekaStatus.Parse(s) ?? Invalid(errors, "instance.status", s) : EurekaStatus.Up;
         var (renewal, duration) = Lease(i, errors);
         var (dcClass, dcName, dcMetadata) = DataCenter(i, errors);
+        var metadata = Map(i, "metadata", "instance.metadata", errors);
         var instanceId = Text(i, "instanceId") ?? hostName;
         if (string.IsNullOrWhiteSpace(instanceId))
         {
@@ -73,7 +74,7 @@ internal static partial class EurekaJson
             DataCenterMetadata = dcMetadata,
             RenewalIntervalInSecs = renewal,
             DurationInSecs = duration,
-            Metadata = Map(i, "metadata", "instance.metadata", errors),
+            Metadata = metadata,
             HomePageUrl = Text(i, "homePageUrl"),
             StatusPageUrl = Text(i, "statusPageUrl"),
             HealthCheckUrl = Text(i, "healthCheckUrl"),
