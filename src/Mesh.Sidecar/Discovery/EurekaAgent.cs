@@ -41,6 +41,12 @@ internal sealed class EurekaAgent(
         Log.EurekaRegistered(logger, instance.App, instance.InstanceId, meshId, instance.IpAddr, instance.Port, instance.EffectiveStatus, instance.DurationInSecs);
     }
 
+    /// <summary>Why the id is not this API's to take (the sidecar's Consul API holds an instance under the same mesh id), or null.</summary>
+    public string? Conflict(string clientId) =>
+        agent.Find(MeshId(clientId)) is { Source: not RegistrationSource.Eureka } other
+            ? $"instance id '{clientId}' is already registered on this sidecar through its {other.Source} API (as {other.Service}); give the Eureka instance another instanceId"
+            : null;
+
     /// <summary>The control plane's refusal of a registration, or null while it is accepted or pending.</summary>
     public string? Problem(string meshId) => agent.Problem(meshId);
 

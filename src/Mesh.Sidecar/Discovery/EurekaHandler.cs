@@ -164,6 +164,11 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
             await Text(context, StatusCodes.Status400BadRequest, $"registration of {app} refused:\n" + string.Join('\n', errors)).ConfigureAwait(false);
             return;
         }
+        if (eureka.Conflict(instance.InstanceId) is { } conflict)
+        {
+            await Text(context, StatusCodes.Status409Conflict, conflict).ConfigureAwait(false);
+            return;
+        }
         eureka.Register(instance);
         // Wait to learn whether the control plane took it, so a refusal (e.g. outside the join token's
         // scope) reaches the client with its reason instead of a 204 for an instance nobody can find.

@@ -49,6 +49,15 @@ public sealed class EurekaAgentTests : IDisposable
     }
 
     [Fact]
+    public void Conflict_IdHeldByTheConsulApi_IsRefused()
+    {
+        _agent.Upsert(new Mesh.Core.Registry.Registration { InstanceId = "web@shop-1", Service = "web", Address = "127.0.0.1", Port = 80, Source = RegistrationSource.Consul });
+
+        Assert.Contains("through its Consul API", _eureka.Conflict("web"), StringComparison.Ordinal);
+        Assert.Null(_eureka.Conflict("orders-1"));
+    }
+
+    [Fact]
     public void Evict_NoRenewalForDurationInSecs_RemovesIt_RenewedOnesStay()
     {
         _eureka.Register(Orders("orders-1"));
