@@ -139,14 +139,20 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
         JsonDocument body;
         try
         {
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
-            if (buffer.Length > MaxBodySize)
+            // Read no more than the limit, also without a Content-Length (chunked): the sidecar's ports have no body cap.
+            var buffer = new byte[MaxBodySize + 1];
+            var length = 0;
+            int read;
+            while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                length += read;
+            }
+            if (length > MaxBodySize)
             {
                 await Text(context, StatusCodes.Status413PayloadTooLarge, $"a registration may be at most {MaxBodySize} bytes").ConfigureAwait(false);
                 return;
             }
-            body = JsonDocument.Parse(buffer.ToArray());
+            body = JsonDocument.Parse(buffer.AsMemory(0, length));
         }
         catch (JsonException e)
         {

@@ -1,12 +1,5 @@
-using Mesh.Core.Config.Model;
 using Mesh.Core.Registry;
-using Mesh.Core.Routing;
-using Mesh.Core.Security;
-using Mesh.Core.Snapshots;
-using Mesh.Sidecar.Configuration;
 using Mesh.Sidecar.Discovery;
-using Mesh.Sidecar.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Mesh.Sidecar.Tests.Discovery;
@@ -14,23 +7,12 @@ namespace Mesh.Sidecar.Tests.Discovery;
 /// <summary>The Eureka agent on fake time, with the real agent core behind it (not started: nothing reaches a control plane).</summary>
 public sealed class EurekaAgentTests : IDisposable
 {
-    private readonly string _dataDir = Directory.CreateTempSubdirectory("mesh-eureka-").FullName;
-    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero));
-    private readonly ServiceProvider _services;
+    private readonly EurekaTestHost _host = new();
+    private readonly FakeTimeProvider _time;
     private readonly EurekaAgent _eureka;
     private readonly AgentRegistrations _agent;
 
-    public EurekaAgentTests()
-    {
-        var options = SidecarOptions.Parse(["--service", "shop", "--instance-id", "shop-1", "--app-port", "9080", "--control-plane", "https://127.0.0.1:1",
-            "--data-dir", _dataDir, "--eureka-port", "18761"]);
-        var services = new ServiceCollection().AddLogging().AddSingleton<TimeProvider>(_time);
-        services.AddMeshSidecar(options);
-        services.AddMeshEureka(options);
-        _services = services.BuildServiceProvider();
-        _eureka = _services.GetRequiredService<EurekaAgent>();
-        _agent = _services.GetRequiredService<AgentRegistrations>();
-    }
+    public EurekaAgentTests() => (_time, _eureka, _agent) = (_host.Time, _host.Eureka, _host.Agent);
 
     private EurekaInstance Orders(string id = "orders-1") => new()
     {
@@ -124,23 +106,11 @@ public sealed class EurekaAgentTests : IDisposable
 
     private sealed record Instance(string Id, string Service, string Namespace, RegistrationSource Source, string? Node, HealthStatus Health);
 
-    private void Apply(Instance[] instances)
-    {
-        var snapshot = new MeshSnapshot
+    private void Apply(Instance[] instances) =>
+        _host.Apply(7, [.. instances.Select(i => new ServiceInstance
         {
-            Version = 7,
-            Instances = [.. instances.Select(i => new ServiceInstance
-            {
-                InstanceId = i.Id, Service = i.Service, Namespace = i.Namespace, Address = "127.0.0.1", Port = 8080, Source = i.Source, Node = i.Node, Health = i.Health,
-            })],
-        };
-        _services.GetRequiredService<MeshState>().Set(new MeshState.Applied(snapshot, RouteTable.Empty, "test", _time.GetUtcNow(),
-            WorkloadPolicy.For(ConfigSet.Empty, "default", "shop", new Dictionary<string, string>()), new Dictionary<string, RoutedCluster>()));
-    }
+            InstanceId = i.Id, Service = i.Service, Namespace = i.Namespace, Address = "127.0.0.1", Port = 8080, Source = i.Source, Node = i.Node, Health = i.Health,
+        })]);
 
-    public void Dispose()
-    {
-        _services.Dispose();
-        Directory.Delete(_dataDir, recursive: true);
-    }
+    public void Dispose() => _host.Dispose();
 }
