@@ -20,6 +20,8 @@ internal static partial class EurekaJson
             ["ipAddr"] = e.IpAddr,
             ["status"] = e.EffectiveStatus,
             ["overriddenStatus"] = e.OverriddenStatus ?? EurekaStatus.Unknown,
+            // The spelling of Eureka servers before 1.9, which some clients (Steeltoe, Go clients) still read.
+            ["overriddenstatus"] = e.OverriddenStatus ?? EurekaStatus.Unknown,
             ["port"] = new JsonObject { ["$"] = e.Port, ["@enabled"] = "true" },
             ["securePort"] = new JsonObject { ["$"] = e.SecurePort, ["@enabled"] = e.SecurePortEnabled ? "true" : "false" },
             ["countryId"] = 1,

@@ -105,6 +105,7 @@ public sealed class EurekaJsonTests
 
         Assert.Equal("OUT_OF_SERVICE", json.GetProperty("status").GetString());
         Assert.Equal("OUT_OF_SERVICE", json.GetProperty("overriddenStatus").GetString());
+        Assert.Equal("OUT_OF_SERVICE", json.GetProperty("overriddenstatus").GetString());
         Assert.Equal(8080, json.GetProperty("port").GetProperty("$").GetInt32());
         Assert.Equal("true", json.GetProperty("port").GetProperty("@enabled").GetString());
         Assert.Equal("false", json.GetProperty("securePort").GetProperty("@enabled").GetString());
