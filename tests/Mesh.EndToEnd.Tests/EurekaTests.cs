@@ -124,6 +124,24 @@ public sealed class EurekaTests(ITestOutputHelper output)
         Assert.True(shop.Process.HasLogged("Eureka evicted ORDERS/orders-1"), shop.Process.Output);
         await Eventually.ValueAsync(() => InstanceIdsAsync(mesh), ids => !ids.Contains("orders-1@shop-1"), TimeSpan.FromSeconds(5), () => "orders-1 leaves the registry");
 
+        // A sidecar whose join token was scoped to its own service may not register others: the client hears why.
+        var scopedToken = Path.Combine(mesh.Root, "lonely.token");
+        File.WriteAllText(scopedToken, await mesh.CreateJoinTokenAsync("lonely"));
+        var eurekaC = FreePorts.Next();
+        mesh.UseJoinToken = false;
+        var lonely = mesh.StartSidecar("lonely", "lonely-1", port1, "--join-token-file", scopedToken, "--eureka-port", eurekaC.ToString());
+        mesh.UseJoinToken = true;
+        await mesh.WaitReadyAsync(lonely);
+        using (var refused = await mesh.Http.PostAsync($"http://127.0.0.1:{eurekaC}/eureka/apps/{App}",
+            new StringContent(new JsonObject { ["instance"] = new JsonObject { ["instanceId"] = "orders-3", ["app"] = App, ["hostName"] = "127.0.0.1", ["port"] = port1 } }.ToJsonString(),
+                System.Text.Encoding.UTF8, "application/json")))
+        {
+            var reason = await refused.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("the control plane refused ORDERS/orders-3", reason, StringComparison.Ordinal);
+            Assert.Contains("scoped to that service", reason, StringComparison.Ordinal);
+        }
+
         // A second sidecar on a taken Eureka port stops at once with one line saying why, not a stack trace.
         var second = mesh.StartSidecar("shop", "shop-2", FreePorts.Next(), "--eureka-port", eurekaA.ToString());
         Assert.Equal(1, await second.Process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
