@@ -28,9 +28,10 @@ catch (UsageException e)
     Console.Error.WriteLine($"mesh-sidecar: {e.Message}");
     return CommandLine.UsageExitCode;
 }
-if (EurekaEndpoint.PortProblem(options) is { } portProblem)
+
+if (ListenerPorts.FirstTaken(options) is { } taken)
 {
-    Console.Error.WriteLine($"mesh-sidecar: {portProblem}");
+    Console.Error.WriteLine($"mesh-sidecar: {taken}");
     return 1;
 }
 
@@ -59,6 +60,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     // Inbound: mutual TLS (HTTP/2 or HTTP/1.1 by ALPN), or plaintext HTTP/1.1 when PERMISSIVE; see InboundTls.
     kestrel.Listen(IPAddress.Parse(options.InboundListen), options.InboundPort, l => l.ApplicationServices.GetRequiredService<InboundTls>().Configure(l));
     kestrel.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+    if (options.ConsulPort != 0)
+    {
+        kestrel.Listen(IPAddress.Loopback, options.ConsulPort, l => l.Protocols = HttpProtocols.Http1);
+    }
     EurekaEndpoint.ListenEureka(kestrel, options);
 });
 builder.Services.AddMeshSidecar(options, switches);
@@ -72,6 +77,10 @@ _ = app.Services.GetRequiredService<SidecarGauges>();
 // The three listeners share one process; each port gets its own short pipeline.
 app.UseMeshMetricsEndpoint();
 app.MapWhen(c => c.Connection.LocalPort == options.AdminPort, admin => admin.Run(admin.ApplicationServices.GetRequiredService<AdminHandler>().InvokeAsync));
+if (options.ConsulPort != 0)
+{
+    app.MapWhen(c => c.Connection.LocalPort == options.ConsulPort, consul => consul.Run(consul.ApplicationServices.GetRequiredService<Mesh.Sidecar.Discovery.ConsulApi>().InvokeAsync));
+}
 EurekaEndpoint.MapEureka(app, options);
 app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound =>
 {

@@ -145,7 +145,7 @@ public sealed class EurekaTests(ITestOutputHelper output)
         // A second sidecar on a taken Eureka port stops at once with one line saying why, not a stack trace.
         var second = mesh.StartSidecar("shop", "shop-2", FreePorts.Next(), "--eureka-port", eurekaA.ToString());
         Assert.Equal(1, await second.Process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-        Assert.True(second.Process.HasLogged($"mesh-sidecar: Eureka port 127.0.0.1:{eurekaA} cannot be bound"), second.Process.Output);
+        Assert.True(second.Process.HasLogged($"mesh-sidecar: --eureka-port 127.0.0.1:{eurekaA} cannot be bound"), second.Process.Output);
         Assert.False(second.Process.HasLogged("   at "), "a stack trace: " + second.Process.Output);
     }
 

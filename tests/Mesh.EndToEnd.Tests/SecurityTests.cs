@@ -179,6 +179,57 @@ public sealed class SecurityTests(ITestOutputHelper output)
         });
     }
 
+    /// <summary>The agent scope extension of workload certificates (see WorkloadCertificates.AgentScopeOid).</summary>
+    private const string AgentScopeOid = "2.25.208433599011234885926207061338151729003";
+
+    [Fact]
+    public async Task AgentScope_ComesFromTheJoinToken_NamespaceTokensRegisterConsulInstancesThere_AndNothingElse()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            using var anonymous = TestCertificates.Client(null, HttpVersion.Version20);
+            string shopToken;
+            using (var response = await mesh.Http.PostAsJsonAsync(new Uri(cp.Admin, "/v1/join-tokens"), new { @namespace = "shop" }))
+            {
+                shopToken = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
+            }
+            var (status, _, agentCert) = await TestCertificates.RequestAsync(anonymous, cp, TestCertificates.Spiffe("agent", "shop"), shopToken);
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.NotNull(agentCert!.Extensions[AgentScopeOid]);
+
+            async Task<HttpStatusCode> RegisterAsync(X509Certificate2 cert, string service, string ns, string source)
+            {
+                using var client = TestCertificates.Client(cert, HttpVersion.Version20);
+                var registration = new { instanceId = $"{service}-1@agent", service, @namespace = ns, address = "127.0.0.1", port = 9, health = "Healthy", source, node = "agent" };
+                using var response = await client.PostAsJsonAsync(new Uri(cp.SidecarApi, "/v1/register"), registration);
+                return response.StatusCode;
+            }
+            // A namespace token's agent: Consul or Eureka registrations of any service there; no sidecar impostors; no other namespace.
+            Assert.Equal(HttpStatusCode.OK, await RegisterAsync(agentCert, "web", "shop", "CONSUL"));
+            Assert.Equal(HttpStatusCode.OK, await RegisterAsync(agentCert, "billing", "shop", "EUREKA"));
+            Assert.Equal(HttpStatusCode.Forbidden, await RegisterAsync(agentCert, "web", "shop", "SIDECAR"));
+            Assert.Equal(HttpStatusCode.Forbidden, await RegisterAsync(agentCert, "web", "default", "CONSUL"));
+
+            // Renewed with the certificate itself, the scope is kept.
+            using (var asAgent = TestCertificates.Client(agentCert, HttpVersion.Version20))
+            {
+                var (renewed, _, renewedCert) = await TestCertificates.RequestAsync(asAgent, cp, TestCertificates.Spiffe("agent", "shop"), null);
+                Assert.Equal(HttpStatusCode.OK, renewed);
+                Assert.Equal(HttpStatusCode.OK, await RegisterAsync(renewedCert!, "cart", "shop", "CONSUL"));
+            }
+
+            // A service token: its own service only, and a scope smuggled into the CSR is not copied.
+            var ratingsToken = await mesh.CreateJoinTokenAsync("ratings");
+            var smuggled = new X509Extension(AgentScopeOid, [0x0c, 0x01, (byte)'*'], critical: false);
+            var (_, _, ratingsCert) = await TestCertificates.RequestAsync(anonymous, cp, TestCertificates.Spiffe("ratings"), ratingsToken, smuggled);
+            Assert.Null(ratingsCert!.Extensions[AgentScopeOid]);
+            Assert.Equal(HttpStatusCode.Forbidden, await RegisterAsync(ratingsCert, "web", "default", "CONSUL"));
+            Assert.Equal(HttpStatusCode.OK, await RegisterAsync(ratingsCert, "ratings", "default", "CONSUL"));
+        });
+    }
+
     [Fact]
     public async Task ControlPlane_RefusesImpostorsBadTokensAndForeignIdentities_AndLogsNoSecret()
     {

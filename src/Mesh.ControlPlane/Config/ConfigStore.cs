@@ -165,8 +165,21 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
         return ConfigLoader.ReadDirectory(options.ConfigDir).Select(f => new ConfigFile(f.Name, f.Text, DirectoryLayer)).Concat(appliedFiles).ToArray();
     }
 
-    private static string AppliedName(ConfigDocument document) =>
-        $"{AppliedFolder}/{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name}.yaml";
+    /// <summary>
+    /// kind.namespace.name.yaml; a name too long for one file name (255 bytes, with AtomicFile's ".tmp")
+    /// keeps its first 120 characters and a hash of the whole, after a '~' no DNS name has, so it still
+    /// names one resource and is found again by the same name.
+    /// </summary>
+    private static string AppliedName(ConfigDocument document)
+    {
+        var stem = $"{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name}";
+        if (stem.Length + ".yaml.tmp".Length > 255)
+        {
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(document.Name)))[..16];
+            stem = $"{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name[..120]}~{hash}";
+        }
+        return $"{AppliedFolder}/{stem}.yaml";
+    }
 
     private static IEnumerable<ConfigError> NoDocuments(string fileName, IReadOnlyList<ConfigDocument> documents, IReadOnlyList<ConfigError> problems) =>
         documents.Count == 0 && problems.Count == 0 ? [new ConfigError(fileName, 1, 1, "", "no resources in this file")] : [];
@@ -178,9 +191,13 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     /// </summary>
     private static IEnumerable<ConfigError> NameProblems(string fileName, IEnumerable<ConfigDocument> documents) =>
         documents.Where(d => !Storable(d)).Select(d => new ConfigError(fileName, d.Line, d.Column, "metadata.name",
-                $"{d}: name must be a lower-case DNS name (a-z, 0-9, '-', '.'), namespace a DNS label (a-z, 0-9, '-') and kind a word"));
+                $"{Shown(d)}: name must be a lower-case DNS name (a-z, 0-9, '-', '.') of at most 253 characters, namespace a DNS label (a-z, 0-9, '-') of at most 63, and kind a word, as Kubernetes requires"));
 
-    private static bool Storable(ConfigDocument d) => DnsName().IsMatch(d.Name) && DnsLabel().IsMatch(d.Namespace) && KindName().IsMatch(d.Kind);
+    private static string Shown(ConfigDocument d) => d.Name.Length > 80 ? $"{d.Kind} '{d.Name[..60]}...' ({d.Name.Length} characters) in namespace '{d.Namespace}'" : d.ToString();
+
+    private static bool Storable(ConfigDocument d) =>
+        d.Name.Length <= 253 && d.Namespace.Length <= 63 && d.Kind.Length <= 63
+        && DnsName().IsMatch(d.Name) && DnsLabel().IsMatch(d.Namespace) && KindName().IsMatch(d.Kind);
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
     private static partial System.Text.RegularExpressions.Regex DnsName();

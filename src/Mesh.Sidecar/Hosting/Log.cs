@@ -32,6 +32,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Information, "Mesh sidecar {InstanceId} for {Service}.{Namespace}: outbound http://127.0.0.1:{Outbound}, inbound {InboundListen}:{Inbound}, admin http://127.0.0.1:{Admin}, app 127.0.0.1:{App}")]
     public static partial void Started(ILogger logger, string instanceId, string service, string @namespace, int outbound, string inboundListen, int inbound, int admin, int app);
 
+    [LoggerMessage(14, LogLevel.Information, "No --app-port: an agent only, as {Service}.{Namespace}; no instance of its own is registered")]
+    public static partial void AgentOnly(ILogger logger, string service, string @namespace);
+
     [LoggerMessage(13, LogLevel.Warning, "{Variable}={Switches}: benchmark switches off; this sidecar is for measuring their cost, not for a mesh")]
     public static partial void BenchmarkSwitchesOff(ILogger logger, string variable, string switches);
 

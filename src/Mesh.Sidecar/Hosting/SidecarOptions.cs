@@ -7,7 +7,7 @@ internal sealed record SidecarOptions
     public static readonly FlagSpec[] Flags =
     [
         new("service", "name", "the service this sidecar's app is an instance of (required)"),
-        new("app-port", "port", "port of the local app on 127.0.0.1 (required)"),
+        new("app-port", "port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own"),
         new("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required)"),
         new("data-dir", "dir", "where the last snapshot and pinned CA are kept (required)"),
         new("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check"),
@@ -75,7 +75,7 @@ internal sealed record SidecarOptions
                 throw new UsageException($"--{flag} expects a DNS label (letters, digits, '-'), got '{value}'");
             }
         }
-        var appPort = NonZeroPort(cl, "app-port", -1);
+        var appPort = cl.Has("app-port") ? NonZeroPort(cl, "app-port", -1) : 0;
         var inbound = NonZeroPort(cl, "inbound-port", 15006);
         var options = new SidecarOptions
         {

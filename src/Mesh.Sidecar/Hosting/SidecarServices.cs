@@ -37,6 +37,12 @@ internal static class SidecarServices
         services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());
         services.AddSingleton<Discovery.AgentRegistrations>();
         services.AddHostedService(sp => sp.GetRequiredService<Discovery.AgentRegistrations>());
+        if (options.ConsulPort != 0)
+        {
+            services.AddSingleton<Discovery.ConsulAgent>();
+            services.AddHostedService(sp => sp.GetRequiredService<Discovery.ConsulAgent>());
+            services.AddSingleton<Discovery.ConsulApi>();
+        }
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());

@@ -28,6 +28,11 @@ internal sealed class RegistrationAgent(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (options.AppPort == 0)
+        {
+            Log.AgentOnly(logger, options.Service, options.Namespace);
+            return; // an agent-only sidecar: no app, so no instance of its own
+        }
         while (!stoppingToken.IsCancellationRequested)
         {
             if (_draining)

@@ -56,7 +56,9 @@ public sealed class ConfigStorePropertyTests
     // joined with dots, and ones that climb out of the folder.
     private static readonly Gen<(string Namespace, string Name)> ResourceName = Gen.OneOf<(string, string)>(
         ("default", "extra"), ("shop", "extra"), ("a.b", "c"), ("a", "b.c"),
-        ("default", "x/../../../config/bookshop"), ("default", "../config.json"), ("..", "x"), ("default", "Extra"));
+        ("default", "x/../../../config/bookshop"), ("default", "../config.json"), ("..", "x"), ("default", "Extra"),
+        // Longer than one file name allows once joined (valid: Kubernetes allows 253), and longer than that.
+        ("default", new string('r', 200)), ("default", new string('r', 200) + "-2"), ("default", new string('r', 254)));
 
     private static readonly Gen<string> Text = Gen.Frequency(
         (3, Gen.Int[0, Acceptable.Count - 1].Select(i => Acceptable[i])),

@@ -111,7 +111,9 @@ internal sealed class MeshCluster : IAsyncDisposable
         var dataDir = Path.Combine(Root, "sidecar-" + instanceName);
         string[] args =
         [
-            "--service", service, "--instance-id", instanceName, "--app-port", appPort.ToString(), "--app-health", "/health",
+            "--service", service, "--instance-id", instanceName,
+            // appPort 0: an agent-only sidecar, with no app of its own.
+            .. appPort == 0 ? Array.Empty<string>() : ["--app-port", appPort.ToString(), "--app-health", "/health"],
             "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
             "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()),

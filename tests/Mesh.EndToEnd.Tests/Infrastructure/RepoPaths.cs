@@ -11,6 +11,7 @@ internal static class RepoPaths
     public static string SidecarDll => Dll("src", "Mesh.Sidecar");
     public static string TestAppDll => Dll("tests", "Mesh.TestApp");
     public static string DemoDll => Dll("examples", "Mesh.Demo");
+    public static string DiscoveryExampleDll => Dll("examples", "Mesh.Discovery.Example");
     public static string MeshctlDll => Path.Combine(Root, "src", "Mesh.Cli", "bin", Configuration, "net10.0", "meshctl.dll");
 
     private static string Dll(string folder, string project) =>

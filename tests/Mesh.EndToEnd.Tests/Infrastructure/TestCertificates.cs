@@ -51,13 +51,17 @@ internal static class TestCertificates
     }
 
     /// <summary>A CSR in PEM for <paramref name="spiffeId"/>, with its key.</summary>
-    public static (ECDsa Key, string Pem) Csr(string spiffeId)
+    public static (ECDsa Key, string Pem) Csr(string spiffeId, X509Extension? extra = null)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=test-workload", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(new Uri(spiffeId));
         request.CertificateExtensions.Add(san.Build(true));
+        if (extra is not null)
+        {
+            request.CertificateExtensions.Add(extra);
+        }
         return (key, request.CreateSigningRequestPem());
     }
 
@@ -100,9 +104,9 @@ internal static class TestCertificates
     }
 
     /// <summary>Asks the CA for a certificate; returns the status and, on success, the certificate with its key.</summary>
-    public static async Task<(HttpStatusCode Status, string Body, X509Certificate2? Certificate)> RequestAsync(HttpClient client, ControlPlane cp, string spiffeId, string? joinToken)
+    public static async Task<(HttpStatusCode Status, string Body, X509Certificate2? Certificate)> RequestAsync(HttpClient client, ControlPlane cp, string spiffeId, string? joinToken, X509Extension? extra = null)
     {
-        var (key, pem) = Csr(spiffeId);
+        var (key, pem) = Csr(spiffeId, extra);
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(cp.SidecarApi, "/v1/certificates")) { Content = JsonContent.Create(new { csr = pem }) };
         if (joinToken is not null)
         {
