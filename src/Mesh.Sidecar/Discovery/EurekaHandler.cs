@@ -268,18 +268,9 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
     private static Task BadStatus(HttpContext context, string parameter, string value) =>
         Text(context, StatusCodes.Status400BadRequest, $"{parameter}: '{value}' is not a Eureka status (expected one of {string.Join(", ", EurekaStatus.All)})");
 
-    private static Task Ok(HttpContext context)
-    {
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        return Task.CompletedTask;
-    }
+    private static Task Ok(HttpContext context) => DiscoveryAnswers.Ok(context);
 
-    private static Task Text(HttpContext context, int status, string body)
-    {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "text/plain; charset=utf-8";
-        return context.Response.WriteAsync(body + "\n");
-    }
+    private static Task Text(HttpContext context, int status, string body) => DiscoveryAnswers.Text(context, status, body + "\n");
 
     private static Task Json(HttpContext context, JsonObject value)
     {
