@@ -175,7 +175,8 @@ public sealed class EurekaTests(ITestOutputHelper output)
 
         using var unknown = await mesh.Http.PutAsync($"http://127.0.0.1:{port}/eureka/apps/{App}/nobody", null);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        using var notImplemented = await mesh.Http.GetAsync($"http://127.0.0.1:{port}/eureka/instances/orders-1");
+        Assert.Equal("orders-2@caller-1", (await GetJsonAsync(mesh, port, "/eureka/instances/orders-2@caller-1")).GetProperty("instance").GetProperty("instanceId").GetString());
+        using var notImplemented = await mesh.Http.GetAsync($"http://127.0.0.1:{port}/eureka/svips/orders");
         Assert.Equal(HttpStatusCode.NotImplemented, notImplemented.StatusCode);
     }
 

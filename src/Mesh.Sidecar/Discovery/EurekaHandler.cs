@@ -17,7 +17,7 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
     /// accepted (the agent keeps trying while the control plane is away).</summary>
     public static readonly TimeSpan RegistrationWait = TimeSpan.FromSeconds(2);
 
-    private const string Supported = "supported: POST/GET /eureka/apps/{APP}, GET /eureka/apps, GET /eureka/apps/delta, PUT/GET/DELETE /eureka/apps/{APP}/{ID}, PUT/DELETE /eureka/apps/{APP}/{ID}/status, PUT /eureka/apps/{APP}/{ID}/metadata, GET /eureka/vips/{VIP}";
+    private const string Supported = "supported: POST/GET /eureka/apps/{APP}, GET /eureka/apps, GET /eureka/apps/delta, PUT/GET/DELETE /eureka/apps/{APP}/{ID}, PUT/DELETE /eureka/apps/{APP}/{ID}/status, PUT /eureka/apps/{APP}/{ID}/metadata, GET /eureka/vips/{VIP}, GET /eureka/instances/{ID}";
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -45,6 +45,10 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
         if (Strip(path, "/eureka/vips", "/eureka/v2/vips") is [var vip] && method == "GET")
         {
             return Vip(context, vip);
+        }
+        if (Strip(path, "/eureka/instances", "/eureka/v2/instances") is [var instanceId] && method == "GET")
+        {
+            return Instance(context, null, instanceId);
         }
         return path.StartsWith("/eureka/", StringComparison.Ordinal) ? NotImplemented(context)
             : Text(context, StatusCodes.Status404NotFound, $"this is the sidecar's Eureka API: point Eureka clients at http://{context.Request.Host}/eureka/apps/; {Supported}");
@@ -94,19 +98,20 @@ internal sealed class EurekaHandler(EurekaAgent eureka, ILogger<EurekaHandler> l
             : Json(context, new JsonObject { ["application"] = EurekaJson.Application(app.ToUpperInvariant(), instances.Select(i => (i, EurekaJson.Added))) });
     }
 
-    private Task Instance(HttpContext context, string app, string id)
+    /// <summary><c>/apps/{APP}/{ID}</c>, or with no app <c>/instances/{ID}</c>.</summary>
+    private Task Instance(HttpContext context, string? app, string id)
     {
         if (Unanswerable(context) is { } refusal)
         {
             return refusal;
         }
-        var instance = eureka.View().Instances.FirstOrDefault(i => string.Equals(i.App, app, StringComparison.OrdinalIgnoreCase) && i.InstanceId == id);
+        var instance = eureka.View().Instances.FirstOrDefault(i => (app is null || string.Equals(i.App, app, StringComparison.OrdinalIgnoreCase)) && i.InstanceId == id);
         if (instance is null && eureka.Problem(eureka.MeshId(id)) is { } problem)
         {
             return Text(context, StatusCodes.Status403Forbidden, $"{app}/{id} is not in the mesh: the control plane refused it: {problem}");
         }
         return instance is null
-            ? Text(context, StatusCodes.Status404NotFound, $"instance {id} of app {app.ToUpperInvariant()} is not registered")
+            ? Text(context, StatusCodes.Status404NotFound, $"instance {id}{(app is null ? "" : $" of app {app.ToUpperInvariant()}")} is not registered")
             : Json(context, new JsonObject { ["instance"] = EurekaJson.Instance(instance) });
     }
 

@@ -12,7 +12,8 @@ public sealed class EurekaHandlerTests : IDisposable
     [Theory]
     [InlineData("GET", "/eureka/apps", "application/xml", 406, "JSON only")]
     [InlineData("GET", "/eureka/apps?regions=us-east-1", "application/json", 501, "remote regions")]
-    [InlineData("GET", "/eureka/instances/orders-1", "application/json", 501, "not implemented")]
+    [InlineData("GET", "/eureka/instances/orders-1", "application/json", 404, "instance orders-1 is not registered")]
+    [InlineData("GET", "/eureka/status", "application/json", 501, "not implemented")]
     [InlineData("GET", "/eureka/svips/orders", "application/json", 501, "not implemented")]
     [InlineData("PATCH", "/eureka/apps/ORDERS", "application/json", 405, "not part of Eureka's API")]
     [InlineData("PUT", "/eureka/apps/ORDERS/orders-1", "application/json", 404, "not registered with this sidecar")]
@@ -50,6 +51,7 @@ public sealed class EurekaHandlerTests : IDisposable
         var (found, json) = await SendAsync("GET", "/eureka/apps/ORDERS/orders-1", accept: "application/json");
         Assert.Equal(200, found);
         Assert.Contains("\"instanceId\":\"orders-1\"", json, StringComparison.Ordinal);
+        Assert.Equal(200, (await SendAsync("GET", "/eureka/instances/orders-1")).Status);
         Assert.Equal(200, (await SendAsync("DELETE", "/eureka/apps/ORDERS/orders-1")).Status);
         Assert.Null(_host.Agent.Find("orders-1@shop-1"));
     }
