@@ -1,6 +1,7 @@
 using System.Net;
 using Mesh.Core.Hosting;
 using Mesh.Sidecar.Admin;
+using EurekaEndpoint = Mesh.Sidecar.Discovery.EurekaEndpoint;
 using Mesh.Sidecar.Hosting;
 using Mesh.Sidecar.Inbound;
 using Mesh.Observability;
@@ -63,8 +64,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     {
         kestrel.Listen(IPAddress.Loopback, options.ConsulPort, l => l.Protocols = HttpProtocols.Http1);
     }
+    EurekaEndpoint.ListenEureka(kestrel, options);
 });
 builder.Services.AddMeshSidecar(options, switches);
+EurekaEndpoint.AddMeshEureka(builder.Services, options);
 // The drain delay runs in RegistrationAgent.StoppingAsync; then Kestrel waits this long for in-flight calls.
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + options.DrainTimeout);
 
@@ -78,6 +81,7 @@ if (options.ConsulPort != 0)
 {
     app.MapWhen(c => c.Connection.LocalPort == options.ConsulPort, consul => consul.Run(consul.ApplicationServices.GetRequiredService<Mesh.Sidecar.Discovery.ConsulApi>().InvokeAsync));
 }
+EurekaEndpoint.MapEureka(app, options);
 app.MapWhen(c => c.Connection.LocalPort == options.InboundPort, inbound =>
 {
     var forwarder = inbound.ApplicationServices.GetRequiredService<InboundForwarder>();

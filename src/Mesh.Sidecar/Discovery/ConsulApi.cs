@@ -467,16 +467,7 @@ internal sealed class ConsulApi(ConsulAgent agent, MeshState state, SidecarOptio
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static Task Ok(HttpContext context)
-    {
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        return Task.CompletedTask;
-    }
+    private static Task Ok(HttpContext context) => DiscoveryAnswers.Ok(context);
 
-    private static Task Text(HttpContext context, int status, string text)
-    {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "text/plain; charset=utf-8";
-        return context.Response.WriteAsync(text, context.RequestAborted);
-    }
+    private static Task Text(HttpContext context, int status, string text) => DiscoveryAnswers.Text(context, status, text);
 }
