@@ -231,6 +231,15 @@ public sealed class ConsulApiTests(ITestOutputHelper output)
             Assert.True(Percentile(registry, 0.5) < 1000, $"registration changes reach the watch within a second (median): {Summary(registry)}");
             Assert.True(Percentile(checks, 0.5) < 1000, $"failing checks reach the watch within a second (median): {Summary(checks)}");
 
+            // A TTL check the client stops passing: the instance leaves the watch's answer once the TTL runs out.
+            Assert.True((await NodeConsul.RunAsync(agentPort, "register", new { name = "api", id = "api-ttl", address = "127.0.0.1", port = ports[0], check = new { ttl = "1s" } })).GetBoolean());
+            Assert.True((await NodeConsul.RunAsync(agentPort, "pass", new { id = "service:api-ttl" })).GetBoolean());
+            await SeenAsync(["api-1", "api-2", "api-ttl"], "api-ttl passing");
+            var passed = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var lapsed = await SeenAsync(["api-1", "api-2"], "api-ttl critical after its TTL") - passed;
+            output.WriteLine($"TTL 1 s not renewed: out of the watch {lapsed} ms after the last pass");
+            Assert.InRange(lapsed, 900, 3000);
+
             // The mesh routes to what Consul clients see.
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "api.default"), e => e.Length == 2, TimeSpan.FromSeconds(5), () => "both api instances routable");
             var (status, body, _) = await mesh.CallAsync(caller, "api", "/hello");
