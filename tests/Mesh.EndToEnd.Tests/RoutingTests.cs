@@ -359,6 +359,48 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public async Task SourceLabels_OnlyCallersAtV2_GoToTheNewBackend()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
+            await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
+            var callerV1 = await mesh.StartServiceAsync("productpage", "productpage-v1", "--label", "version=v1");
+            var callerV2 = await mesh.StartServiceAsync("productpage", "productpage-v2", "--label", "version=v2");
+            await mesh.ApplyConfigAsync("canary.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: reviews}
+                spec:
+                  hosts: [reviews]
+                  http:
+                  - match:
+                    - sourceLabels: {version: v2}
+                    route:
+                    - destination: {host: reviews, subset: v2}
+                  - route:
+                    - destination: {host: reviews, subset: v1}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: reviews}
+                spec:
+                  host: reviews
+                  subsets:
+                  - {name: v1, labels: {version: v1}}
+                  - {name: v2, labels: {version: v2}}
+                """);
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.StartsWith("reviews-v2 ", (await mesh.CallAsync(callerV2, "reviews", "/r")).Body, StringComparison.Ordinal);
+                Assert.StartsWith("reviews-v1 ", (await mesh.CallAsync(callerV1, "reviews", "/r")).Body, StringComparison.Ordinal);
+            }
+        });
+    }
+
+    [Fact]
     public async Task ServiceEntry_StaticAndDns_LetAMeshAppCallAnExternalApiThroughItsSidecar()
     {
         await using var mesh = new MeshCluster();

@@ -17,9 +17,9 @@ public sealed class RouteTable
     private readonly Dictionary<string, ClusterDefinition> _clusters;
 
     /// <summary>What the rules were compiled from, and each VirtualService's compiled rules in config order.</summary>
-    private readonly (ConfigSet Config, string Namespace, RouteRule[][] Rules)? _compiled;
+    private readonly (ConfigSet Config, string Namespace, IReadOnlyDictionary<string, string> Labels, RouteRule[][] Rules)? _compiled;
 
-    private RouteTable(Dictionary<string, HostRoutes> byName, Dictionary<string, ClusterDefinition> clusters, long version, (ConfigSet, string, RouteRule[][])? compiled)
+    private RouteTable(Dictionary<string, HostRoutes> byName, Dictionary<string, ClusterDefinition> clusters, long version, (ConfigSet, string, IReadOnlyDictionary<string, string>, RouteRule[][])? compiled)
     {
         _byName = byName;
         _clusters = clusters;
@@ -47,8 +47,10 @@ public sealed class RouteTable
     public bool TryGetCluster(string id, out ClusterDefinition cluster) => _clusters.TryGetValue(id, out cluster!);
 
     /// <param name="previous">The table of the snapshot before, whose compiled rules are reused when <paramref name="snapshot"/> has the same config object.</param>
-    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace, RouteTable? previous = null)
+    /// <param name="callerLabels">The calling sidecar's instance labels, for <c>sourceLabels</c> matches.</param>
+    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace, RouteTable? previous = null, IReadOnlyDictionary<string, string>? callerLabels = null)
     {
+        callerLabels ??= NoLabels;
         var config = snapshot.Config;
         var rulesByDestination = DestinationRulesByHost(config);
         var external = ServiceEntryEndpoints.ByHost(config, host => rulesByDestination.GetValueOrDefault(host)?.Spec.TrafficPolicy?.Tls?.Mode);
@@ -87,9 +89,12 @@ public sealed class RouteTable
             var cluster = ClusterFor(host, null);
             hosts[host] = new HostRoutes(host, [new RouteRule(null, [], [new WeightedDestination(cluster.Id, host, null, 100)])], fromVirtualService: false);
         }
-        var compiled = previous?._compiled is { } known && ReferenceEquals(known.Config, config) && known.Namespace == callerNamespace
+        var compiled = previous?._compiled is { } known && ReferenceEquals(known.Config, config) && known.Namespace == callerNamespace && SameLabels(known.Labels, callerLabels)
             ? known.Rules
-            : config.VirtualServices.Select(vs => vs.Spec.Http.Select(rule => Compile(rule, vs.Metadata.Namespace)).ToArray()).ToArray();
+            : config.VirtualServices.Select(vs => vs.Spec.Http
+                .Select(rule => ForCaller(rule, callerNamespace, callerLabels))
+                .OfType<HttpRoute>()
+                .Select(rule => Compile(rule, vs.Metadata.Namespace)).ToArray()).ToArray();
         // The first VirtualService for a host wins, as Istio does for sidecars.
         for (var i = 0; i < compiled.Length; i++)
         {
@@ -126,8 +131,32 @@ public sealed class RouteTable
                 byName.TryAdd(alias, routes);
             }
         }
-        return new RouteTable(byName, clusters, snapshot.Version, (config, callerNamespace, compiled));
+        return new RouteTable(byName, clusters, snapshot.Version, (config, callerNamespace, callerLabels, compiled));
     }
+
+    private static readonly IReadOnlyDictionary<string, string> NoLabels = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The rule as this caller sees it: match blocks whose <c>sourceLabels</c> or <c>sourceNamespace</c> name
+    /// other callers can never match here, so they are dropped where the table is built (as Istio drops them
+    /// when it generates a sidecar's config), and a rule all of whose blocks were dropped does not exist for
+    /// this caller. Null then. A rule without match blocks applies to every caller.
+    /// </summary>
+    private static HttpRoute? ForCaller(HttpRoute rule, string callerNamespace, IReadOnlyDictionary<string, string> callerLabels)
+    {
+        if (rule.Match.Count == 0 || rule.Match.All(m => m.SourceLabels.Count == 0 && m.SourceNamespace is null))
+        {
+            return rule;
+        }
+        var mine = rule.Match
+            .Where(m => (m.SourceNamespace is null || m.SourceNamespace == callerNamespace)
+                && m.SourceLabels.All(l => callerLabels.TryGetValue(l.Key, out var v) && v == l.Value))
+            .ToArray();
+        return mine.Length == 0 ? null : rule with { Match = mine };
+    }
+
+    private static bool SameLabels(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+        ReferenceEquals(a, b) || (a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value));
 
     /// <summary>A subset's policy fields replace the DestinationRule's, field by field.</summary>
     private static TrafficPolicy? Merge(TrafficPolicy? host, TrafficPolicy? subset) =>

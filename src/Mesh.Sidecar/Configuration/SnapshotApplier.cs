@@ -34,7 +34,7 @@ internal sealed class SnapshotApplier(
         await _oneAtATime.WaitAsync().ConfigureAwait(false);
         try
         {
-            var routes = RouteTable.Build(snapshot, options.Namespace, state.Current?.Routes);
+            var routes = RouteTable.Build(snapshot, options.Namespace, state.Current?.Routes, options.Labels);
             var (yarpRoutes, clusters) = builder.Build(routes);
             var inbound = WorkloadPolicy.For(snapshot.Config, options.Namespace, options.Service, options.Labels);
             await proxyConfig.UpdateAsync(yarpRoutes, clusters).WaitAsync(ProxyApplyTimeout).ConfigureAwait(false);

@@ -149,6 +149,17 @@ internal static class VirtualServiceValidator
 
     private static void ValidateMatch(ResourceProblems<VirtualService> p, HttpMatchRequest match, string path)
     {
+        if (match.SourceNamespace is { } ns && (!HostName.IsValid(ns) || ns.Contains('.')))
+        {
+            p.Error($"{path}.sourceNamespace", $"'{ns}' is not a namespace (a DNS label)");
+        }
+        foreach (var (key, value) in match.SourceLabels)
+        {
+            if (key.Length == 0 || value is null)
+            {
+                p.Error($"{path}.sourceLabels", "sourceLabels needs label keys with string values, e.g. {version: v2}");
+            }
+        }
         ValidateStringMatch(p, match.Uri, $"{path}.uri", presenceAllowed: false, match.IgnoreUriCase);
         ValidateStringMatch(p, match.Method, $"{path}.method", presenceAllowed: false);
         ValidateStringMatch(p, match.Authority, $"{path}.authority", presenceAllowed: false);

@@ -108,10 +108,16 @@ public sealed record HeaderOperations
 }
 
 /// <summary>Conditions of one match block; all must hold. Several blocks of a rule are OR'ed.</summary>
-[UnsupportedFields("sourceLabels", "gateways", "sourceNamespace", "statPrefix", "port", "scheme")]
+[UnsupportedFields("gateways", "statPrefix", "port", "scheme")]
 public sealed record HttpMatchRequest
 {
     public string? Name { get; init; }
+
+    /// <summary>Only callers whose instance carries all these labels (the canary pattern); judged where the rules are built, per sidecar.</summary>
+    public IReadOnlyDictionary<string, string> SourceLabels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Only callers in this namespace.</summary>
+    public string? SourceNamespace { get; init; }
     public StringMatch? Uri { get; init; }
     public StringMatch? Method { get; init; }
     public StringMatch? Authority { get; init; }
