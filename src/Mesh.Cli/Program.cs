@@ -1,114 +1,194 @@
-using System.Net.Http.Json;
-using System.Text.Json;
+using System.CommandLine;
 using Mesh.Cli;
 using Mesh.Core.Hosting;
 
-// meshctl: checks config offline and talks to the control plane's admin API.
-const string Usage = """
-    usage: meshctl [--admin http://127.0.0.1:15014] [--token-file FILE] <command>
-    The admin API needs the control plane's admin token: --token-file FILE (the control plane writes
-    it to <data-dir>/admin-token), or the MESH_ADMIN_TOKEN environment variable.
-    commands:
-      proxy-status                   every sidecar and whether it applied the current version
-      validate PATH...               check VirtualService/DestinationRule/ServiceEntry YAML offline
-                                     (files or directories); exit 1 if any error
-      validate --remote FILE...      check files against the running control plane (POST /v1/validate)
-      apply -f FILE...               apply resources as kubectl apply does: each replaces the resource
-                                     of the same kind, namespace and name (POST /v1/apply)
-      delete -f FILE...              remove resources applied with apply (POST /v1/delete)
-      join-token create [--service S] [--namespace N] [--ttl 24h] [--description TEXT]
-                                     make a join token for sidecars (printed once; scoped to a
-                                     service when --service is given)
-      join-token list                tokens by id, scope, expiry and revocation (never the secret)
-      join-token revoke ID           revoke a token: it gets no more certificates
-    """;
+// meshctl: checks config offline and talks to the control plane's admin API. Parsed by System.CommandLine:
+// generated help (`meshctl -h`, `meshctl get -h`), suggestions for mistyped commands, and the global
+// options anywhere on the line.
+var admin = new Option<Uri>("--admin")
+{
+    Description = "the control plane's admin API",
+    DefaultValueFactory = _ => new Uri("http://127.0.0.1:15014"),
+    Recursive = true,
+    CustomParser = r => Uri.TryCreate(r.Tokens.Single().Value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+        ? uri
+        : Fail<Uri>(r, "--admin expects a URL like http://127.0.0.1:15014"),
+};
+var tokenFile = new Option<FileInfo>("--token-file")
+{
+    Description = "the admin token file (<data-dir>/admin-token of the control plane); or MESH_ADMIN_TOKEN",
+    Recursive = true,
+};
+tokenFile.AcceptExistingOnly();
+var format = new Option<string>("--output", "-o")
+{
+    Description = "how answers are printed",
+    DefaultValueFactory = _ => "table",
+    Recursive = true,
+};
+format.AcceptOnlyFromAmong("table", "json", "yaml");
 
-var admin = new Uri("http://127.0.0.1:15014");
-var rest = new List<string>(args);
-var at = rest.IndexOf("--admin");
-if (at >= 0)
+var root = new RootCommand("meshctl: check Mesh config offline, and inspect and steer a running control plane through its admin API.")
 {
-    if (at + 1 >= rest.Count || !Uri.TryCreate(rest[at + 1], UriKind.Absolute, out admin!))
+    admin, tokenFile, format,
+};
+
+Admin Connect(ParseResult p, TimeSpan timeout) =>
+    new(p.GetValue(admin)!, p.GetValue(tokenFile) is { } file ? File.ReadAllText(file.FullName).Trim() : Environment.GetEnvironmentVariable("MESH_ADMIN_TOKEN"), timeout, p.GetValue(format)!);
+
+// proxy-status
+var proxyStatus = new Command("proxy-status", "every sidecar and whether it applied the current version");
+proxyStatus.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await Inspect.ProxyStatusAsync(a, cancel);
+});
+root.Add(proxyStatus);
+
+// validate / apply / delete
+var paths = new Argument<string[]>("paths") { Description = "files (or, offline, directories) of Istio YAML", Arity = ArgumentArity.OneOrMore };
+var remote = new Option<bool>("--remote") { Description = "check against the running control plane (POST /v1/validate) instead of offline" };
+var validate = new Command("validate", "check VirtualService, DestinationRule, ServiceEntry, Gateway and policy YAML; exit 1 on any error") { paths, remote };
+validate.SetAction(async (p, cancel) =>
+{
+    if (!p.GetValue(remote))
     {
-        Console.Error.WriteLine("meshctl: --admin expects a URL like http://127.0.0.1:15014");
-        return CommandLine.UsageExitCode;
+        return ConfigCommands.ValidateOffline(p.GetValue(paths)!, Console.Out);
     }
-    rest.RemoveRange(at, 2);
-}
-string? token = Environment.GetEnvironmentVariable("MESH_ADMIN_TOKEN");
-var tokenAt = rest.IndexOf("--token-file");
-if (tokenAt >= 0)
+    using var a = Connect(p, TimeSpan.FromSeconds(30));
+    return await ConfigCommands.SendAsync(a.Http, "/v1/validate", "valid", p.GetValue(paths)!, Console.Out);
+});
+root.Add(validate);
+foreach (var (name, endpoint, done, help) in new[]
 {
-    if (tokenAt + 1 >= rest.Count || !File.Exists(rest[tokenAt + 1]))
+    ("apply", "/v1/apply", "configured", "apply resources as kubectl apply does: each replaces the resource of the same kind, namespace and name"),
+    ("delete", "/v1/delete", "deleted", "remove resources applied with apply"),
+})
+{
+    var files = new Option<string[]>("--filename", "-f") { Description = "a YAML file (repeatable)", Required = true, AllowMultipleArgumentsPerToken = true };
+    var command = new Command(name, help) { files };
+    command.SetAction(async (p, cancel) =>
     {
-        Console.Error.WriteLine("meshctl: --token-file expects the admin token file (<data-dir>/admin-token of the control plane)");
-        return CommandLine.UsageExitCode;
-    }
-    token = File.ReadAllText(rest[tokenAt + 1]).Trim();
-    rest.RemoveRange(tokenAt, 2);
-}
-if (rest.Count == 0 || rest[0] is "--help" or "help")
-{
-    Console.Write(Usage);
-    return rest.Count == 0 ? CommandLine.UsageExitCode : 0;
+        using var a = Connect(p, TimeSpan.FromSeconds(30));
+        return await ConfigCommands.SendAsync(a.Http, endpoint, done, p.GetValue(files)!, Console.Out);
+    });
+    root.Add(command);
 }
 
-if (rest[0] is "validate" or "apply" or "delete")
+// join-token create | list | revoke
+var joinToken = new Command("join-token", "join tokens sidecars present for their first workload certificate");
+var scopeService = new Option<string?>("--service") { Description = "scope the token to this service" };
+var scopeNamespace = new Option<string?>("--namespace") { Description = "scope the token to this namespace" };
+var ttl = new Option<string?>("--ttl") { Description = "expiry, e.g. 24h" };
+var description = new Option<string?>("--description") { Description = "a note shown by list" };
+var create = new Command("create", "make a join token (printed once, on stdout)") { scopeService, scopeNamespace, ttl, description };
+create.SetAction(async (p, cancel) =>
 {
-    var command = rest[0];
-    var remote = rest.Remove("--remote") || command != "validate";
-    var paths = rest.Skip(1).Where(a => a != "-f").ToArray();
-    if (paths.Length == 0)
-    {
-        Console.Error.WriteLine($"meshctl: {command} expects at least one file{(command == "validate" ? " or directory" : " (-f FILE)")}");
-        return CommandLine.UsageExitCode;
-    }
-    if (!remote)
-    {
-        return ConfigCommands.ValidateOffline(paths, Console.Out);
-    }
-    using var adminClient = AdminClient(admin, token, TimeSpan.FromSeconds(30));
-    return command switch
-    {
-        "apply" => await ConfigCommands.SendAsync(adminClient, "/v1/apply", "configured", paths, Console.Out),
-        "delete" => await ConfigCommands.SendAsync(adminClient, "/v1/delete", "deleted", paths, Console.Out),
-        _ => await ConfigCommands.SendAsync(adminClient, "/v1/validate", "valid", paths, Console.Out),
-    };
-}
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await JoinTokenCommands.CreateAsync(a.Http, p.GetValue(scopeService), p.GetValue(scopeNamespace), p.GetValue(ttl), p.GetValue(description), Console.Out, Console.Error);
+});
+var list = new Command("list", "tokens by id, scope, expiry and revocation (never the secret)");
+list.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await JoinTokenCommands.ListAsync(a.Http, Console.Out, Console.Error);
+});
+var tokenId = new Argument<string>("id") { Description = "the token's id (from list)" };
+var revoke = new Command("revoke", "revoke a token: it gets no more certificates") { tokenId };
+revoke.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await JoinTokenCommands.RevokeAsync(a.Http, p.GetValue(tokenId)!, Console.Out, Console.Error);
+});
+joinToken.Add(create);
+joinToken.Add(list);
+joinToken.Add(revoke);
+root.Add(joinToken);
 
-using var http = AdminClient(admin, token, TimeSpan.FromSeconds(10));
-switch (rest[0])
+// get services | instances | config | tokens
+var what = new Argument<string>("what") { Description = "services, instances, config or tokens" };
+what.AcceptOnlyFromAmong("services", "instances", "config", "tokens");
+var get = new Command("get", "list what the control plane holds") { what };
+get.SetAction(async (p, cancel) =>
 {
-    case "join-token":
-        return await JoinTokenCommands.RunAsync(http, rest.Skip(1).ToArray(), Console.Out, Console.Error);
-    case "proxy-status":
-        using (var response = await http.GetAsync("/v1/proxy-status"))
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await Inspect.GetAsync(a, p.GetValue(what)!, cancel);
+});
+root.Add(get);
+
+// describe service NAME
+var serviceName = new Argument<string>("name") { Description = "the service, e.g. reviews or reviews.shop" };
+var describeService = new Command("service", "what applies to a service: its VirtualServices, DestinationRule and policies, subsets with their endpoints and health") { serviceName };
+describeService.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await Inspect.DescribeServiceAsync(a, p.GetValue(serviceName)!, cancel);
+});
+var describe = new Command("describe", "explain one thing in detail") { describeService };
+root.Add(describe);
+
+// explain: why did it go there?
+var target = new Argument<string>("request") { Description = "what the app calls: http://reviews/api/1, reviews/api/1 or reviews" };
+var from = new Option<string>("--from") { Description = "the calling service, e.g. productpage or productpage.shop", Required = true };
+var labels = new Option<string[]>("--label") { Description = "a label of the calling instance, key=value (repeatable)", AllowMultipleArgumentsPerToken = false };
+var method = new Option<string>("--method", "-X") { Description = "the request's method", DefaultValueFactory = _ => "GET" };
+var headers = new Option<string[]>("--header", "-H") { Description = "a request header, 'name: value' (repeatable)" };
+var explain = new Command("explain", "for a request from a service: which rule matches, the weighted destinations, the endpoints each could get, and the policies that apply")
+{
+    target, from, labels, method, headers,
+};
+explain.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await Inspect.ExplainAsync(a, new ExplainRequest(p.GetValue(target)!, p.GetValue(from)!, p.GetValue(labels) ?? [], p.GetValue(method)!, p.GetValue(headers) ?? []), cancel);
+});
+root.Add(explain);
+
+if (args.Length == 0)
+{
+    await root.Parse(["-h"]).InvokeAsync();
+    return CommandLine.UsageExitCode;
+}
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 && !parsed.Tokens.Any(t => t.Value is "-h" or "--help" or "-?"))
+{
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"meshctl: {error.Message}");
+    }
+    // A mistyped command: the nearest one by edit distance.
+    if (parsed.UnmatchedTokens.FirstOrDefault() is { } typo && parsed.CommandResult.Command.Subcommands.Select(c => c.Name).MinBy(c => Distance(c, typo)) is { } near && Distance(near, typo) <= 2)
+    {
+        Console.Error.WriteLine($"meshctl: did you mean '{near}'?");
+    }
+    Console.Error.WriteLine("meshctl -h lists the commands; meshctl <command> -h explains one");
+    return CommandLine.UsageExitCode;
+}
+return await parsed.InvokeAsync();
+
+static int Distance(string a, string b)
+{
+    var d = new int[a.Length + 1, b.Length + 1];
+    for (var i = 0; i <= a.Length; i++)
+    {
+        d[i, 0] = i;
+    }
+    for (var j = 0; j <= b.Length; j++)
+    {
+        d[0, j] = j;
+    }
+    for (var i = 1; i <= a.Length; i++)
+    {
+        for (var j = 1; j <= b.Length; j++)
         {
-            if (!response.IsSuccessStatusCode)
-            {
-                Console.Error.WriteLine($"meshctl: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-                return 1;
-            }
+            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
         }
-        var statuses = await http.GetFromJsonAsync<JsonElement[]>("/v1/proxy-status");
-        Console.WriteLine($"{"NODE",-40} {"SERVICE",-20} {"APPLIED",8} {"CURRENT",8} STATUS");
-        foreach (var s in statuses ?? [])
-        {
-            Console.WriteLine($"{s.GetProperty("node").GetString(),-40} {s.GetProperty("service").GetString(),-20} {s.GetProperty("appliedVersion").GetInt64(),8} {s.GetProperty("currentVersion").GetInt64(),8} {s.GetProperty("status").GetString()}");
-        }
-        return 0;
-    default:
-        Console.Error.WriteLine($"meshctl: unknown command '{rest[0]}'");
-        Console.Error.Write(Usage);
-        return CommandLine.UsageExitCode;
+    }
+    return d[a.Length, b.Length];
 }
 
-static HttpClient AdminClient(Uri admin, string? token, TimeSpan timeout)
+static T Fail<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
 {
-    var client = new HttpClient { BaseAddress = admin, Timeout = timeout };
-    if (token is { Length: > 0 })
-    {
-        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-    }
-    return client;
+    result.AddError(message);
+    return default!;
 }
