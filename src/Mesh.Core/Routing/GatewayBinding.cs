@@ -16,6 +16,14 @@ public static class GatewayBinding
     public static bool BindsGateway(Resource<VirtualService> vs, string ns, string name) =>
         vs.Spec.Gateways.Any(g => Reference(g, vs.Metadata.Namespace) == (ns, name));
 
+    /// <summary>Whether some server of <paramref name="gateway"/> serves <paramref name="host"/> for VirtualServices of <paramref name="vsNamespace"/>.</summary>
+    public static bool Serves(Resource<Gateway> gateway, string host, string vsNamespace) =>
+        gateway.Spec.Servers.SelectMany(s => s.Hosts).Any(written =>
+        {
+            var (ns, pattern) = ServerHost(written, gateway.Metadata.Namespace);
+            return (ns is null || ns == vsNamespace) && Overlap(pattern, host);
+        });
+
     /// <summary>A <c>gateways</c> entry as (namespace, name).</summary>
     public static (string Namespace, string Name) Reference(string entry, string defaultNamespace)
     {

@@ -55,7 +55,7 @@ internal static class VirtualServiceValidator
             }
             foreach (var gateway in bound)
             {
-                if (!ServedBy(gateway, spec.Hosts[i], vs.Metadata.Namespace))
+                if (!GatewayBinding.Serves(gateway, spec.Hosts[i], vs.Metadata.Namespace))
                 {
                     p.Warning(path, $"host '{spec.Hosts[i]}' matches no server host of Gateway {gateway.Metadata.Namespace}/{gateway.Metadata.Name} (its hosts: {string.Join(", ", gateway.Spec.Servers.SelectMany(s => s.Hosts).Distinct())}), so that gateway does not route it");
                 }
@@ -103,14 +103,6 @@ internal static class VirtualServiceValidator
 
         static bool IsLabel(string value) => HostName.IsValid(value) && !value.Contains('.') && !value.StartsWith('*');
     }
-
-    /// <summary>Whether some server of <paramref name="gateway"/> serves <paramref name="host"/> for VirtualServices of <paramref name="vsNamespace"/>.</summary>
-    internal static bool ServedBy(Resource<Gateway> gateway, string host, string vsNamespace) =>
-        gateway.Spec.Servers.SelectMany(s => s.Hosts).Any(written =>
-        {
-            var (ns, pattern) = GatewayBinding.ServerHost(written, gateway.Metadata.Namespace);
-            return (ns is null || ns == vsNamespace) && GatewayBinding.Overlap(pattern, host);
-        });
 
     private static void ValidateRule(ResourceProblems<VirtualService> p, HttpRoute rule, string path,
         Dictionary<string, HashSet<string>> subsets, ConfigValidator.HostIndex hosts, bool last)
