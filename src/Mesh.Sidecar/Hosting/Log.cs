@@ -61,4 +61,16 @@ internal static partial class Log
 
     [LoggerMessage(25, LogLevel.Warning, "Refused upstream connection for {Expected}: {Reason}")]
     public static partial void UpstreamIdentityRejected(ILogger logger, string expected, string reason);
+
+    [LoggerMessage(30, LogLevel.Warning, "Gateway {Namespace}/{Name}: no Gateway resource of this name in the config; no ports are served until one is")]
+    public static partial void GatewayMissing(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(31, LogLevel.Information, "Gateway port {Number} ({Protocol}) on {Address}:{ListenPort} for {Hosts}")]
+    public static partial void GatewayListener(ILogger logger, int number, string protocol, string address, int listenPort, string hosts);
+
+    [LoggerMessage(32, LogLevel.Error, "Gateway port {Number}: {Problem}; TLS handshakes for its hosts fail until it is fixed")]
+    public static partial void GatewayCertificateProblem(ILogger logger, int number, string problem);
+
+    [LoggerMessage(33, LogLevel.Warning, "Gateway refused a TLS handshake on port {Port} for SNI '{ServerName}': {Reason}")]
+    public static partial void GatewayTlsRefused(ILogger logger, int port, string serverName, string reason);
 }

@@ -43,6 +43,10 @@ internal static class SidecarServices
             services.AddHostedService(sp => sp.GetRequiredService<Discovery.ConsulAgent>());
             services.AddSingleton<Discovery.ConsulApi>();
         }
+        if (options.Gateway is not null)
+        {
+            services.AddSingleton<Gateway.GatewayListeners>();
+        }
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
