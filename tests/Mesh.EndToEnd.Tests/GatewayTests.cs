@@ -161,6 +161,96 @@ public sealed class GatewayTests
         });
     }
 
+    private const string MutualServer = """
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: edge}
+        spec:
+          servers:
+          - port: {number: 443, name: https, protocol: HTTPS}
+            hosts: [secure.example.com]
+            tls: {mode: MUTUAL, credentialName: secure}
+
+        """;
+
+    /// <summary>A plain HTTP port for any host, as Istio's Bookinfo gateway has.</summary>
+    private const string AnyHostServer = """
+          - port: {number: 8080, name: http, protocol: HTTP}
+            hosts: ["*"]
+
+        """;
+
+    private const string VirtualServices = """
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: secure}
+        spec:
+          hosts: [secure.example.com]
+          gateways: [edge]
+          http:
+          - timeout: 500ms
+            route: [{destination: {host: catalog}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: any}
+        spec:
+          hosts: ["*"]
+          gateways: [edge]
+          http:
+          - match: [{uri: {prefix: /api}}]
+            route: [{destination: {host: catalog}}]
+        """;
+
+    [Fact]
+    public async Task Gateway_MutualTlsRouteTimeout_AndPortsFollowTheGatewayConfig()
+    {
+        await using var mesh = new MeshCluster();
+        using var ca = TestCertificates.ForeignCa("CN=Gateway Test CA");
+        using var clientCa = TestCertificates.ForeignCa("CN=Partner CA");
+        using var stranger = TestCertificates.ForeignCa("CN=Stranger CA");
+        var credentials = Path.Combine(mesh.Root, "credentials");
+        WritePem(ca, "secure.example.com", Path.Combine(credentials, "secure", "tls.crt"), Path.Combine(credentials, "secure", "tls.key"));
+        File.WriteAllText(Path.Combine(credentials, "secure", "ca.crt"), clientCa.ExportCertificatePem());
+        using var partner = TestCertificates.Workload(clientCa, [], DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var impostor = TestCertificates.Workload(stranger, [], DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            mesh.WriteConfig("edge.yaml", MutualServer + VirtualServices);
+            await mesh.StartServiceAsync("catalog", "catalog-1");
+            var (https, plain) = (FreePorts.Next(), FreePorts.Next());
+            var gateway = mesh.StartSidecar("edge", "edge-1", 0, "--gateway", "edge", "--gateway-listen", "127.0.0.1",
+                "--gateway-port", $"443={https}", "--gateway-port", $"8080={plain}", "--credentials-dir", credentials);
+            await mesh.WaitReadyAsync(gateway);
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(gateway, "catalog.default"), e => e.Length == 1, TimeSpan.FromSeconds(20), () => "catalog routable at the gateway");
+
+            var served = new List<string>();
+            using var withCertificate = OutsideClient(https, ca, served, partner);
+            var ok = await Eventually.ValueAsync(async () => await withCertificate.GetAsync(new Uri("https://secure.example.com/items")), r => r.IsSuccessStatusCode,
+                TimeSpan.FromSeconds(20), () => "the MUTUAL port answers a client with a partner certificate");
+            Assert.Equal("catalog-1 GET /items", await ok.Content.ReadAsStringAsync());
+            // MUTUAL: no client certificate, or one of another CA, gets no TLS session.
+            using var without = OutsideClient(https, ca, served);
+            await Assert.ThrowsAsync<HttpRequestException>(() => without.GetAsync(new Uri("https://secure.example.com/items")));
+            using var withImpostor = OutsideClient(https, ca, served, impostor);
+            await Assert.ThrowsAsync<HttpRequestException>(() => withImpostor.GetAsync(new Uri("https://secure.example.com/items")));
+
+            // The route's timeout holds at the gateway as at a sidecar.
+            var slow = await withCertificate.GetAsync(new Uri("https://secure.example.com/delay/3000"));
+            Assert.Equal((HttpStatusCode.GatewayTimeout, "upstream-timeout"), (slow.StatusCode, slow.Headers.GetValues("x-mesh-error").Single()));
+
+            // A port added to the Gateway is bound without a restart; '*' takes any host there.
+            await Assert.ThrowsAsync<HttpRequestException>(() => GetWithHostAsync(mesh, plain, "whatever.example.net", "/api/books"));
+            await mesh.ApplyConfigAsync("edge.yaml", MutualServer + AnyHostServer + VirtualServices);
+            var any = await Eventually.ValueAsync(() => GetWithHostAsync(mesh, plain, "whatever.example.net", "/api/books"), r => r.Status == HttpStatusCode.OK,
+                TimeSpan.FromSeconds(20), () => "the added port routes any host");
+            Assert.Equal("catalog-1 GET /api/books", any.Body);
+            Assert.Equal(HttpStatusCode.NotFound, (await GetWithHostAsync(mesh, plain, "whatever.example.net", "/other")).Status);
+        });
+    }
+
     private static async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> GetWithHostAsync(MeshCluster mesh, int port, string host, string path)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{port}{path}"));
@@ -170,7 +260,7 @@ public sealed class GatewayTests
     }
 
     /// <summary>A caller outside the mesh: every connection goes to the gateway's HTTPS port, TLS names the URL's host (SNI), and the server must prove it with a certificate of <paramref name="ca"/>.</summary>
-    private static HttpClient OutsideClient(int port, X509Certificate2 ca, List<string> served) => new(new SocketsHttpHandler
+    private static HttpClient OutsideClient(int port, X509Certificate2 ca, List<string> served, X509Certificate2? clientCertificate = null) => new(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -182,6 +272,7 @@ public sealed class GatewayTests
         },
         SslOptions = new SslClientAuthenticationOptions
         {
+            ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
                 if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
