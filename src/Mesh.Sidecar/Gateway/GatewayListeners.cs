@@ -70,6 +70,11 @@ internal sealed class GatewayListeners(SidecarOptions options, ILogger<GatewayLi
                 return new GatewayServerPlan(hosts, !https && s.Tls?.HttpsRedirect == true, tls);
             }).ToArray();
             var listenPort = options.GatewayListenPort(group.Key);
+            if (listenPort is < 1 or > 65535)
+            {
+                Log.GatewayPortOutOfRange(logger, group.Key, listenPort);
+                continue;
+            }
             listeners[listenPort] = new GatewayListener(group.Key, listenPort, https, servers);
         }
         return new GatewayPlan(listeners);

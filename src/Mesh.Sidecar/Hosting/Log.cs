@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(33, LogLevel.Warning, "Gateway refused a TLS handshake on port {Port} for SNI '{ServerName}': {Reason}")]
     public static partial void GatewayTlsRefused(ILogger logger, int port, string serverName, string reason);
+
+    [LoggerMessage(34, LogLevel.Error, "Gateway port {Number} would listen on {ListenPort}, which is not a port; check --gateway-port-offset and --gateway-port")]
+    public static partial void GatewayPortOutOfRange(ILogger logger, int number, int listenPort);
 }

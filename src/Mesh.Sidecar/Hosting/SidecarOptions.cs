@@ -34,7 +34,7 @@ internal sealed record SidecarOptions
         new("gateway", "name", "run as the ingress gateway of the Gateway resource of this name in --namespace: listen on its servers' ports for callers outside the mesh and route by the VirtualServices bound to it (no --app-port)"),
         new("gateway-listen", "address", "address the gateway's ports bind to (default 0.0.0.0)"),
         new("gateway-port-offset", "n", "listen on each Gateway port number plus n, where low ports cannot be bound (default 0)"),
-        new("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (repeatable; before the offset)", Repeatable: true),
+        new("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (repeatable; wins over the offset)", Repeatable: true),
         new("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)"),
         new("help", null, "print this help"),
     ];

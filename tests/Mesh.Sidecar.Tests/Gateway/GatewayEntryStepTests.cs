@@ -9,7 +9,7 @@ namespace Mesh.Sidecar.Tests.Gateway;
 /// <summary>The gateway's first step: which server of a port serves a host, its redirect, and the 404 for hosts no server of the port serves.</summary>
 public sealed class GatewayEntryStepTests
 {
-    private static GatewayListeners Listeners()
+    private static GatewayListeners Listeners(int offset = 1000)
     {
         var loaded = ConfigLoader.Load([("g.yaml", """
             apiVersion: networking.istio.io/v1
@@ -27,7 +27,7 @@ public sealed class GatewayEntryStepTests
                 tls: {mode: SIMPLE, credentialName: secure}
             """)]);
         Assert.True(loaded.Succeeded, string.Join("\n", loaded.Problems));
-        var options = SidecarOptions.Parse(["--gateway", "edge", "--control-plane", "https://127.0.0.1:15012", "--data-dir", "/tmp/x", "--gateway-port-offset", "1000"]);
+        var options = SidecarOptions.Parse(["--gateway", "edge", "--control-plane", "https://127.0.0.1:15012", "--data-dir", "/tmp/x", "--gateway-port-offset", offset.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var listeners = new GatewayListeners(options, NullLogger<GatewayListeners>.Instance);
         listeners.Apply(loaded.Config!);
         return listeners;
@@ -85,5 +85,13 @@ public sealed class GatewayEntryStepTests
     public async Task ServedHostWithoutRedirect_GoesOnToRouting()
     {
         Assert.True((await SendAsync(Listeners(), 1080, "plain.example.com")).Forwarded);
+    }
+
+    [Fact]
+    public void Apply_PortOffsetPastTheLastPort_LeavesThatPortOut()
+    {
+        var plan = Listeners(offset: 60000).Plan;
+
+        Assert.Equal([60080], plan.Listeners.Select(l => l.ListenPort)); // 8443 + 60000 is no port
     }
 }
