@@ -117,6 +117,13 @@ public sealed class GatewayTests
             var api = await GetAsync(client, "https://api.example.com/items?page=2");
             Assert.Equal("catalog-1 GET /items?page=2", api.Body);
             Assert.Equal("CN=api.example.com", served[^1]);
+            // A renewed certificate written over the files is served to new connections, without a restart.
+            WritePem(ca, "shop.example.com", Path.Combine(credentials, "shop-cert", "tls.crt"), Path.Combine(credentials, "shop-cert", "tls.key"), "O=renewed");
+            await Eventually.ValueAsync(async () =>
+            {
+                using var fresh = OutsideClient(https, ca, served);
+                return (await GetAsync(fresh, "https://shop.example.com/")).Status == HttpStatusCode.OK && served[^1].Contains("O=renewed", StringComparison.Ordinal);
+            }, renewed => renewed, TimeSpan.FromSeconds(20), () => $"the renewed certificate is served (last: {served[^1]})");
             // The mesh-only rule for catalog (its x-via header) is not applied at the gateway...
             Assert.False(api.Response.Headers.Contains("x-via"));
             // ...but is applied by sidecars, which in turn do not route the gateway-only host.
@@ -294,10 +301,10 @@ public sealed class GatewayTests
     }) { Timeout = TimeSpan.FromSeconds(15) };
 
     /// <summary>A server certificate for <paramref name="host"/> signed by <paramref name="ca"/>, written as PEM (certificate, then key).</summary>
-    private static void WritePem(X509Certificate2 ca, string host, string certificatePath, string keyPath)
+    private static void WritePem(X509Certificate2 ca, string host, string certificatePath, string keyPath, string? organization = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={host}", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(organization is null ? $"CN={host}" : $"CN={host}, {organization}", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddDnsName(host);
         request.CertificateExtensions.Add(san.Build());

@@ -11,13 +11,14 @@ namespace Mesh.Sidecar.Gateway;
 
 /// <summary>
 /// The gateway's ports: compiles its Gateway resource into a <see cref="GatewayPlan"/> when the config
-/// changes (certificate files are read then), tells Kestrel which ports to bind, and terminates TLS on
-/// HTTPS ones, where the client's SNI picks the server and so the certificate.
+/// changes (certificate files are read then, and again when they change on disk), tells Kestrel which
+/// ports to bind, and terminates TLS on HTTPS ones, where the client's SNI picks the server and so the certificate.
 /// </summary>
 internal sealed class GatewayListeners(SidecarOptions options, ILogger<GatewayListeners> logger)
 {
     private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
     private GatewayPlan _plan = GatewayPlan.Empty;
+    private readonly Lock _gate = new();
     private ConfigSet? _compiledFrom;
 
     public GatewayEndpoints Endpoints { get; } = new();
@@ -29,17 +30,41 @@ internal sealed class GatewayListeners(SidecarOptions options, ILogger<GatewayLi
     /// <summary>Compiles the Gateway of <paramref name="config"/>; an endpoint-only snapshot (same config object) changes nothing.</summary>
     public void Apply(ConfigSet config)
     {
-        if (ReferenceEquals(config, _compiledFrom))
+        lock (_gate)
         {
-            return;
+            if (!ReferenceEquals(config, _compiledFrom))
+            {
+                _compiledFrom = config;
+                Publish(config, renewal: false);
+            }
         }
-        _compiledFrom = config;
+    }
+
+    /// <summary>Reads the certificates again when a file of theirs changed on disk (a renewal), so new handshakes use the new ones.</summary>
+    public bool ReloadIfCertificatesChanged()
+    {
+        lock (_gate)
+        {
+            if (_compiledFrom is not { } config || !Plan.Listeners.SelectMany(l => l.Servers).Any(s => s.Tls?.Changed == true))
+            {
+                return false;
+            }
+            Log.GatewayCertificatesChanged(logger);
+            Publish(config, renewal: true);
+            return true;
+        }
+    }
+
+    /// <param name="renewal">Only the files changed: a certificate that does not load (yet: its key still being
+    /// written, say) keeps the one it replaces, and is tried again when its files change once more.</param>
+    private void Publish(ConfigSet config, bool renewal)
+    {
         var gateway = config.Gateways.FirstOrDefault(g => g.Metadata.Namespace == options.Namespace && g.Metadata.Name == options.Gateway);
         if (gateway is null)
         {
             Log.GatewayMissing(logger, options.Namespace, options.Gateway!);
         }
-        var plan = Compile(gateway?.Spec);
+        var plan = Compile(gateway?.Spec, renewal ? Plan : null);
         var before = Plan.Listeners.Select(l => (l.ListenPort, l.Https)).ToArray();
         Volatile.Write(ref _plan, plan);
         foreach (var listener in plan.Listeners)
@@ -53,23 +78,27 @@ internal sealed class GatewayListeners(SidecarOptions options, ILogger<GatewayLi
         }
     }
 
-    private GatewayPlan Compile(Mesh.Core.Config.Model.Gateway? gateway)
+    private GatewayPlan Compile(Mesh.Core.Config.Model.Gateway? gateway, GatewayPlan? previous)
     {
         var listeners = new Dictionary<int, GatewayListener>();
         foreach (var group in (gateway?.Servers ?? []).Where(s => s.Port is not null).GroupBy(s => s.Port!.Number))
         {
             var https = string.Equals(group.First().Port!.Protocol, "HTTPS", StringComparison.OrdinalIgnoreCase);
-            var servers = group.Select(s =>
+            var listenPort = options.GatewayListenPort(group.Key);
+            var servers = group.Select((s, i) =>
             {
                 var tls = https && s.Tls is { } settings ? GatewayTlsMaterial.Load(settings, options.CredentialsDir) : null;
                 if (tls?.Problem is { } problem)
                 {
                     Log.GatewayCertificateProblem(logger, group.Key, problem);
+                    if (previous is not null && previous.TryGetListener(listenPort, out var was) && i < was.Servers.Count && was.Servers[i].Tls is { Certificate: not null } kept)
+                    {
+                        tls = kept with { Files = tls.Files };
+                    }
                 }
                 var hosts = s.Hosts.Select(h => GatewayBinding.ServerHost(h, options.Namespace).Host).ToArray();
                 return new GatewayServerPlan(hosts, !https && s.Tls?.HttpsRedirect == true, tls);
             }).ToArray();
-            var listenPort = options.GatewayListenPort(group.Key);
             if (listenPort is < 1 or > 65535)
             {
                 Log.GatewayPortOutOfRange(logger, group.Key, listenPort);

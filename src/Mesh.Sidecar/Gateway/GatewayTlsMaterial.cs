@@ -11,6 +11,12 @@ namespace Mesh.Sidecar.Gateway;
 /// </summary>
 internal sealed record GatewayTlsMaterial(SslStreamCertificateContext? Certificate, X509Certificate2Collection? ClientRoots, string? Problem)
 {
+    /// <summary>The files read, each with its write time from just before reading it, so a newer file on disk is noticed (a missing one has the earliest time).</summary>
+    public IReadOnlyList<(string Path, DateTime Written)> Files { get; init; } = [];
+
+    /// <summary>Whether a file was written (or appeared, or went) since it was read.</summary>
+    public bool Changed => Files.Any(f => File.GetLastWriteTimeUtc(f.Path) != f.Written);
+
     /// <summary>
     /// <c>credentialName</c> NAME is the directory <c>--credentials-dir</c>/NAME with <c>tls.crt</c>, <c>tls.key</c>
     /// and <c>ca.crt</c> (a Kubernetes TLS secret's keys); otherwise <c>serverCertificate</c>, <c>privateKey</c>
@@ -34,6 +40,7 @@ internal sealed record GatewayTlsMaterial(SslStreamCertificateContext? Certifica
         {
             (certificate, key) = (tls.ServerCertificate ?? "", tls.PrivateKey ?? "");
         }
+        var files = new[] { certificate, key, ca }.OfType<string>().Select(f => (f, File.GetLastWriteTimeUtc(f))).ToArray();
         try
         {
             var chain = new X509Certificate2Collection();
@@ -48,11 +55,11 @@ internal sealed record GatewayTlsMaterial(SslStreamCertificateContext? Certifica
                 roots = new X509Certificate2Collection();
                 roots.ImportFromPemFile(ca!);
             }
-            return new(context, roots, null);
+            return new(context, roots, null) { Files = files };
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
-            return new(null, null, $"cannot load the certificate {certificate} with key {key}{(ca is null ? "" : $" and roots {ca}")}: {e.Message}");
+            return new(null, null, $"cannot load the certificate {certificate} with key {key}{(ca is null ? "" : $" and roots {ca}")}: {e.Message}") { Files = files };
         }
     }
 

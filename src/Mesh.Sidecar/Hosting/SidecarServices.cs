@@ -46,6 +46,7 @@ internal static class SidecarServices
         if (options.Gateway is not null)
         {
             services.AddSingleton<Gateway.GatewayListeners>();
+            services.AddHostedService<Gateway.GatewayCertificateWatcher>();
         }
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
