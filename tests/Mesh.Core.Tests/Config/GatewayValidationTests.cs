@@ -126,9 +126,13 @@ public sealed class GatewayValidationTests
               - port: {number: 443, name: https, protocol: HTTPS}
                 hosts: ["a/b/c"]
                 tls: {mode: ISTIO_MUTUAL}
+              - port: {number: 443, name: tcp, protocol: TCP}
+                hosts: [t.example.com]
             """);
 
         var paths = result.Errors.Select(e => e.Path).ToArray();
+        // The TCP server is one error (its protocol), not also a clash with the HTTPS server on its port.
+        Assert.Equal(["spec.servers[0].port.number", "spec.servers[1].hosts[0]", "spec.servers[1].tls.mode", "spec.servers[2].port.protocol"], paths.Order(StringComparer.Ordinal));
         Assert.Contains("spec.servers[0].port.number", paths);
         Assert.Contains("spec.servers[1].hosts[0]", paths);
         Assert.Contains("spec.servers[1].tls.mode", paths);

@@ -45,18 +45,26 @@ internal static class GatewayValidator
             {
                 p.Error($"{path}.hosts", "a server needs at least one host ('*' for any)");
             }
-            if (protocol is null || !ports.TryGetValue(port.Number, out var shared))
+            // A server with a protocol Mesh does not serve was reported above; it takes part in no port's checks.
+            var hostsOnPort = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            if (protocol is "HTTP" or "HTTPS")
             {
-                shared = (protocol ?? "", s, new HashSet<string>(StringComparer.OrdinalIgnoreCase));
-                ports[port.Number] = shared;
-            }
-            else if (shared.Protocol != protocol)
-            {
-                p.Error($"{path}.port.protocol", $"port {port.Number} is {shared.Protocol} in spec.servers[{shared.Server}]; one port has one protocol");
+                if (!ports.TryGetValue(port.Number, out var shared))
+                {
+                    ports[port.Number] = (protocol, s, hostsOnPort);
+                }
+                else if (shared.Protocol != protocol)
+                {
+                    p.Error($"{path}.port.protocol", $"port {port.Number} is {shared.Protocol} in spec.servers[{shared.Server}]; one port has one protocol");
+                }
+                else
+                {
+                    hostsOnPort = shared.Hosts;
+                }
             }
             for (var h = 0; h < server.Hosts.Count; h++)
             {
-                ValidateHost(p, server.Hosts[h], $"{path}.hosts[{h}]", port.Number, shared.Hosts);
+                ValidateHost(p, server.Hosts[h], $"{path}.hosts[{h}]", port.Number, hostsOnPort);
             }
         }
     }
