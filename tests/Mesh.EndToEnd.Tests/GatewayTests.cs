@@ -168,17 +168,20 @@ public sealed class GatewayTests
         });
     }
 
-    private const string MutualServer = """
+    /// <summary>A Gateway 'edge' with one HTTPS server for <paramref name="host"/>, its <c>tls</c> as given, and room for more servers after it.</summary>
+    internal static string HttpsGateway(string host, string tls) => $$"""
         apiVersion: networking.istio.io/v1
         kind: Gateway
         metadata: {name: edge}
         spec:
           servers:
           - port: {number: 443, name: https, protocol: HTTPS}
-            hosts: [secure.example.com]
-            tls: {mode: MUTUAL, credentialName: secure}
+            hosts: [{{host}}]
+            tls: {{tls}}
 
         """;
+
+    private static readonly string MutualServer = HttpsGateway("secure.example.com", "{mode: MUTUAL, credentialName: secure}");
 
     /// <summary>A plain HTTP port for any host, as Istio's Bookinfo gateway has.</summary>
     private const string AnyHostServer = """
@@ -267,7 +270,7 @@ public sealed class GatewayTests
     }
 
     /// <summary>A caller outside the mesh: every connection goes to the gateway's HTTPS port, TLS names the URL's host (SNI), and the server must prove it with a certificate of <paramref name="ca"/>.</summary>
-    private static HttpClient OutsideClient(int port, X509Certificate2 ca, List<string> served, X509Certificate2? clientCertificate = null) => new(new SocketsHttpHandler
+    internal static HttpClient OutsideClient(int port, X509Certificate2 ca, List<string> served, X509Certificate2? clientCertificate = null) => new(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -301,7 +304,7 @@ public sealed class GatewayTests
     }) { Timeout = TimeSpan.FromSeconds(15) };
 
     /// <summary>A server certificate for <paramref name="host"/> signed by <paramref name="ca"/>, written as PEM (certificate, then key).</summary>
-    private static void WritePem(X509Certificate2 ca, string host, string certificatePath, string keyPath, string? organization = null)
+    internal static void WritePem(X509Certificate2 ca, string host, string certificatePath, string keyPath, string? organization = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(organization is null ? $"CN={host}" : $"CN={host}, {organization}", key, HashAlgorithmName.SHA256);
