@@ -152,15 +152,11 @@ public sealed class GatewayTests
 
             // One trace from the gateway (where it starts) to the service's sidecar.
             Assert.Equal(HttpStatusCode.OK, (await GetAsync(client, "https://api.example.com/traced")).Status);
-            var spans = await Eventually.ValueAsync(() => Task.FromResult(receiver.Spans.ToArray()),
-                s => s.Any(x => x.Service == "catalog.default" && x.Kind == ReceivedSpan.Server && x.Attribute("url.path") == "/traced"),
-                TimeSpan.FromSeconds(20), () => "the catalog sidecar's span of the traced call");
-            var callee = spans.First(x => x.Service == "catalog.default" && x.Kind == ReceivedSpan.Server && x.Attribute("url.path") == "/traced");
-            var trace = spans.Where(s => s.TraceId == callee.TraceId).ToDictionary(s => s.SpanId);
-            var attempt = trace[callee.ParentSpanId];
-            var root = trace[attempt.ParentSpanId];
-            Assert.Equal(("edge.default", ReceivedSpan.Client, "catalog.default"), (attempt.Service, attempt.Kind, attempt.Attribute("mesh.destination.service")));
-            Assert.Equal(("edge.default", ReceivedSpan.Server, ""), (root.Service, root.Kind, root.ParentSpanId));
+            // The three spans come from two processes' export batches: wait for the whole chain, callee to root.
+            var (attempt, root) = await Eventually.ValueAsync(() => Task.FromResult(Chain(receiver.Spans.ToArray())), c => c.Root is not null,
+                TimeSpan.FromSeconds(20), () => "the chain of the traced call: catalog's inbound span, the gateway's attempt and its root span");
+            Assert.Equal(("edge.default", ReceivedSpan.Client, "catalog.default"), (attempt!.Service, attempt.Kind, attempt.Attribute("mesh.destination.service")));
+            Assert.Equal(("edge.default", ReceivedSpan.Server, ""), (root!.Service, root.Kind, root.ParentSpanId));
 
             // The gateway counts its calls as a sidecar's outbound port does.
             var metrics = PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(gateway.Admin, "/metrics")));
@@ -259,6 +255,15 @@ public sealed class GatewayTests
             Assert.Equal("catalog-1 GET /api/books", any.Body);
             Assert.Equal(HttpStatusCode.NotFound, (await GetWithHostAsync(mesh, plain, "whatever.example.net", "/other")).Status);
         });
+    }
+
+    /// <summary>The parent and grandparent of catalog's inbound span of the call to /traced, once received.</summary>
+    private static (ReceivedSpan? Attempt, ReceivedSpan? Root) Chain(ReceivedSpan[] spans)
+    {
+        var callee = spans.FirstOrDefault(x => x.Service == "catalog.default" && x.Kind == ReceivedSpan.Server && x.Attribute("url.path") == "/traced");
+        var attempt = callee is null ? null : spans.FirstOrDefault(s => s.TraceId == callee.TraceId && s.SpanId == callee.ParentSpanId);
+        var root = attempt is null ? null : spans.FirstOrDefault(s => s.TraceId == attempt.TraceId && s.SpanId == attempt.ParentSpanId);
+        return (attempt, root);
     }
 
     private static async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> GetWithHostAsync(MeshCluster mesh, int port, string host, string path)

@@ -65,17 +65,20 @@ internal sealed class GatewayListeners(SidecarOptions options, ILogger<GatewayLi
             Log.GatewayMissing(logger, options.Namespace, options.Gateway!);
         }
         var plan = Compile(gateway?.Spec, renewal ? Plan : null);
-        var before = Plan.Listeners.Select(l => (l.ListenPort, l.Https)).ToArray();
+        var before = Plan;
         Volatile.Write(ref _plan, plan);
-        foreach (var listener in plan.Listeners)
+        // Every config change compiles the plan again (and reads the certificates); only a change of ports or hosts is logged.
+        foreach (var listener in plan.Listeners.Where(l => !before.TryGetListener(l.ListenPort, out var was) || Summary(was) != Summary(l)))
         {
-            Log.GatewayListener(logger, listener.PublicPort, listener.Https ? "HTTPS" : "HTTP", options.GatewayListen, listener.ListenPort,
-                string.Join(", ", listener.Servers.SelectMany(s => s.Hosts).Distinct()));
+            Log.GatewayListener(logger, listener.PublicPort, listener.Https ? "HTTPS" : "HTTP", options.GatewayListen, listener.ListenPort, Hosts(listener));
         }
-        if (!before.SequenceEqual(plan.Listeners.Select(l => (l.ListenPort, l.Https))))
+        if (!before.Listeners.Select(l => (l.ListenPort, l.Https)).SequenceEqual(plan.Listeners.Select(l => (l.ListenPort, l.Https))))
         {
             Endpoints.Set(plan.Listeners, options.GatewayListen);
         }
+
+        static string Hosts(GatewayListener l) => string.Join(", ", l.Servers.SelectMany(s => s.Hosts).Distinct());
+        static string Summary(GatewayListener l) => $"{l.Https} {Hosts(l)}";
     }
 
     private GatewayPlan Compile(Mesh.Core.Config.Model.Gateway? gateway, GatewayPlan? previous)
