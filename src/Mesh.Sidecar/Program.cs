@@ -65,6 +65,14 @@ builder.WebHost.ConfigureKestrel(kestrel =>
         kestrel.Listen(IPAddress.Loopback, options.ConsulPort, l => l.Protocols = HttpProtocols.Http1);
     }
     EurekaEndpoint.ListenEureka(kestrel, options);
+    if (options.Gateway is not null)
+    {
+        // The Gateway's ports are known only once its config arrives and change with it: Kestrel binds
+        // them from this reloading source (GatewayEndpoints) and asks GatewayListeners to add TLS.
+        var listeners = kestrel.ApplicationServices.GetRequiredService<Mesh.Sidecar.Gateway.GatewayListeners>();
+        kestrel.ConfigureEndpointDefaults(listeners.ConfigureEndpoint);
+        kestrel.Configure(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Add(listeners.Endpoints).Build(), reloadOnChange: true);
+    }
 });
 builder.Services.AddMeshSidecar(options, switches);
 EurekaEndpoint.AddMeshEureka(builder.Services, options);
@@ -98,6 +106,16 @@ app.UseWhen(c => c.Connection.LocalPort == options.OutboundPort, outbound =>
         outbound.Use((context, next) => { OutboundCall.Begin(context); return next(context); });
     }
 });
+if (options.Gateway is not null)
+{
+    var listeners = app.Services.GetRequiredService<Mesh.Sidecar.Gateway.GatewayListeners>();
+    app.UseWhen(c => listeners.IsListening(c.Connection.LocalPort), gateway =>
+    {
+        // The trace of an outside caller starts here, as a sidecar's outbound span.
+        gateway.UseMiddleware<OutboundTelemetryStep>();
+        gateway.UseMiddleware<Mesh.Sidecar.Gateway.GatewayEntryStep>();
+    });
+}
 app.UseRouting();
 app.MapReverseProxy(pipeline =>
 {

@@ -66,9 +66,7 @@ public sealed class TracingTests
     {
         await using var receiver = await OtlpReceiver.StartAsync(grpc: false);
         await using var mesh = new MeshCluster();
-        mesh.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint;
-        mesh.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
-        mesh.Environment["OTEL_BSP_SCHEDULE_DELAY"] = "200";
+        mesh.ExportTracesTo(receiver);
         await mesh.RunAsync(async () =>
         {
             await mesh.StartControlPlaneAsync();

@@ -225,7 +225,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
             AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
             _acceptedJson = json;
             publisher.SetConfig(config, version);
-            Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count, config.ServiceEntries.Count);
+            Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count, config.ServiceEntries.Count, config.Gateways.Count);
         }
     }
 

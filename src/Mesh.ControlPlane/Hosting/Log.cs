@@ -13,8 +13,8 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Warning, "Lease of {InstanceId} ({Service}.{Namespace} at {Address}:{Port}) expired; removed from the routing set")]
     public static partial void LeaseExpired(ILogger logger, string instanceId, string service, string @namespace, string address, int port);
 
-    [LoggerMessage(4, LogLevel.Information, "Config version {ConfigVersion} accepted from {Directory}: {VirtualServices} VirtualService(s), {DestinationRules} DestinationRule(s), {ServiceEntries} ServiceEntry(s)")]
-    public static partial void ConfigAccepted(ILogger logger, long configVersion, string directory, int virtualServices, int destinationRules, int serviceEntries);
+    [LoggerMessage(4, LogLevel.Information, "Config version {ConfigVersion} accepted from {Directory}: {VirtualServices} VirtualService(s), {DestinationRules} DestinationRule(s), {ServiceEntries} ServiceEntry(s), {Gateways} Gateway(s)")]
+    public static partial void ConfigAccepted(ILogger logger, long configVersion, string directory, int virtualServices, int destinationRules, int serviceEntries, int gateways);
 
     [LoggerMessage(5, LogLevel.Error, "Config change rejected; still serving config version {ConfigVersion}. {Count} problem(s) follow")]
     public static partial void ConfigRejected(ILogger logger, long configVersion, int count);

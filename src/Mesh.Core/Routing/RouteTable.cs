@@ -47,8 +47,15 @@ public sealed class RouteTable
     public bool TryGetCluster(string id, out ClusterDefinition cluster) => _clusters.TryGetValue(id, out cluster!);
 
     /// <param name="previous">The table of the snapshot before, whose compiled rules are reused when <paramref name="snapshot"/> has the same config object.</param>
+    /// <param name="gateway">
+    /// Null for an ordinary sidecar (the reserved gateway <c>mesh</c>): every registered service and
+    /// ServiceEntry host is callable, with the VirtualServices bound to <c>mesh</c>. A gateway's
+    /// (namespace, name): only the hosts of the VirtualServices bound to that Gateway that one of its
+    /// servers serves, as an Istio ingress gateway.
+    /// </param>
     /// <param name="callerLabels">The calling sidecar's instance labels, for <c>sourceLabels</c> matches.</param>
-    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace, RouteTable? previous = null, IReadOnlyDictionary<string, string>? callerLabels = null)
+    public static RouteTable Build(MeshSnapshot snapshot, string callerNamespace, RouteTable? previous = null, (string Namespace, string Name)? gateway = null,
+        IReadOnlyDictionary<string, string>? callerLabels = null)
     {
         callerLabels ??= NoLabels;
         var config = snapshot.Config;
@@ -84,7 +91,9 @@ public sealed class RouteTable
         }
 
         var hosts = new Dictionary<string, HostRoutes>(StringComparer.Ordinal);
-        foreach (var host in instancesByHost.Keys.Concat(external.Keys))
+        var gatewaySpec = gateway is { } g ? config.Gateways.FirstOrDefault(r => r.Metadata.Namespace == g.Namespace && r.Metadata.Name == g.Name) : null;
+        // A gateway routes only what its VirtualServices name; callers outside the mesh never reach a service by its own name.
+        foreach (var host in gateway is null ? instancesByHost.Keys.Concat(external.Keys) : [])
         {
             var cluster = ClusterFor(host, null);
             hosts[host] = new HostRoutes(host, [new RouteRule(null, [], [new WeightedDestination(cluster.Id, host, null, 100)])], fromVirtualService: false);
@@ -99,6 +108,11 @@ public sealed class RouteTable
         for (var i = 0; i < compiled.Length; i++)
         {
             var vs = config.VirtualServices[i];
+            var bound = gateway is { } gw ? gatewaySpec is not null && GatewayBinding.BindsGateway(vs, gw.Namespace, gw.Name) : GatewayBinding.BindsMesh(vs);
+            if (!bound)
+            {
+                continue;
+            }
             var rules = compiled[i];
             foreach (var rule in rules)
             {
@@ -113,7 +127,11 @@ public sealed class RouteTable
             }
             foreach (var written in vs.Spec.Hosts)
             {
-                var host = HostName.Canonical(written, vs.Metadata.Namespace);
+                if (gatewaySpec is not null && !GatewayBinding.Serves(gatewaySpec, written, vs.Metadata.Namespace))
+                {
+                    continue;
+                }
+                var host = written == "*" ? "*" : HostName.Canonical(written, vs.Metadata.Namespace);
                 if (!hosts.TryGetValue(host, out var existing) || !existing.FromVirtualService)
                 {
                     hosts[host] = new HostRoutes(host, rules, fromVirtualService: true);

@@ -31,6 +31,7 @@ public static class MeshJson
         new JsonStringEnumConverter<H2UpgradePolicy>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServiceEntryLocation>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServiceEntryResolution>(JsonNamingPolicy.SnakeCaseUpper),
+        new JsonStringEnumConverter<ServerTlsMode>(JsonNamingPolicy.SnakeCaseUpper),
     ];
 
     public static readonly JsonSerializerOptions Options = Create(indented: false);

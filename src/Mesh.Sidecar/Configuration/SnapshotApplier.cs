@@ -22,7 +22,8 @@ internal sealed class SnapshotApplier(
     Yarp.ReverseProxy.IProxyStateLookup lookup,
     Resilience.ResilienceRegistry resilience,
     TimeProvider time,
-    ILogger<SnapshotApplier> logger)
+    ILogger<SnapshotApplier> logger,
+    Gateway.GatewayListeners? gateway = null)
 {
     public string SavedPath => Path.Combine(options.DataDir, "snapshot.json");
 
@@ -34,7 +35,8 @@ internal sealed class SnapshotApplier(
         await _oneAtATime.WaitAsync().ConfigureAwait(false);
         try
         {
-            var routes = RouteTable.Build(snapshot, options.Namespace, state.Current?.Routes, options.Labels);
+            // A gateway routes by the VirtualServices bound to its Gateway; every other sidecar by those bound to 'mesh'.
+            var routes = RouteTable.Build(snapshot, options.Namespace, state.Current?.Routes, options.Gateway is { } name ? (options.Namespace, name) : null, options.Labels);
             var (yarpRoutes, clusters) = builder.Build(routes);
             var inbound = WorkloadPolicy.For(snapshot.Config, options.Namespace, options.Service, options.Labels);
             await proxyConfig.UpdateAsync(yarpRoutes, clusters).WaitAsync(ProxyApplyTimeout).ConfigureAwait(false);
@@ -51,6 +53,7 @@ internal sealed class SnapshotApplier(
                 clusterResilience.Local.Retain(cluster.HealthyEndpoints.Select(e => e.InstanceId).ToHashSet(StringComparer.Ordinal));
             }
             state.Set(new MeshState.Applied(snapshot, routes, source, time.GetUtcNow(), inbound, resolved));
+            gateway?.Apply(snapshot.Config);
             if (json is not null)
             {
                 Directory.CreateDirectory(options.DataDir);

@@ -64,4 +64,22 @@ internal static partial class Log
 
     [LoggerMessage(26, LogLevel.Error, "TLS to external host {Host} cannot be set up as its DestinationRule asks: {Reason}; calls to it will fail")]
     public static partial void ExternalTlsUnusable(ILogger logger, string host, string reason);
+
+    [LoggerMessage(30, LogLevel.Warning, "Gateway {Namespace}/{Name}: no Gateway resource of this name in the config; no ports are served until one is")]
+    public static partial void GatewayMissing(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(31, LogLevel.Information, "Gateway port {Number} ({Protocol}) on {Address}:{ListenPort} for {Hosts}")]
+    public static partial void GatewayListener(ILogger logger, int number, string protocol, string address, int listenPort, string hosts);
+
+    [LoggerMessage(32, LogLevel.Error, "Gateway port {Number}: {Problem}; until it loads, TLS handshakes for its hosts use the certificate they had, or fail if they had none")]
+    public static partial void GatewayCertificateProblem(ILogger logger, int number, string problem);
+
+    [LoggerMessage(33, LogLevel.Warning, "Gateway refused a TLS handshake on port {Port} for SNI '{ServerName}': {Reason}")]
+    public static partial void GatewayTlsRefused(ILogger logger, int port, string serverName, string reason);
+
+    [LoggerMessage(34, LogLevel.Error, "Gateway port {Number} would listen on {ListenPort}, which is not a port; check --gateway-port-offset and --gateway-port")]
+    public static partial void GatewayPortOutOfRange(ILogger logger, int number, int listenPort);
+
+    [LoggerMessage(35, LogLevel.Information, "Gateway certificate files changed on disk; read them again for new TLS handshakes")]
+    public static partial void GatewayCertificatesChanged(ILogger logger);
 }

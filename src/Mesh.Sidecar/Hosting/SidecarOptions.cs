@@ -6,7 +6,7 @@ internal sealed record SidecarOptions
 {
     public static readonly FlagSpec[] Flags =
     [
-        new("service", "name", "the service this sidecar's app is an instance of (required)"),
+        new("service", "name", "the service this sidecar's app is an instance of (required; with --gateway, the gateway's name by default)"),
         new("app-port", "port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own"),
         new("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required)"),
         new("data-dir", "dir", "where the last snapshot and pinned CA are kept (required)"),
@@ -31,6 +31,11 @@ internal sealed record SidecarOptions
         new("drain-delay", "duration", "on SIGTERM: time between deregistering and closing the ports, so callers stop choosing this instance (default 2s)"),
         new("drain-timeout", "duration", "on SIGTERM: longest wait for in-flight requests after the ports close (default 30s)"),
         new("trace-sampling", "ratio", "share of new traces recorded, 0..1 (default 0.01; a caller's sampling decision is kept)"),
+        new("gateway", "name", "run as the ingress gateway of the Gateway resource of this name in --namespace: listen on its servers' ports for callers outside the mesh and route by the VirtualServices bound to it (no --app-port)"),
+        new("gateway-listen", "address", "address the gateway's ports bind to (default 0.0.0.0)"),
+        new("gateway-port-offset", "n", "listen on each Gateway port number plus n, where low ports cannot be bound (default 0)"),
+        new("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (repeatable; wins over the offset)", Repeatable: true),
+        new("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)"),
         new("help", null, "print this help"),
     ];
 
@@ -60,15 +65,30 @@ internal sealed record SidecarOptions
     public TimeSpan DrainDelay { get; init; } = TimeSpan.FromSeconds(2);
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The Gateway resource (in <see cref="Namespace"/>) this sidecar serves as an ingress gateway; null for an ordinary sidecar.</summary>
+    public string? Gateway { get; init; }
+    public string GatewayListen { get; init; } = "0.0.0.0";
+    public int GatewayPortOffset { get; init; }
+    public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
+    public string? CredentialsDir { get; init; }
+
+    /// <summary>The port the gateway listens on for its Gateway's <paramref name="number"/>.</summary>
+    public int GatewayListenPort(int number) => GatewayPorts.TryGetValue(number, out var mapped) ? mapped : number + GatewayPortOffset;
+
     /// <summary>The name this sidecar reports to the control plane in watch calls.</summary>
     public string NodeId => $"{InstanceId}.{Namespace}";
 
     public static SidecarOptions Parse(IReadOnlyList<string> args)
     {
         var cl = CommandLine.Parse(args, Flags);
-        var service = cl.Required("service");
+        var gateway = cl.String("gateway");
+        if (gateway is not null && cl.Has("app-port"))
+        {
+            throw new UsageException("--gateway and --app-port do not go together: a gateway has no app of its own");
+        }
+        var service = gateway is null ? cl.Required("service") : cl.String("service", gateway);
         var ns = cl.String("namespace", "default");
-        foreach (var (flag, value) in new[] { ("service", service), ("namespace", ns) })
+        foreach (var (flag, value) in new[] { ("service", service), ("namespace", ns), ("gateway", gateway ?? "gateway") })
         {
             if (!Mesh.Core.Routing.HostName.IsValid(value) || value.Contains('.'))
             {
@@ -104,7 +124,20 @@ internal sealed record SidecarOptions
             RetryBudgetMinPerSecond = cl.Int("retry-budget-min", 10, 0, 1_000_000),
             DrainDelay = cl.Duration("drain-delay", TimeSpan.FromSeconds(2)),
             DrainTimeout = cl.Duration("drain-timeout", TimeSpan.FromSeconds(30)),
+            Gateway = gateway,
+            GatewayListen = cl.String("gateway-listen", "0.0.0.0"),
+            GatewayPortOffset = cl.Int("gateway-port-offset", 0, -65535, 65535),
+            GatewayPorts = GatewayPortMap(cl),
+            CredentialsDir = cl.String("credentials-dir"),
         };
+        if (gateway is null && (cl.Has("gateway-listen") || cl.Has("gateway-port-offset") || cl.Has("gateway-port") || cl.Has("credentials-dir")))
+        {
+            throw new UsageException("--gateway-listen, --gateway-port-offset, --gateway-port and --credentials-dir need --gateway");
+        }
+        if (!System.Net.IPAddress.TryParse(options.GatewayListen, out _))
+        {
+            throw new UsageException($"--gateway-listen expects an IP address, got '{options.GatewayListen}'");
+        }
         if (options.CaCertPath is { } ca && !File.Exists(ca))
         {
             throw new UsageException($"--ca-cert expects an existing PEM file, got '{ca}'");
@@ -120,6 +153,20 @@ internal sealed record SidecarOptions
             throw new UsageException($"--{group.First().Item1} and --{group.Last().Item1} are both {group.Key}; each needs its own port");
         }
         return options;
+    }
+
+    private static Dictionary<int, int> GatewayPortMap(CommandLine cl)
+    {
+        var map = new Dictionary<int, int>();
+        foreach (var (number, port) in cl.KeyValues("gateway-port"))
+        {
+            if (!int.TryParse(number, out var n) || n is < 1 or > 65535 || !int.TryParse(port, out var p) || p is < 1 or > 65535)
+            {
+                throw new UsageException($"--gateway-port expects number=port with both 1-65535, e.g. 443=8443, got '{number}={port}'");
+            }
+            map[n] = p;
+        }
+        return map;
     }
 
     private static int NonZeroPort(CommandLine cl, string name, int fallback)

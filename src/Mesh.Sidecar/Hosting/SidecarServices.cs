@@ -43,6 +43,11 @@ internal static class SidecarServices
             services.AddHostedService(sp => sp.GetRequiredService<Discovery.ConsulAgent>());
             services.AddSingleton<Discovery.ConsulApi>();
         }
+        if (options.Gateway is not null)
+        {
+            services.AddSingleton<Gateway.GatewayListeners>();
+            services.AddHostedService<Gateway.GatewayCertificateWatcher>();
+        }
         services.AddSingleton<MeshProxyConfigProvider>();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());

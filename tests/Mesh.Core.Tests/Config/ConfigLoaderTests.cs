@@ -98,13 +98,12 @@ public sealed class ConfigLoaderTests
             metadata: {name: r}
             spec:
               hosts: [reviews]
-              gateways: [my-gateway]
-              http:
+              tcp:
               - route:
                 - destination: {host: reviews}
             """);
 
-        Assert.Equal("spec.gateways", error.Path);
+        Assert.Equal("spec.tcp", error.Path);
         Assert.Contains("does not implement", error.Message, StringComparison.Ordinal);
     }
 
@@ -161,7 +160,7 @@ public sealed class ConfigLoaderTests
     {
         var result = Load("""
             apiVersion: networking.istio.io/v1
-            kind: Gateway
+            kind: Sidecar
             metadata: {name: g}
             spec: {}
             ---
@@ -173,7 +172,7 @@ public sealed class ConfigLoaderTests
             """);
 
         var messages = result.Errors.Select(e => e.Message).ToArray();
-        Assert.Contains(messages, m => m.Contains("unknown kind 'Gateway'", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("unknown kind 'Sidecar'", StringComparison.Ordinal));
         Assert.Contains(messages, m => m.Contains("apiVersion 'networking.istio.io/v2' is not valid", StringComparison.Ordinal));
     }
 

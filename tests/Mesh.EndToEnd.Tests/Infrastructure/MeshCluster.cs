@@ -37,6 +37,14 @@ internal sealed class MeshCluster : IAsyncDisposable
     /// <summary>Environment variables for every control plane and sidecar this cluster starts (e.g. OTLP export).</summary>
     public Dictionary<string, string> Environment { get; } = [];
 
+    /// <summary>Every process started from now on exports its spans to <paramref name="receiver"/> over HTTP/protobuf, in batches every 200 ms.</summary>
+    public void ExportTracesTo(OtlpReceiver receiver)
+    {
+        Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint;
+        Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        Environment["OTEL_BSP_SCHEDULE_DELAY"] = "200";
+    }
+
     public string Logs => string.Join("\n\n", _processes.Select(p => $"== {p.Name} ==\n{p.Output}"));
 
     public async Task<ControlPlane> StartControlPlaneAsync(int? port = null, int? adminPort = null)

@@ -16,11 +16,11 @@ internal static class TestCertificates
     public static X509Certificate2 MeshRoot(ControlPlane cp) =>
         X509Certificate2.CreateFromPemFile(Path.Combine(cp.DataDir, "ca", "root.crt"), Path.Combine(cp.DataDir, "ca", "root.key"));
 
-    /// <summary>A CA nobody in the mesh trusts.</summary>
-    public static X509Certificate2 ForeignCa()
+    /// <summary>A CA nobody in the mesh trusts (an attacker's, or the public CA of a gateway's certificates).</summary>
+    public static X509Certificate2 ForeignCa(string subject = "CN=Attacker Root CA")
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=Attacker Root CA", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));

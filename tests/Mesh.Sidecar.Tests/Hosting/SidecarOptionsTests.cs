@@ -45,4 +45,34 @@ public sealed class SidecarOptionsTests
         var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse(args));
         Assert.Equal(message, e.Message);
     }
+
+    private static readonly string[] Gateway = ["--gateway", "edge", "--control-plane", "https://127.0.0.1:15012", "--data-dir", "/tmp/x"];
+
+    [Fact]
+    public void Parse_Gateway_IsItsOwnServiceAndMapsPorts()
+    {
+        var options = SidecarOptions.Parse([.. Gateway, "--gateway-port", "443=8443", "--gateway-port-offset", "10000", "--credentials-dir", "/etc/mesh/credentials"]);
+
+        Assert.Equal(("edge", "edge", 0), (options.Gateway, options.Service, options.AppPort));
+        Assert.Equal((8443, 10080), (options.GatewayListenPort(443), options.GatewayListenPort(80)));
+        Assert.Equal(("0.0.0.0", "/etc/mesh/credentials"), (options.GatewayListen, options.CredentialsDir));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--app-port", "9080" }, "--gateway and --app-port do not go together: a gateway has no app of its own")]
+    [InlineData(new[] { "--gateway-port", "443" }, "--gateway-port expects key=value, got '443'")]
+    [InlineData(new[] { "--gateway-port", "443=0" }, "--gateway-port expects number=port with both 1-65535, e.g. 443=8443, got '443=0'")]
+    [InlineData(new[] { "--gateway-listen", "everywhere" }, "--gateway-listen expects an IP address, got 'everywhere'")]
+    public void Parse_BadGatewayFlag_OneLineSayingWhatIsExpected(string[] extra, string message)
+    {
+        var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse([.. Gateway, .. extra]));
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void Parse_GatewayFlagWithoutGateway_IsRefused()
+    {
+        var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse([.. Required, "--credentials-dir", "/x"]));
+        Assert.Contains("need --gateway", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -246,6 +246,9 @@ public static class ConfigLoader
             case "ServiceEntry":
                 builder.ServiceEntries.Add(Read<ServiceEntry>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
                 break;
+            case "Gateway":
+                builder.Gateways.Add(Read<Gateway>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
+                break;
             case "PeerAuthentication":
                 builder.PeerAuthentications.Add(Read<PeerAuthentication>(binder, envelope, metadata, specNode, file, kindNode, SecurityVersions)!);
                 break;
@@ -253,7 +256,7 @@ public static class ConfigLoader
                 builder.AuthorizationPolicies.Add(Read<AuthorizationPolicy>(binder, envelope, metadata, specNode, file, kindNode, SecurityVersions)!);
                 break;
             default:
-                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, PeerAuthentication, AuthorizationPolicy");
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, Gateway, PeerAuthentication, AuthorizationPolicy");
                 break;
         }
     }

@@ -8,6 +8,7 @@ internal sealed class ConfigSetBuilder
     public List<Resource<VirtualService>> VirtualServices { get; } = [];
     public List<Resource<DestinationRule>> DestinationRules { get; } = [];
     public List<Resource<ServiceEntry>> ServiceEntries { get; } = [];
+    public List<Resource<Gateway>> Gateways { get; } = [];
     public List<Resource<PeerAuthentication>> PeerAuthentications { get; } = [];
     public List<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; } = [];
 
@@ -20,6 +21,7 @@ internal sealed class ConfigSetBuilder
         Mark(VirtualServices, layer);
         Mark(DestinationRules, layer);
         Mark(ServiceEntries, layer);
+        Mark(Gateways, layer);
         Mark(PeerAuthentications, layer);
         Mark(AuthorizationPolicies, layer);
     }
@@ -30,6 +32,7 @@ internal sealed class ConfigSetBuilder
         DropShadowed(VirtualServices);
         DropShadowed(DestinationRules);
         DropShadowed(ServiceEntries);
+        DropShadowed(Gateways);
         DropShadowed(PeerAuthentications);
         DropShadowed(AuthorizationPolicies);
     }
@@ -57,6 +60,7 @@ internal sealed class ConfigSetBuilder
         VirtualServices = VirtualServices.ToArray(),
         DestinationRules = DestinationRules.ToArray(),
         ServiceEntries = ServiceEntries.ToArray(),
+        Gateways = Gateways.ToArray(),
         PeerAuthentications = PeerAuthentications.ToArray(),
         AuthorizationPolicies = AuthorizationPolicies.ToArray(),
     };

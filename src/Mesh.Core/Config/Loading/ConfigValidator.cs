@@ -17,14 +17,21 @@ public static class ConfigValidator
         CheckDuplicateNames(config.VirtualServices, "VirtualService", problems);
         CheckDuplicateNames(config.DestinationRules, "DestinationRule", problems);
         CheckDuplicateNames(config.ServiceEntries, "ServiceEntry", problems);
+        CheckDuplicateNames(config.Gateways, "Gateway", problems);
         CheckDuplicateNames(config.PeerAuthentications, "PeerAuthentication", problems);
         CheckDuplicateNames(config.AuthorizationPolicies, "AuthorizationPolicy", problems);
         var hosts = new HostIndex(config, registeredHosts);
         var subsets = KnownSubsets(config);
+        var gateways = new Dictionary<(string, string), Resource<Gateway>>();
+        foreach (var gateway in config.Gateways)
+        {
+            GatewayValidator.Validate(new ResourceProblems<Gateway>(gateway, problems));
+            gateways.TryAdd((gateway.Metadata.Namespace, gateway.Metadata.Name), gateway);
+        }
         var routedBy = new Dictionary<string, Resource<VirtualService>>(StringComparer.Ordinal);
         foreach (var vs in config.VirtualServices)
         {
-            VirtualServiceValidator.Validate(new ResourceProblems<VirtualService>(vs, problems), subsets, hosts, routedBy);
+            VirtualServiceValidator.Validate(new ResourceProblems<VirtualService>(vs, problems), subsets, hosts, routedBy, gateways);
         }
         var ruleFor = new Dictionary<string, Resource<DestinationRule>>(StringComparer.Ordinal);
         foreach (var dr in config.DestinationRules)

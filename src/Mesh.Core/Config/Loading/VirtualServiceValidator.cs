@@ -16,7 +16,8 @@ internal static class VirtualServiceValidator
     private static readonly int[] RedirectCodes = [301, 302, 303, 307, 308];
 
     public static void Validate(ResourceProblems<VirtualService> p, Dictionary<string, HashSet<string>> subsets,
-        ConfigValidator.HostIndex hosts, Dictionary<string, Resource<VirtualService>> routedBy)
+        ConfigValidator.HostIndex hosts, Dictionary<string, Resource<VirtualService>> routedBy,
+        IReadOnlyDictionary<(string, string), Resource<Gateway>> gateways)
     {
         var vs = p.Resource;
         var spec = vs.Spec;
@@ -24,22 +25,40 @@ internal static class VirtualServiceValidator
         {
             p.Error("spec.hosts", "a VirtualService needs at least one host");
         }
+        var bound = ValidateGateways(p, gateways);
+        var mesh = GatewayBinding.BindsMesh(vs);
         for (var i = 0; i < spec.Hosts.Count; i++)
         {
             var path = $"spec.hosts[{i}]";
-            if (!HostName.IsValid(spec.Hosts[i]))
+            // '*' means any Host header, which only a gateway receives; sidecars route by service name.
+            if (!HostName.IsValid(spec.Hosts[i]) && !(spec.Hosts[i] == "*" && !mesh))
             {
-                p.Error(path, $"'{spec.Hosts[i]}' is not a valid host name");
+                p.Error(path, spec.Hosts[i] == "*"
+                    ? "host '*' is allowed only in a VirtualService bound to gateways alone (not to 'mesh')"
+                    : $"'{spec.Hosts[i]}' is not a valid host name");
                 continue;
             }
-            var host = HostName.Canonical(spec.Hosts[i], vs.Metadata.Namespace);
-            if (routedBy.TryGetValue(host, out var first))
+            var host = spec.Hosts[i] == "*" ? "*" : HostName.Canonical(spec.Hosts[i], vs.Metadata.Namespace);
+            // The first VirtualService for a host wins in each context: sidecars ('mesh') and each gateway.
+            var contexts = (mesh ? [""] : Array.Empty<string>()).Concat(bound.Select(g => $"{g.Metadata.Namespace}/{g.Metadata.Name}|"));
+            foreach (var context in contexts)
             {
-                p.Warning(path, $"host '{spec.Hosts[i]}' is already routed by VirtualService '{first.Metadata.Name}' ({ConfigValidator.Where(first, "metadata.name")}); only that one applies, as in Istio");
+                if (routedBy.TryGetValue(context + host, out var first))
+                {
+                    var where = context.Length == 0 ? "" : $" at gateway {context.TrimEnd('|')}";
+                    p.Warning(path, $"host '{spec.Hosts[i]}' is already routed{where} by VirtualService '{first.Metadata.Name}' ({ConfigValidator.Where(first, "metadata.name")}); only that one applies, as in Istio");
+                }
+                else
+                {
+                    routedBy[context + host] = vs;
+                }
             }
-            else
+            foreach (var gateway in bound)
             {
-                routedBy[host] = vs;
+                if (!GatewayBinding.Serves(gateway, spec.Hosts[i], vs.Metadata.Namespace))
+                {
+                    p.Warning(path, $"host '{spec.Hosts[i]}' matches no server host of Gateway {gateway.Metadata.Namespace}/{gateway.Metadata.Name} (its hosts: {string.Join(", ", gateway.Spec.Servers.SelectMany(s => s.Hosts).Distinct())}), so that gateway does not route it");
+                }
             }
         }
         if (spec.Http.Count == 0)
@@ -50,6 +69,39 @@ internal static class VirtualServiceValidator
         {
             ValidateRule(p, spec.Http[r], $"spec.http[{r}]", subsets, hosts, last: r == spec.Http.Count - 1);
         }
+    }
+
+    /// <summary>Checks each <c>gateways</c> entry and returns the Gateways the VirtualService binds to.</summary>
+    private static List<Resource<Gateway>> ValidateGateways(ResourceProblems<VirtualService> p, IReadOnlyDictionary<(string, string), Resource<Gateway>> gateways)
+    {
+        var vs = p.Resource;
+        var bound = new List<Resource<Gateway>>();
+        for (var g = 0; g < vs.Spec.Gateways.Count; g++)
+        {
+            var entry = vs.Spec.Gateways[g];
+            var path = $"spec.gateways[{g}]";
+            if (entry == VirtualService.MeshGateway)
+            {
+                continue;
+            }
+            var (ns, name) = GatewayBinding.Reference(entry, vs.Metadata.Namespace);
+            if (!IsLabel(ns) || !IsLabel(name))
+            {
+                p.Error(path, $"'{entry}' is not a gateway name; use 'mesh', 'name' (a Gateway in this namespace) or 'namespace/name'");
+            }
+            else if (!gateways.TryGetValue((ns, name), out var gateway))
+            {
+                var known = gateways.Keys.Select(k => $"{k.Item1}/{k.Item2}").Order(StringComparer.Ordinal).ToArray();
+                p.Error(path, $"gateway '{entry}' is not defined: no Gateway '{name}' in namespace '{ns}' (known: {(known.Length == 0 ? "none" : string.Join(", ", known))})");
+            }
+            else if (!bound.Contains(gateway))
+            {
+                bound.Add(gateway);
+            }
+        }
+        return bound;
+
+        static bool IsLabel(string value) => HostName.IsValid(value) && !value.Contains('.') && !value.StartsWith('*');
     }
 
     private static void ValidateRule(ResourceProblems<VirtualService> p, HttpRoute rule, string path,

@@ -8,6 +8,7 @@ public sealed record ConfigSet
     public IReadOnlyList<Resource<VirtualService>> VirtualServices { get; init; } = [];
     public IReadOnlyList<Resource<DestinationRule>> DestinationRules { get; init; } = [];
     public IReadOnlyList<Resource<ServiceEntry>> ServiceEntries { get; init; } = [];
+    public IReadOnlyList<Resource<Gateway>> Gateways { get; init; } = [];
     public IReadOnlyList<Resource<PeerAuthentication>> PeerAuthentications { get; init; } = [];
     public IReadOnlyList<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; init; } = [];
 }

@@ -1,10 +1,16 @@
 namespace Mesh.Core.Config.Model;
 
 /// <summary>networking.istio.io VirtualService: how requests to a host are routed.</summary>
-[UnsupportedFields("tcp", "tls", "gateways")]
+[UnsupportedFields("tcp", "tls")]
 public sealed record VirtualService
 {
+    /// <summary>The reserved name of all sidecars, as a <see cref="Gateways"/> entry.</summary>
+    public const string MeshGateway = "mesh";
+
     public IReadOnlyList<string> Hosts { get; init; } = [];
+
+    /// <summary><c>mesh</c> (every sidecar), <c>name</c> (a Gateway in this namespace) or <c>namespace/name</c>; absent means <c>mesh</c> only, as in Istio.</summary>
+    public IReadOnlyList<string> Gateways { get; init; } = [];
     public IReadOnlyList<HttpRoute> Http { get; init; } = [];
     public IReadOnlyList<string> ExportTo { get; init; } = [];
 }
