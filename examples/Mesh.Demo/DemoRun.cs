@@ -16,7 +16,8 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
     private readonly string _logDir = Directory.CreateDirectory(Path.Combine(dataDir, "logs")).FullName;
 
     private Uri ControlPlaneAdmin => new($"http://127.0.0.1:{topology.ControlPlaneAdminPort}");
-    private Uri Entry => new($"http://127.0.0.1:{topology.Entry.OutboundPort}");
+    /// <summary>The way in for callers outside the mesh: the ingress gateway.</summary>
+    private Uri Entry => new($"http://127.0.0.1:{topology.Gateway.Port}/");
 
     public async Task StartAsync(CancellationToken cancel)
     {
@@ -33,7 +34,7 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         // The admin API takes the token the control plane made; each service joins with its own scoped join token.
         _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(AdminTokenPath).Trim());
         Directory.CreateDirectory(Path.Combine(dataDir, "join-tokens"));
-        foreach (var service in topology.Instances.Select(i => i.Service).Distinct())
+        foreach (var service in topology.Instances.Select(i => i.Service).Distinct().Append(GatewayPorts.Name))
         {
             using var created = await _http.PostAsJsonAsync(new Uri(ControlPlaneAdmin, "/v1/join-tokens"), new { service, description = "mesh demo" }, cancel).ConfigureAwait(false);
             Require(created.IsSuccessStatusCode, $"creating a join token for {service}: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancel).ConfigureAwait(false)}");
@@ -55,7 +56,12 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
             output.WriteLine($"  {instance.Id,-17} app 127.0.0.1:{instance.AppPort}, sidecar outbound :{instance.OutboundPort} inbound :{instance.InboundPort} admin :{instance.AdminPort}");
         }
 
-        // Every sidecar is ready; wait until the storefront's page is served end to end (all routes applied).
+        // The ingress gateway: the sidecar binary serving the Gateway resource of config/bookshop.yaml.
+        var gateway = Start("gateway", RepoLayout.Dll("src", "Mesh.Sidecar"), GatewayArgs());
+        await WaitOkAsync(gateway, new Uri($"http://127.0.0.1:{topology.Gateway.AdminPort}/ready"), cancel).ConfigureAwait(false);
+        output.WriteLine($"  {"gateway",-17} http://127.0.0.1:{topology.Gateway.Port}/ (Gateway {GatewayPorts.Name}, port 80), admin :{topology.Gateway.AdminPort}");
+
+        // Every sidecar is ready; wait until the storefront's page is served end to end through the gateway (all routes applied).
         await Eventually(async () => (await CallStorefrontAsync(user: null, cancel).ConfigureAwait(false)).Status == HttpStatusCode.OK,
             "the storefront page did not load through the mesh", cancel).ConfigureAwait(false);
     }
@@ -89,10 +95,11 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         var entry = topology.Entry;
         output.WriteLine($"""
 
-            The bookshop is up. Try it (the storefront's sidecar is the way in):
-              curl -H 'Host: storefront' {Entry}                      # reviews v1 or v3, 50/50
-              curl -H 'Host: storefront' -H 'end-user: jason' {Entry}  # always reviews v2
-              http_proxy={Entry} curl http://storefront/                # the same, proxy style
+            The bookshop is up. Try it (the ingress gateway is the way in, as for a browser):
+              curl {Entry}                        # reviews v1 or v3, 50/50
+              curl -H 'end-user: jason' {Entry}   # always reviews v2
+              open {Entry} in a browser
+            Inside the mesh, an app calls its own sidecar: curl -H 'Host: storefront' http://127.0.0.1:{entry.OutboundPort}/
             Routing: edit {Path.Combine(options.ConfigDir, "bookshop.yaml")}; changes apply within a second.
             Control plane: dotnet run --project src/Mesh.Cli -- --admin {ControlPlaneAdmin} --token-file {AdminTokenPath} proxy-status
               (or curl -H "Authorization: Bearer $(cat {AdminTokenPath})" {ControlPlaneAdmin}v1/proxy-status)
@@ -125,10 +132,19 @@ internal sealed class DemoRun(DemoOptions options, DemoTopology topology, string
         "--consul-port", "0", "--eureka-port", "0",
     ];
 
+    private string[] GatewayArgs() =>
+    [
+        "--gateway", GatewayPorts.Name, "--join-token-file", JoinTokenPath(GatewayPorts.Name),
+        "--control-plane", $"https://127.0.0.1:{topology.ControlPlanePort}", "--data-dir", Path.Combine(dataDir, "sidecars", GatewayPorts.Name),
+        "--gateway-listen", "127.0.0.1", "--gateway-port", $"80={Text(topology.Gateway.Port)}",
+        "--outbound-port", Text(topology.Gateway.OutboundPort), "--inbound-port", Text(topology.Gateway.InboundPort), "--admin-port", Text(topology.Gateway.AdminPort),
+        "--inbound-listen", "127.0.0.1", "--trace-sampling", options.TraceSampling.ToString(CultureInfo.InvariantCulture),
+        "--consul-port", "0", "--eureka-port", "0",
+    ];
+
     private async Task<(HttpStatusCode Status, string Body)> CallStorefrontAsync(string? user, CancellationToken cancel)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, Entry);
-        request.Headers.Host = "storefront";
         if (user is not null)
         {
             request.Headers.Add("end-user", user);

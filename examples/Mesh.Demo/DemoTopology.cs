@@ -9,12 +9,19 @@ internal sealed record ServiceInstance(string Service, string Version, string Pr
     public string Id => $"{Service}-{Version}";
 }
 
+/// <summary>The ingress gateway: the port callers outside the mesh use (its Gateway's port 80), and its sidecar's own ports.</summary>
+internal sealed record GatewayPorts(int Port, int OutboundPort, int InboundPort, int AdminPort)
+{
+    public const string Name = "bookshop-gateway";
+}
+
 /// <summary>
 /// The demo's processes and ports. With the well-known ports the storefront's sidecar has the
 /// defaults (outbound 15001, admin 15000) and the control plane 15012/15014, so the README's commands
-/// work as written; the other sidecars get 151x0 + 0 (admin), 1 (outbound), 6 (inbound).
+/// work as written; the other sidecars get 151x0 + 0 (admin), 1 (outbound), 6 (inbound). The shop is
+/// entered through the ingress gateway on 8080 (its sidecar ports 15200, 15201, 15206).
 /// </summary>
-internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminPort, int DnsPort, IReadOnlyList<ServiceInstance> Instances)
+internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminPort, int DnsPort, IReadOnlyList<ServiceInstance> Instances, GatewayPorts Gateway)
 {
     private static readonly (string Service, string Version, string Project)[] Shop =
     [
@@ -31,7 +38,8 @@ internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminP
     public static DemoTopology WellKnown() => new(15012, 15014, 8600,
         Shop.Select((s, i) => i == 0
             ? new ServiceInstance(s.Service, s.Version, s.Project, 9080, 15001, 15006, 15000)
-            : new ServiceInstance(s.Service, s.Version, s.Project, 9080 + i, 15101 + (i * 10), 15106 + (i * 10), 15100 + (i * 10))).ToArray());
+            : new ServiceInstance(s.Service, s.Version, s.Project, 9080 + i, 15101 + (i * 10), 15106 + (i * 10), 15100 + (i * 10))).ToArray(),
+        new GatewayPorts(8080, 15201, 15206, 15200));
 
     public static DemoTopology Free()
     {
@@ -49,13 +57,15 @@ internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminP
                 }
             }
         }
-        return new(Next(), Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray());
+        return new(Next(), Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray(),
+            new GatewayPorts(Next(), Next(), Next(), Next()));
     }
 
     /// <summary>The first port some other program already listens on, if any.</summary>
     public int? FirstBusyPort()
     {
-        foreach (var port in Instances.SelectMany(i => new[] { i.AppPort, i.OutboundPort, i.InboundPort, i.AdminPort }).Prepend(DnsPort).Prepend(ControlPlaneAdminPort).Prepend(ControlPlanePort))
+        foreach (var port in Instances.SelectMany(i => new[] { i.AppPort, i.OutboundPort, i.InboundPort, i.AdminPort })
+            .Concat([Gateway.Port, Gateway.OutboundPort, Gateway.InboundPort, Gateway.AdminPort]).Prepend(DnsPort).Prepend(ControlPlaneAdminPort).Prepend(ControlPlanePort))
         {
             try
             {

@@ -18,7 +18,7 @@ public sealed class DemoTests
         Assert.True(exitCode == 0, $"demo --smoke exited {exitCode}\n{demo.Output}");
         Assert.True(demo.HasLogged("welcome jason"), demo.Output);
         Assert.True(demo.HasLogged("smoke test passed"), demo.Output);
-        Assert.True(demo.HasLogged("stopped 13 processes"), demo.Output);
+        Assert.True(demo.HasLogged("stopped 14 processes"), demo.Output);
         Assert.Empty(ProcessesUsing(dataDir));
     }
 
@@ -29,13 +29,13 @@ public sealed class DemoTests
         await using var demo = MeshProcess.StartDll("demo", RepoPaths.DemoDll, ["--free-ports", "--data-dir", dataDir]);
         await Eventually.TrueAsync(() => Task.FromResult(demo.HasLogged("Ctrl-C stops everything")), Bound, () => "demo did not come up\n" + demo.Output);
         var running = ProcessesUsing(dataDir).Length;
-        Assert.True(running == 13, $"{running} of the demo's 13 processes running\n{demo.Output}");
+        Assert.True(running == 14, $"{running} of the demo's 14 processes running\n{demo.Output}");
 
         demo.Terminate();
         var exitCode = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
 
         Assert.True(exitCode == 0, $"exit code {exitCode}\n{demo.Output}");
-        Assert.True(demo.HasLogged("stopped 13 processes"), demo.Output);
+        Assert.True(demo.HasLogged("stopped 14 processes"), demo.Output);
         Assert.True(ProcessesUsing(dataDir).Length == 0, $"left running: {string.Join(", ", ProcessesUsing(dataDir))}\n{demo.Output}");
     }
 

@@ -16,7 +16,7 @@ public sealed partial class PrometheusTests(ITestOutputHelper output)
 
     // The demo's well-known admin ports (DemoTopology.WellKnown), in the order the demo lists its instances.
     private static readonly (string Instance, int Port)[] WellKnown =
-        [("storefront-v1", 15000), ("catalog-v1", 15110), ("reviews-v1", 15120), ("reviews-v2", 15130), ("reviews-v3", 15140), ("ratings-v1", 15150)];
+        [("storefront-v1", 15000), ("catalog-v1", 15110), ("reviews-v1", 15120), ("reviews-v2", 15130), ("reviews-v3", 15140), ("ratings-v1", 15150), ("gateway", 15200)];
 
     [Fact]
     public async Task DocumentedScrapeConfigAndQueries_WorkAgainstTheDemo()
@@ -50,12 +50,12 @@ public sealed partial class PrometheusTests(ITestOutputHelper output)
         var api = new Uri($"http://127.0.0.1:{promPort}/api/v1/");
         await Eventually.TrueAsync(async () => await Up(http, api) == WellKnown.Length + 1, TimeSpan.FromSeconds(60), () => "every target up in Prometheus\n" + prometheus.Output);
 
-        // Traffic through the shop for long enough to give rate() two scrapes and more.
-        var storefront = StorefrontApp().Match(demo.Output).Groups[1].Value;
+        // Traffic through the shop's gateway for long enough to give rate() two scrapes and more.
+        var entry = GatewayEntry().Match(demo.Output).Groups[1].Value;
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(8))
         {
-            using var response = await http.GetAsync($"http://127.0.0.1:{storefront}/");
+            using var response = await http.GetAsync(entry);
             await Task.Delay(50);
         }
 
@@ -75,7 +75,7 @@ public sealed partial class PrometheusTests(ITestOutputHelper output)
     }
 
     private static int AdminPort(string demoOutput, string instance) =>
-        int.Parse(Regex.Match(demoOutput, $@"{Regex.Escape(instance)}\s+app 127\.0\.0\.1:\d+, sidecar outbound :\d+ inbound :\d+ admin :(\d+)").Groups[1].Value);
+        int.Parse(Regex.Match(demoOutput, $@"\s{Regex.Escape(instance)}\s+(app|http)[^\n]* admin :(\d+)").Groups[2].Value);
 
     private static async Task<int> Up(HttpClient http, Uri api)
     {
@@ -100,6 +100,6 @@ public sealed partial class PrometheusTests(ITestOutputHelper output)
     [GeneratedRegex(@"control plane\s+https://127\.0\.0\.1:\d+ \(admin http://127\.0\.0\.1:(\d+)/?\)")]
     private static partial Regex ControlPlaneAdmin();
 
-    [GeneratedRegex(@"storefront-v1\s+app 127\.0\.0\.1:(\d+),")]
-    private static partial Regex StorefrontApp();
+    [GeneratedRegex(@"gateway\s+(http://127\.0\.0\.1:\d+/)")]
+    private static partial Regex GatewayEntry();
 }

@@ -4,7 +4,7 @@ namespace Mesh.EndToEnd.Tests;
 
 /// <summary>
 /// Traces from real sidecars to a real OTLP receiver on loopback: the demo's three-hop call
-/// (storefront → reviews → ratings) is one trace with the right parent/child chain, over both OTLP
+/// (gateway → storefront → reviews → ratings) is one trace with the right parent/child chain, over both OTLP
 /// transports; and a caller that sends only B3 headers is joined to its trace.
 /// </summary>
 public sealed class TracingTests
@@ -30,9 +30,9 @@ public sealed class TracingTests
         Assert.True(jasonAttempt is not null, $"no client span to reviews v2 among {spans.Length} spans:\n{Describe(spans)}");
         var trace = spans.Where(s => s.TraceId == jasonAttempt.TraceId).ToDictionary(s => s.SpanId);
 
-        // One root: the storefront sidecar's outbound span for the test's call; every other span's parent is in the trace.
+        // One root: the ingress gateway's span for the test's call (the demo is entered through it); every other span's parent is in the trace.
         var root = Assert.Single(trace.Values, s => s.ParentSpanId.Length == 0);
-        Assert.Equal(("storefront.default", ReceivedSpan.Server, "outbound"), (root.Service, root.Kind, root.Attribute("mesh.direction")));
+        Assert.Equal(("bookshop-gateway.default", ReceivedSpan.Server, "outbound"), (root.Service, root.Kind, root.Attribute("mesh.direction")));
         Assert.All(trace.Values.Where(s => s != root), s => Assert.True(trace.ContainsKey(s.ParentSpanId), $"orphan span {s.Name} of {s.Service}"));
 
         // From ratings' inbound span up to the root, hop by hop.
@@ -51,7 +51,7 @@ public sealed class TracingTests
             "ratings.default inbound",
             "reviews.default attempt", "reviews.default outbound", "reviews.default inbound",
             "storefront.default attempt", "storefront.default outbound", "storefront.default inbound",
-            "storefront.default attempt", "storefront.default outbound",
+            "bookshop-gateway.default attempt", "bookshop-gateway.default outbound",
         ], chain);
 
         // Each attempt says where it went and how it ended.
