@@ -2,7 +2,10 @@
 # The sidecar benchmark: direct calls vs an HAProxy sidecar pair vs Mesh sidecar pairs (JIT and native), on loopback,
 # in interleaved rounds, reporting medians and ratios to HAProxy measured in the same run.
 #
-#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--no-paced] [--price-list] [--pin] [--variant 'NAME:VAR=VALUE ...']...
+#   bash bench/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--no-native] [--no-paced] [--price-list] [--pin] [--gateway] [--variant 'NAME:VAR=VALUE ...']...
+#
+# --gateway adds a pair whose client side is the ingress gateway (mesh-sidecar --gateway) with the same
+# rules bound to its Gateway: the cost of a gateway hop as a ratio to a sidecar hop in the same rounds.
 #
 # --variant adds a Mesh pair (JIT) whose sidecars run with those environment variables, measured in the
 # same interleaved rounds as the default one (e.g. --variant 'nospin:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0'):
@@ -23,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-rounds=3 duration=10 connections=32 native=yes paced_runs=yes price_list=no pin=no
+rounds=3 duration=10 connections=32 native=yes paced_runs=yes price_list=no pin=no gateway=no
 variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,10 +37,11 @@ while [ $# -gt 0 ]; do
     --no-paced) paced_runs=no; shift ;;
     --price-list) price_list=yes; shift ;;
     --pin) pin=yes; shift ;;
+    --gateway) gateway=yes; shift ;;
     --variant)
       [[ "$2" =~ ^[a-z0-9-]+:[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bench/run.sh: --variant wants NAME:VAR=VALUE ..., got '$2'" >&2; exit 2; }
       variants+=("$2"); shift 2 ;;
-    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --no-paced, --price-list, --pin, --variant)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown flag $1 (use --rounds, --duration, --connections, --no-native, --no-paced, --price-list, --pin, --gateway, --variant)" >&2; exit 2 ;;
   esac
 done
 
@@ -241,7 +245,19 @@ spec:
 """
 outlier = "  trafficPolicy:\n    outlierDetection:\n      consecutive5xxErrors: 5\n      interval: 10s\n      baseEjectionTime: 30s\n"
 assert outlier in dr, "bench.yaml's DestinationRule changed: update the no-outlier config"
-for name, docs in {"no-vs": [dr], "no-outlier": [vs, dr.replace(outlier, "")], "with-authz": [vs, dr, authz]}.items():
+# The gateway's config: the same rules, bound to the Gateway 'edge' (whose one server takes every host).
+gateway = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: edge
+spec:
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+"""
+assert "metadata:\n  name: upstream\nspec:\n" in vs, "bench.yaml's VirtualService changed: update the gateway config"
+at_gateway = vs.replace("metadata:\n  name: upstream\nspec:\n", "metadata:\n  name: edge-upstream\nspec:\n  gateways: [edge]\n")
+for name, docs in {"no-vs": [dr], "no-outlier": [vs, dr.replace(outlier, "")], "with-authz": [vs, dr, authz], "gateway": [vs, dr, gateway, at_gateway]}.items():
     os.makedirs(f"{out}/{name}")
     open(f"{out}/{name}/bench.yaml", "w").write("\n---\n".join(d.rstrip("\n") for d in docs) + "\n")
 EOF
@@ -261,9 +277,18 @@ mesh_pair() { # name config-dir sidecar-command... -> prints the client sidecar'
   for role in server client; do
     service=$([ "$role" = server ] && echo upstream || echo client)
     out=$(free_port); in=$(free_port); admin=$(free_port)
-    ${proxy[@]+"${proxy[@]}"} "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
-      --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/$service" --outbound-port "$out" --inbound-port "$in" \
-      --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --consul-port 0 --eureka-port 0 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
+    if [ "$role" = client ] && [ "$name" = mesh-gateway ]; then
+      # The ingress gateway in the client's place: the load enters on its Gateway port, not a sidecar's outbound port.
+      local entry; entry=$(free_port)
+      ${proxy[@]+"${proxy[@]}"} "$@" --gateway edge --instance-id "edge-$name" --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/edge" \
+        --outbound-port "$out" --inbound-port "$in" --admin-port "$admin" --inbound-listen 127.0.0.1 --gateway-listen 127.0.0.1 --gateway-port "80=$entry" \
+        --trace-sampling 0.01 --consul-port 0 --eureka-port 0 --join-token-file "$dir/join-token" >"$dir/edge.log" 2>&1 & started $!
+      out=$entry
+    else
+      ${proxy[@]+"${proxy[@]}"} "$@" --service "$service" --instance-id "$service-$name" --app-port "$upstream_port" --label "version=v1" \
+        --control-plane "https://127.0.0.1:$cp_port" --data-dir "$dir/$service" --outbound-port "$out" --inbound-port "$in" \
+        --admin-port "$admin" --inbound-listen 127.0.0.1 --trace-sampling 0.01 --consul-port 0 --eureka-port 0 --join-token-file "$dir/join-token" >"$dir/$service.log" 2>&1 & started $!
+    fi
     echo $! > "$work/$name-$role.pid"
     wait_http "http://127.0.0.1:$admin/ready" >&2
     client_out=$out
@@ -290,6 +315,8 @@ add_mesh() { # name config-dir sidecar-command...
   targets+=("$1 $port $(cat "$work/$1-client.pid") $(cat "$work/$1-server.pid")")
 }
 add_mesh mesh "$config" dotnet "$(bin src/Mesh.Sidecar)"
+# --gateway: the same pair with an ingress gateway in the client sidecar's place (the cost of a gateway hop).
+[ "$gateway" = yes ] && add_mesh mesh-gateway "$configs/gateway" dotnet "$(bin src/Mesh.Sidecar)"
 if [ "$native" = yes ]; then
   echo "bench: publishing the native sidecar" >&2
   dotnet publish src/Mesh.Sidecar -c Release -r linux-x64 -v q -nologo -o "$work/native" | grep -E "error|warn" || true
@@ -412,6 +439,15 @@ for config in configs:
     cpu_ratio = f"{m['cpu'] / ref['cpu']:.2f}×" if not direct else "-"
     vs_bare = (f"{m['rps'] / bare['rps']:.2f}×", f"{m['cpu'] / bare['cpu']:.2f}×" if not direct else "-") if bare else ("-", "-")
     print(f"| {config} | {spread([r['rps'] for r in rs])} | {m['p50']:.2f} | {spread([r['p99'] for r in rs], 2)} | {spread([r['cpu'] for r in rs]) if not direct else '-'} | {m['rss']:.0f} | {m['errors']:.0f} | {m['rps'] / ref['rps']:.2f}× | {cpu_ratio} | {vs_bare[0]} | {vs_bare[1]} |")
+
+# --gateway: the gateway pair (gateway + server sidecar) against the Mesh pair (client + server sidecar),
+# round by round: what a gateway hop costs next to a sidecar hop.
+if "mesh-gateway" in rows:
+    g, p = rows["mesh-gateway"], rows["mesh"]
+    rps_ratio = [a["rps"] / b["rps"] for a, b in zip(g, p)]
+    cpu_ratio = [a["cpu"] / b["cpu"] for a, b in zip(g, p)]
+    p99_diff = [a["p99"] - b["p99"] for a, b in zip(g, p)]
+    print(f"\nA gateway hop against a sidecar hop (the gateway in the client sidecar's place, same rules, same server sidecar), per round: req/s {spread(rps_ratio, 2)}×, proxy CPU per request {spread(cpu_ratio, 2)}×, p99 {spread(p99_diff, 2)} ms.")
 
 # The price list: each variant against the full Mesh pair measured just before it (its partner run), as
 # the feature's cost: what the full pair spends more than the pair without it.
