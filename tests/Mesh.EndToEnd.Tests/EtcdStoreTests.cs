@@ -1,0 +1,91 @@
+using System.Net;
+using System.Text.Json;
+using Mesh.EndToEnd.Tests.Infrastructure;
+
+namespace Mesh.EndToEnd.Tests;
+
+/// <summary>
+/// The registry on etcd (<c>--store etcd</c>): a real 3-member etcd cluster, two control-plane replicas on
+/// it, sidecars on either; all real processes on loopback.
+/// </summary>
+public sealed class EtcdStoreTests
+{
+    [Fact]
+    public async Task TwoReplicas_SidecarRegisteredOnOne_IsRoutedToFromTheOther_LeavesWhenKilled_AndSurvivesAnEtcdMemberKilled()
+    {
+        await using var etcd = await EtcdCluster.StartAsync(3);
+        await using var mesh = new MeshCluster();
+        var root = await MakeSharedRootAsync(mesh);
+        // Both replicas issue from one root (the CA is not on etcd yet), so sidecars of either trust each other.
+        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints,
+            "--root-cert", Path.Combine(root, "root.crt"), "--root-key", Path.Combine(root, "root.key")]);
+        try
+        {
+            await mesh.RunAsync(async () =>
+            {
+                var a = await mesh.StartControlPlaneAsync();
+                var b = await mesh.StartReplicaAsync();
+
+                var ratings1 = await mesh.StartServiceAsync("ratings", "ratings-1");                // registers on replica A
+                var caller = await mesh.StartServiceOnAsync(b, "productpage", "productpage-1");   // watches replica B
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1"]),
+                    TimeSpan.FromSeconds(20), () => "ratings-1, registered on replica A, in the routing set replica B serves");
+                var call = await mesh.CallAsync(caller, "ratings", "/r");
+                Assert.Equal(HttpStatusCode.OK, call.Status);
+                Assert.StartsWith("ratings-1 GET /r", call.Body, StringComparison.Ordinal);
+                Assert.Contains("ratings-1", await InstancesAsync(mesh, b));
+                Assert.Contains("productpage-1", await InstancesAsync(mesh, a));
+
+                // The member every replica talks to first dies: registrations and heartbeats go on through the others.
+                etcd.Kill(0);
+                var ratings2 = await mesh.StartServiceOnAsync(b, "ratings", "ratings-2");
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1", "ratings-2"]),
+                    TimeSpan.FromSeconds(20), () => "ratings-2, registered on B with an etcd member down, routable");
+                // Over two lease TTLs with the member down, no lease of a live instance runs out.
+                var until = DateTime.UtcNow + 2 * MeshCluster.LeaseTtl;
+                while (DateTime.UtcNow < until)
+                {
+                    Assert.Equal(["ratings-1", "ratings-2"], await mesh.EndpointsAsync(caller, "ratings.default"));
+                    await Task.Delay(250);
+                }
+                Assert.Contains("ratings-1", await InstancesAsync(mesh, b));
+
+                // SIGKILL ratings-1's sidecar: it leaves the set replica B serves (marked unreachable by A, or
+                // its etcd lease runs out), and calls go to ratings-2.
+                ratings1.Process.Kill();
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-2"]),
+                    TimeSpan.FromSeconds(15), () => "the killed ratings-1 gone from B's callers' set");
+                await Eventually.ValueAsync(() => InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
+                    TimeSpan.FromSeconds(15), () => "ratings-1's lease expired in etcd and left replica B's registry");
+                Assert.StartsWith("ratings-2 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
+                Assert.True(ratings2.Process.HasExited is false);
+            });
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            throw new Xunit.Sdk.XunitException(e.Message + "\n\n" + etcd.Logs);
+        }
+    }
+
+    private static async Task<string[]> InstancesAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, "/v1/instances"));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
+        using var response = await mesh.Http.SendAsync(request);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return [.. doc.RootElement.EnumerateArray().Select(i => i.GetProperty("instanceId").GetString()!)];
+    }
+
+    private static async Task<string> MakeSharedRootAsync(MeshCluster mesh)
+    {
+        var dir = Path.Combine(mesh.Root, "shared-root");
+        using var make = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(RepoPaths.Root, "certs", "make-dev-root.sh"), dir, "30"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        await make.WaitForExitAsync();
+        Assert.True(make.ExitCode == 0, await make.StandardError.ReadToEndAsync());
+        return dir;
+    }
+}
