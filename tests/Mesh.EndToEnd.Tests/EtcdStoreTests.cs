@@ -11,7 +11,7 @@ namespace Mesh.EndToEnd.Tests;
 public sealed class EtcdStoreTests
 {
     [Fact]
-    public async Task TwoReplicas_SidecarRegisteredOnOne_IsRoutedToFromTheOther_LeavesWhenKilled_AndSurvivesAnEtcdMemberKilled()
+    public async Task TwoReplicas_SidecarRegisteredOnOne_IsRoutedToFromTheOther_LeavesWhenKilled_AndSurvivesEtcdMembersAndItsLeaderKilled()
     {
         await using var etcd = await EtcdCluster.StartAsync(3);
         await using var mesh = new MeshCluster();
@@ -42,13 +42,10 @@ public sealed class EtcdStoreTests
                 await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1", "ratings-2"]),
                     TimeSpan.FromSeconds(20), () => "ratings-2, registered on B with an etcd member down, routable");
                 // Over two lease TTLs with the member down, no lease of a live instance runs out.
-                var until = DateTime.UtcNow + 2 * MeshCluster.LeaseTtl;
-                while (DateTime.UtcNow < until)
-                {
-                    Assert.Equal(["ratings-1", "ratings-2"], await mesh.EndpointsAsync(caller, "ratings.default"));
-                    await Task.Delay(250);
-                }
+                await StaysAsync(mesh, caller, ["ratings-1", "ratings-2"]);
                 Assert.Contains("ratings-1", await InstancesAsync(mesh, b));
+                Assert.True(a.Process.HasLogged("etcd watch of the registry broke") && b.Process.HasLogged("etcd watch of the registry broke"),
+                    "both replicas watched through the killed member and moved to another");
 
                 // SIGKILL ratings-1's sidecar: it leaves the set replica B serves (marked unreachable by A, or
                 // its etcd lease runs out), and calls go to ratings-2.
@@ -58,12 +55,32 @@ public sealed class EtcdStoreTests
                 await Eventually.ValueAsync(() => InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
                     TimeSpan.FromSeconds(15), () => "ratings-1's lease expired in etcd and left replica B's registry");
                 Assert.StartsWith("ratings-2 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
-                Assert.True(ratings2.Process.HasExited is false);
+
+                // The killed member comes back from its data dir; then the raft leader is SIGKILLed: after
+                // etcd's election a registration through A goes through, and no live lease lapses meanwhile.
+                await etcd.RestartAsync(0);
+                etcd.Kill(await etcd.LeaderAsync());
+                await mesh.StartServiceAsync("ratings", "ratings-3");
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-2", "ratings-3"]),
+                    TimeSpan.FromSeconds(20), () => "ratings-3, registered on A after the etcd leader was killed, routable from B");
+                await StaysAsync(mesh, caller, ["ratings-2", "ratings-3"]);
+                Assert.False(ratings2.Process.HasExited);
             });
         }
         catch (Xunit.Sdk.XunitException e)
         {
             throw new Xunit.Sdk.XunitException(e.Message + "\n\n" + etcd.Logs);
+        }
+    }
+
+    /// <summary>Checks, for two lease TTLs, that the caller's routing set for ratings stays exactly <paramref name="expected"/>.</summary>
+    private static async Task StaysAsync(MeshCluster mesh, Sidecar caller, string[] expected)
+    {
+        var until = DateTime.UtcNow + 2 * MeshCluster.LeaseTtl;
+        while (DateTime.UtcNow < until)
+        {
+            Assert.Equal(expected, await mesh.EndpointsAsync(caller, "ratings.default"));
+            await Task.Delay(250);
         }
     }
 

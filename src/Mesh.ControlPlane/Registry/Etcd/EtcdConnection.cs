@@ -32,9 +32,11 @@ internal sealed class EtcdConnection : IDisposable
             HttpHandler = new SocketsHttpHandler
             {
                 ConnectTimeout = TimeSpan.FromSeconds(1),
-                // A member killed without closing its sockets is noticed by these pings, not by the next call's timeout.
-                KeepAlivePingDelay = TimeSpan.FromSeconds(2),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(2),
+                // A member gone without closing its sockets (host down, partition) is noticed by these pings,
+                // not only by the next call's timeout. Not more often than every 5 s: etcd's default
+                // --grpc-keepalive-min-time; pinging faster gets the connection closed (GOAWAY too_many_pings).
+                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 EnableMultipleHttp2Connections = true,
             },
         }))];
