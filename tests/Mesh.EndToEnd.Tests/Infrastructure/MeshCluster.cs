@@ -181,6 +181,17 @@ internal sealed class MeshCluster : IAsyncDisposable
         return restarted;
     }
 
+    /// <summary>Starts the same sidecar again (same ports, id and data dir) watching another control plane.</summary>
+    public Sidecar MoveSidecar(Sidecar sidecar, ControlPlane to)
+    {
+        sidecar.Process.Kill();
+        var args = sidecar.Args.ToArray();
+        args[Array.IndexOf(args, "--control-plane") + 1] = to.SidecarApi.ToString();
+        var moved = sidecar with { Args = args, Process = Track(StartSidecarProcess($"sidecar {sidecar.InstanceId} (moved to :{to.Port})", args)) };
+        Sidecars[Sidecars.IndexOf(sidecar)] = moved;
+        return moved;
+    }
+
     private MeshProcess StartSidecarProcess(string name, string[] args) =>
         SidecarBinary is null ? MeshProcess.StartDll(name, RepoPaths.SidecarDll, args, Environment) : MeshProcess.Start(name, SidecarBinary, args, Environment);
 
