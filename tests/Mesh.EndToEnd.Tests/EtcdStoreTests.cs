@@ -59,7 +59,7 @@ public sealed class EtcdStoreTests
     public Task SnapshotWatch_VersionFromAnotherReplica_IsAnsweredWithAFullSnapshotAtOnce_AndAMovedSidecarSyncsThere() =>
         OnTwoReplicasAsync(async (etcd, mesh, a, b) =>
         {
-            await mesh.StartServiceAsync("ratings", "ratings-1");
+            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
             var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1"]),
                 TimeSpan.FromSeconds(20), () => "ratings routable on replica A");
@@ -89,6 +89,12 @@ public sealed class EtcdStoreTests
             await Eventually.TrueAsync(async () => caller.Process.HasLogged("Applied snapshot") && (await ProxyStatusOfAsync(mesh, b)).Contains("productpage-1.default SYNCED"),
                 TimeSpan.FromSeconds(20), () => "the moved sidecar SYNCED on replica B");
             Assert.StartsWith("ratings-1 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
+
+            // SIGTERM: the sidecar deregisters through A (a delete in etcd), and B drops it from its registry.
+            ratings.Process.Terminate();
+            await Eventually.ValueAsync(() => InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
+                TimeSpan.FromSeconds(10), () => "ratings-1 deregistered and gone from replica B");
+            Assert.True(a.Process.HasLogged("Deregistered ratings-1"), "removed by its deregistration, not by lease expiry");
         });
 
     private static async Task<(string Epoch, long Version)> WatchAsync(HttpClient client, ControlPlane cp, string query)

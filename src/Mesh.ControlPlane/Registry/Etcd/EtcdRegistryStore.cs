@@ -100,8 +100,12 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         {
             _ = RevokeAsync(lease);
         }
+        if (deleted.Deleted == 0)
+        {
+            return false; // nothing changed, so no watch event will come to wait for
+        }
         await WaitAppliedAsync(deleted.Header.Revision, cancellationToken).ConfigureAwait(false);
-        return deleted.Deleted > 0;
+        return true;
     }
 
     public async Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken) =>
