@@ -34,7 +34,7 @@ internal static class SnapshotEndpoints
     /// connection): unless the sidecar watches again within the grace, its instance is marked unhealthy
     /// and every caller hears of it with the next push, instead of after the lease TTL.
     /// </summary>
-    private static async Task WatchBrokenAsync(string node, Mesh.Core.Security.SpiffeId caller, ProxyStatusTracker tracker, ServiceRegistry registry, TimeProvider time, ILogger logger)
+    private static async Task WatchBrokenAsync(string node, Mesh.Core.Security.SpiffeId caller, ProxyStatusTracker tracker, ServiceRegistry registry, Registry.IRegistryStore store, TimeProvider time, ILogger logger)
     {
         var grace = registry.Options.DisconnectGrace;
         if (grace <= TimeSpan.Zero || !node.EndsWith("." + caller.Namespace, StringComparison.Ordinal))
@@ -49,16 +49,23 @@ internal static class SnapshotEndpoints
         }
         // The node is "<instance id>.<namespace>"; the instance must be the caller's own.
         var instanceId = node[..^(caller.Namespace.Length + 1)];
-        if (registry.Find(instanceId) is { } instance && instance.Service == caller.Service && instance.Namespace == caller.Namespace
-            && registry.MarkUnreachable(instanceId))
+        try
         {
-            Log.MarkedUnreachable(logger, instanceId, grace);
+            if (registry.Find(instanceId) is { } instance && instance.Service == caller.Service && instance.Namespace == caller.Namespace
+                && await store.MarkUnreachableAsync(instanceId, CancellationToken.None).ConfigureAwait(false))
+            {
+                Log.MarkedUnreachable(logger, instanceId, grace);
+            }
+        }
+        catch (Registry.Etcd.EtcdUnavailableException e)
+        {
+            Log.RegistryWriteFailed(logger, e.Message); // its lease runs out instead
         }
     }
 
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, IHostApplicationLifetime lifetime, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, Registry.IRegistryStore store, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, IHostApplicationLifetime lifetime, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -141,7 +148,7 @@ internal static class SnapshotEndpoints
                     tracker.WatchEnded(node);
                     if (context.RequestAborted.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
                     {
-                        _ = WatchBrokenAsync(node, context.User.Workload(ca.TrustDomain)!, tracker, registry, time, logger);
+                        _ = WatchBrokenAsync(node, context.User.Workload(ca.TrustDomain)!, tracker, registry, store, time, logger);
                     }
                 }
             }

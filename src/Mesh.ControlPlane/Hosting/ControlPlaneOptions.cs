@@ -26,6 +26,12 @@ internal sealed record ControlPlaneOptions
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
         new("dns-port", "port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off (default 8600)"),
         new("dns-ttl", "duration", "TTL of every DNS answer (default 0s, as Consul)"),
+        new("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md) (default file)"),
+        new("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)"),
+        new("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
+        new("etcd-cert", "file", "client certificate for etcd (not supported yet: see docs/ha.md)"),
+        new("etcd-key", "file", "key of --etcd-cert (not supported yet: see docs/ha.md)"),
+        new("etcd-user", "name", "etcd user, with MESH_ETCD_PASSWORD (not supported yet: see docs/ha.md)"),
         .. Limits.RateLimitSettings.Flags,
         new("help", null, "print this help"),
     ];
@@ -45,6 +51,8 @@ internal sealed record ControlPlaneOptions
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
     public int DnsPort { get; init; } = 8600;
     public TimeSpan DnsTtl { get; init; } = TimeSpan.Zero;
+    public RegistryStoreKind Store { get; init; } = RegistryStoreKind.File;
+    public IReadOnlyList<Uri> EtcdEndpoints { get; init; } = [];
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -66,6 +74,8 @@ internal sealed record ControlPlaneOptions
             RateLimits = Limits.RateLimitSettings.Parse(cl),
             DnsPort = cl.Port("dns-port", 8600),
             DnsTtl = cl.Duration("dns-ttl", TimeSpan.Zero),
+            Store = ParseStore(cl.String("store", "file")),
+            EtcdEndpoints = ParseEtcdEndpoints(cl.String("etcd-endpoints")),
             Registry = new RegistryOptions
             {
                 LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
@@ -111,6 +121,61 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException($"--workload-cert-ttl must be between 2s and 365d, got {options.WorkloadCertificateTtl}");
         }
+        foreach (var flag in new[] { "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user" })
+        {
+            if (cl.Has(flag))
+            {
+                throw new UsageException($"--{flag}: TLS and authentication to etcd are not supported yet; use http:// endpoints on a trusted network (docs/ha.md)");
+            }
+        }
+        if (options.Store == RegistryStoreKind.Etcd && options.EtcdEndpoints.Count == 0)
+        {
+            throw new UsageException("--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379");
+        }
+        if (options.Store == RegistryStoreKind.File && options.EtcdEndpoints.Count > 0)
+        {
+            throw new UsageException("--etcd-endpoints goes with --store etcd");
+        }
         return options;
     }
+
+    private static RegistryStoreKind ParseStore(string value) => value switch
+    {
+        "file" => RegistryStoreKind.File,
+        "etcd" => RegistryStoreKind.Etcd,
+        _ => throw new UsageException($"--store expects file or etcd, got '{value}'"),
+    };
+
+    private static Uri[] ParseEtcdEndpoints(string? value)
+    {
+        if (value is null)
+        {
+            return [];
+        }
+        var endpoints = new List<Uri>();
+        foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+            {
+                throw new UsageException($"--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '{part}'");
+            }
+            if (uri.Scheme == "https")
+            {
+                throw new UsageException($"--etcd-endpoints: TLS to etcd is not supported yet, got '{part}'; use http:// on a trusted network (docs/ha.md)");
+            }
+            endpoints.Add(uri);
+        }
+        if (endpoints.Count == 0)
+        {
+            throw new UsageException("--etcd-endpoints expects at least one URL");
+        }
+        return [.. endpoints];
+    }
+}
+
+/// <summary>Where the registry lives (<c>--store</c>).</summary>
+internal enum RegistryStoreKind
+{
+    File,
+    Etcd,
 }

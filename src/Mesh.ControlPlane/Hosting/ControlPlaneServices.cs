@@ -2,6 +2,7 @@ using Mesh.ControlPlane.Config;
 using Mesh.ControlPlane.Distribution;
 using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Registry;
+using Mesh.ControlPlane.Registry.Etcd;
 using Mesh.ControlPlane.Security;
 using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Registry;
@@ -17,10 +18,33 @@ internal static class ControlPlaneServices
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(sp => new ServiceRegistry(options.Registry, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new SnapshotPublisher(
-            sp.GetRequiredService<TimeProvider>(),
-            StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>()),
-            options.PushDebounce));
+        if (options.Store == RegistryStoreKind.Etcd)
+        {
+            services.AddSingleton(sp => new EtcdConnection(options.EtcdEndpoints, sp.GetRequiredService<TimeProvider>()));
+            services.AddSingleton<EtcdRegistryStore>();
+            services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<EtcdRegistryStore>());
+            services.AddHostedService(sp => sp.GetRequiredService<EtcdRegistryStore>());
+            // Versions start at the etcd revision the registry was read at. Replicas number their own
+            // snapshots (each also serves its own config dir), so a version means something only with the
+            // replica's epoch, which sidecars send back: one from another replica gets a full snapshot.
+            services.AddSingleton(sp => new SnapshotPublisher(
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<EtcdRegistryStore>().Load(CancellationToken.None),
+                options.PushDebounce));
+        }
+        else
+        {
+            services.AddSingleton<IRegistryStore, FileRegistryStore>();
+            services.AddSingleton(sp => new SnapshotPublisher(
+                sp.GetRequiredService<TimeProvider>(),
+                StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>()),
+                options.PushDebounce));
+            services.AddSingleton<StateStore>();
+            services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
+            // On etcd, etcd expires the leases (once for the mesh); a sweep here would drop instances
+            // renewed through other replicas.
+            services.AddHostedService<LeaseExpiryService>();
+        }
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(new AdminToken(options.DataDir));
@@ -29,9 +53,6 @@ internal static class ControlPlaneServices
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton<ControlPlaneTelemetry>();
-        services.AddSingleton<StateStore>();
-        services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
-        services.AddHostedService<LeaseExpiryService>();
         services.AddHostedService<ConfigDirectoryWatcher>();
         if (options.DnsPort > 0)
         {
@@ -46,15 +67,18 @@ internal static class ControlPlaneServices
     {
         var registry = services.GetRequiredService<ServiceRegistry>();
         var publisher = services.GetRequiredService<SnapshotPublisher>();
-        var state = services.GetRequiredService<StateStore>();
+        var state = services.GetService<StateStore>(); // none on etcd
         publisher.Follow(registry);
-        registry.Changed += state.MarkDirty;
+        if (state is not null)
+        {
+            registry.Changed += state.MarkDirty;
+        }
         if (!registry.Restored)
         {
             Log.RegistryWarmingUp(services.GetRequiredService<ILogger<ServiceRegistry>>(), services.GetRequiredService<ControlPlaneOptions>().DataDir, registry.Options.RestoreGrace);
         }
         services.GetRequiredService<ControlPlaneTelemetry>();
         services.GetRequiredService<ConfigStore>().Start();
-        state.MarkDirty();
+        state?.MarkDirty();
     }
 }

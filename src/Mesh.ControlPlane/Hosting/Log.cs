@@ -69,4 +69,25 @@ internal static partial class Log
 
     [LoggerMessage(40, LogLevel.Warning, "Limited {Status} {Method} {Path} from {Remote}: {Reason}. Unlogged refusals by this limit since its previous line: {Suppressed} (one line per limit at most every {Interval}; all are counted in mesh_cp_requests_limited_total)")]
     public static partial void Limited(ILogger logger, int status, string method, string path, string remote, string reason, int suppressed, TimeSpan interval);
+
+    [LoggerMessage(41, LogLevel.Information, "Registry on etcd ({Endpoints}): {Count} instance(s) at revision {Revision}; following it with a watch")]
+    public static partial void EtcdRegistryLoaded(ILogger logger, int count, long revision, string endpoints);
+
+    [LoggerMessage(42, LogLevel.Warning, "Waiting for etcd before serving: {Reason}")]
+    public static partial void EtcdWaiting(ILogger logger, string reason);
+
+    [LoggerMessage(43, LogLevel.Warning, "etcd watch of the registry broke at revision {Revision} ({Reason}); watching again from there on the next member")]
+    public static partial void EtcdWatchBroken(ILogger logger, string reason, long revision);
+
+    [LoggerMessage(44, LogLevel.Warning, "etcd compacted the registry's history past revision {Revision} (to {CompactRevision}); reading every instance again")]
+    public static partial void EtcdCompacted(ILogger logger, long revision, long compactRevision);
+
+    [LoggerMessage(45, LogLevel.Information, "Instance {InstanceId} left the registry in etcd (deregistered, or its lease expired) at revision {Revision}")]
+    public static partial void EtcdInstanceRemoved(ILogger logger, string instanceId, long revision);
+
+    [LoggerMessage(46, LogLevel.Error, "etcd key {Key} does not hold an instance: {Reason}")]
+    public static partial void EtcdBadValue(ILogger logger, string key, string reason);
+
+    [LoggerMessage(47, LogLevel.Warning, "Registry write refused: {Reason}")]
+    public static partial void RegistryWriteFailed(ILogger logger, string reason);
 }

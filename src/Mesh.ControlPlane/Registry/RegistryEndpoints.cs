@@ -1,5 +1,6 @@
 using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Hosting;
+using Mesh.ControlPlane.Registry.Etcd;
 using Mesh.ControlPlane.Security;
 using Mesh.Core.Registry;
 using Mesh.Core.Security;
@@ -14,7 +15,7 @@ internal static class RegistryEndpoints
 {
     public static void MapRegistry(this RouteGroupBuilder api)
     {
-        api.MapPost("/v1/register", (HttpContext context, Registration registration, ServiceRegistry registry, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
+        api.MapPost("/v1/register", async (HttpContext context, Registration registration, ServiceRegistry registry, IRegistryStore store, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
         {
             if (Validate(registration) is { } problem)
             {
@@ -38,36 +39,69 @@ internal static class RegistryEndpoints
             {
                 return refused;
             }
-            var lease = registry.Register(registration);
+            LeaseGrant lease;
+            try
+            {
+                lease = await store.RegisterAsync(registration, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (EtcdUnavailableException e)
+            {
+                return StoreUnavailable(e, logger);
+            }
             Log.Registered(logger, registration.InstanceId, registration.Service, registration.Namespace,
                 registration.Address, registration.Port, registration.Health.ToString());
             return Results.Ok(lease);
         }).WithBodyLimit(RequestLimits.MaxRegistrationBodySize);
 
-        api.MapPut("/v1/instances/{instanceId}/heartbeat", (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, MeshCertificateAuthority ca) =>
+        api.MapPut("/v1/instances/{instanceId}/heartbeat", async (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, IRegistryStore store, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
         {
             if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, registry.Find(instanceId), "renew") is { } refused)
             {
                 return refused;
             }
-            return registry.Renew(instanceId, heartbeat.Health)
+            bool renewed;
+            try
+            {
+                renewed = await store.RenewAsync(instanceId, heartbeat.Health, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (EtcdUnavailableException e)
+            {
+                return StoreUnavailable(e, logger);
+            }
+            return renewed
                 ? Results.Ok(new LeaseGrant(registry.Options.LeaseTtl, registry.Options.HeartbeatInterval))
                 : Results.Problem($"instance '{instanceId}' is not registered; register it again", statusCode: StatusCodes.Status404NotFound);
         });
 
-        api.MapDelete("/v1/instances/{instanceId}", (HttpContext context, string instanceId, ServiceRegistry registry, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
+        api.MapDelete("/v1/instances/{instanceId}", async (HttpContext context, string instanceId, ServiceRegistry registry, IRegistryStore store, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
         {
             if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, registry.Find(instanceId), "deregister") is { } refused)
             {
                 return refused;
             }
-            if (!registry.Deregister(instanceId))
+            bool deregistered;
+            try
+            {
+                deregistered = await store.DeregisterAsync(instanceId, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (EtcdUnavailableException e)
+            {
+                return StoreUnavailable(e, logger);
+            }
+            if (!deregistered)
             {
                 return Results.NotFound();
             }
             Log.Deregistered(logger, instanceId);
             return Results.NoContent();
         });
+    }
+
+    /// <summary>A write the shared store could not take: 503, naming etcd, so the sidecar retries (its heartbeats and re-registrations do).</summary>
+    private static IResult StoreUnavailable(EtcdUnavailableException e, ILogger logger)
+    {
+        Log.RegistryWriteFailed(logger, e.Message);
+        return Results.Problem(e.Message, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 
     /// <summary>A refusal when the instance exists and the caller could not have registered it (a sidecar's

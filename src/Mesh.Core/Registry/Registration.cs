@@ -31,6 +31,25 @@ public sealed record Registration
 
     /// <summary>Consul tags, as registered; empty for other sources.</summary>
     public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>The instance this registration makes, with its lease times.</summary>
+    public ServiceInstance ToInstance(DateTimeOffset registeredAt, DateTimeOffset leaseExpiresAt) => new()
+    {
+        InstanceId = InstanceId,
+        Service = Service,
+        Namespace = Namespace,
+        Address = Address,
+        Port = Port,
+        Labels = Labels,
+        Region = Region,
+        Zone = Zone,
+        Health = Health,
+        Source = Source,
+        Node = Node,
+        Tags = Tags,
+        RegisteredAt = registeredAt,
+        LeaseExpiresAt = leaseExpiresAt,
+    };
 }
 
 /// <summary>The registry's answer: how long the lease lasts and how often to renew it.</summary>

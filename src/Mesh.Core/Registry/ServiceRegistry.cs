@@ -54,23 +54,7 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         lock (_gate)
         {
             _byId.TryGetValue(registration.InstanceId, out var existing);
-            var instance = new ServiceInstance
-            {
-                InstanceId = registration.InstanceId,
-                Service = registration.Service,
-                Namespace = registration.Namespace,
-                Address = registration.Address,
-                Port = registration.Port,
-                Labels = registration.Labels,
-                Region = registration.Region,
-                Zone = registration.Zone,
-                Health = registration.Health,
-                Source = registration.Source,
-                Node = registration.Node,
-                Tags = registration.Tags,
-                RegisteredAt = existing?.RegisteredAt ?? now,
-                LeaseExpiresAt = now + options.LeaseTtl,
-            };
+            var instance = registration.ToInstance(existing?.RegisteredAt ?? now, now + options.LeaseTtl);
             changed = existing is null || !SameRouting(existing, instance);
             _byId[instance.InstanceId] = instance;
             Publish();
@@ -139,6 +123,27 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
         }
         Changed?.Invoke();
         return true;
+    }
+
+    /// <summary>
+    /// Puts an instance as a shared store holds it (another control-plane replica registered or changed
+    /// it): no lease bookkeeping here, the store owns the lease. Raises <see cref="Changed"/> only when
+    /// what callers route on changed.
+    /// </summary>
+    public void Apply(ServiceInstance instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        bool changed;
+        lock (_gate)
+        {
+            changed = !_byId.TryGetValue(instance.InstanceId, out var existing) || !SameRouting(existing, instance);
+            _byId[instance.InstanceId] = instance;
+            Publish();
+        }
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
     }
 
     /// <summary>

@@ -66,4 +66,37 @@ public sealed class ControlPlaneOptionsTests
 
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Parse_NoStoreFlag_KeepsTheFileStore()
+    {
+        var options = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x"]);
+
+        Assert.Equal(RegistryStoreKind.File, options.Store);
+        Assert.Empty(options.EtcdEndpoints);
+    }
+
+    [Fact]
+    public void Parse_StoreEtcd_TakesEveryEndpoint()
+    {
+        var options = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--store", "etcd",
+            "--etcd-endpoints", "http://10.0.0.1:2379, http://10.0.0.2:2379,http://10.0.0.3:2379"]);
+
+        Assert.Equal(RegistryStoreKind.Etcd, options.Store);
+        Assert.Equal(["http://10.0.0.1:2379/", "http://10.0.0.2:2379/", "http://10.0.0.3:2379/"], options.EtcdEndpoints.Select(e => e.ToString()));
+    }
+
+    [Theory]
+    [InlineData("--store etcd", "--store etcd needs --etcd-endpoints")]
+    [InlineData("--store consul", "--store expects file or etcd, got 'consul'")]
+    [InlineData("--etcd-endpoints http://127.0.0.1:2379", "--etcd-endpoints goes with --store etcd")]
+    [InlineData("--store etcd --etcd-endpoints 127.0.0.1:2379", "--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '127.0.0.1:2379'")]
+    [InlineData("--store etcd --etcd-endpoints https://127.0.0.1:2379", "--etcd-endpoints: TLS to etcd is not supported yet")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-user mesh", "--etcd-user: TLS and authentication to etcd are not supported yet")]
+    public void Parse_BadStoreFlags_AreRejectedNamingTheFlag(string flags, string expected)
+    {
+        var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", .. flags.Split(' ')]));
+
+        Assert.StartsWith(expected, e.Message, StringComparison.Ordinal);
+    }
 }

@@ -267,4 +267,19 @@ public sealed class ServiceRegistryTests
         _time.Advance(TimeSpan.FromSeconds(10));
         Assert.Single(_registry.ExpireLeases());
     }
+
+    [Fact]
+    public void Apply_InstanceFromASharedStore_ListsItAndRaisesChangedOnlyWhenRoutingChanges()
+    {
+        var changes = 0;
+        _registry.Changed += () => changes++;
+        var instance = Instance("a").ToInstance(_time.GetUtcNow(), _time.GetUtcNow() + TimeSpan.FromSeconds(8));
+
+        _registry.Apply(instance);
+        _registry.Apply(instance with { LeaseExpiresAt = instance.LeaseExpiresAt + TimeSpan.FromSeconds(1) });
+        _registry.Apply(instance with { Health = HealthStatus.Unhealthy });
+
+        Assert.Equal(2, changes);
+        Assert.Equal(HealthStatus.Unhealthy, Assert.Single(_registry.Instances).Health);
+    }
 }

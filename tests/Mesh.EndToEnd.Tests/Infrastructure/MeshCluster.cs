@@ -49,19 +49,7 @@ internal sealed class MeshCluster : IAsyncDisposable
 
     public async Task<ControlPlane> StartControlPlaneAsync(int? port = null, int? adminPort = null)
     {
-        Directory.CreateDirectory(ConfigDir);
-        var cp = new ControlPlane(port ?? FreePorts.Next(), adminPort ?? FreePorts.Next(), ConfigDir, Path.Combine(Root, "cp"), null!);
-        var process = Track(MeshProcess.StartDll("control-plane", RepoPaths.ControlPlaneDll,
-        [
-            "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
-            "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
-            // DNS is off unless a test asks for it: every control plane of a parallel run would want 8600.
-            .. ControlPlaneArgs.Contains("--dns-port") ? Array.Empty<string>() : new[] { "--dns-port", "0" },
-            .. ControlPlaneArgs,
-        ], Environment));
-        ControlPlane = cp with { Process = process };
-        await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(ControlPlane.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
-            StartTimeout, () => "control plane did not become ready\n" + process.Output).ConfigureAwait(false);
+        ControlPlane = await LaunchControlPlaneAsync("control-plane", Path.Combine(Root, "cp"), port, adminPort).ConfigureAwait(false);
         // The admin API takes the token the control plane made in its data dir; sidecars join with a token made through it.
         _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
         if (!File.Exists(JoinTokenFile))
@@ -71,8 +59,55 @@ internal sealed class MeshCluster : IAsyncDisposable
         return ControlPlane;
     }
 
+    /// <summary>Control planes started besides <see cref="ControlPlane"/> (replicas on a shared store).</summary>
+    public List<ControlPlane> Replicas { get; } = [];
+
+    /// <summary>
+    /// Starts another control plane with its own ports and data dir and the same config dir and
+    /// <see cref="ControlPlaneArgs"/> (replicas on one etcd, say), and a join token file of its own for
+    /// sidecars started on it (<see cref="StartServiceOnAsync"/>). <see cref="ControlPlane"/> and the admin
+    /// calls of this cluster stay on the first control plane.
+    /// </summary>
+    public async Task<ControlPlane> StartReplicaAsync()
+    {
+        var name = $"control-plane-{Replicas.Count + 2}";
+        var replica = await LaunchControlPlaneAsync(name, Path.Combine(Root, name), null, null).ConfigureAwait(false);
+        Replicas.Add(replica);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(replica.Admin, "/v1/join-tokens")) { Content = JsonContent.Create(new { service = (string?)null }) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminTokenOf(replica));
+        using var response = await _http.SendAsync(request).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        Assert.True(response.IsSuccessStatusCode, $"creating a join token on {name}: {(int)response.StatusCode} {body}");
+        using var doc = JsonDocument.Parse(body);
+        File.WriteAllText(JoinTokenFileOf(replica), doc.RootElement.GetProperty("token").GetString()!);
+        return replica;
+    }
+
+    private async Task<ControlPlane> LaunchControlPlaneAsync(string name, string dataDir, int? port, int? adminPort)
+    {
+        Directory.CreateDirectory(ConfigDir);
+        var cp = new ControlPlane(port ?? FreePorts.Next(), adminPort ?? FreePorts.Next(), ConfigDir, dataDir, null!);
+        var process = Track(MeshProcess.StartDll(name, RepoPaths.ControlPlaneDll,
+        [
+            "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
+            "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
+            // DNS is off unless a test asks for it: every control plane of a parallel run would want 8600.
+            .. ControlPlaneArgs.Contains("--dns-port") ? Array.Empty<string>() : new[] { "--dns-port", "0" },
+            .. ControlPlaneArgs,
+        ], Environment));
+        cp = cp with { Process = process };
+        await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(cp.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
+            StartTimeout, () => $"{name} did not become ready\n" + process.Output).ConfigureAwait(false);
+        return cp;
+    }
+
+    /// <summary>The admin token a control plane made in its data dir.</summary>
+    public static string AdminTokenOf(ControlPlane cp) => File.ReadAllText(Path.Combine(cp.DataDir, "admin-token")).Trim();
+
+    private string JoinTokenFileOf(ControlPlane cp) => cp == ControlPlane ? JoinTokenFile : Path.Combine(Root, $"join-token-{cp.Port}");
+
     /// <summary>The control plane's admin token (from its data dir).</summary>
-    public string AdminToken => File.ReadAllText(Path.Combine(ControlPlane!.DataDir, "admin-token")).Trim();
+    public string AdminToken => AdminTokenOf(ControlPlane!);
 
     /// <summary>An unscoped join token every sidecar of this cluster starts with.</summary>
     public string JoinTokenFile => Path.Combine(Root, "join-token");
@@ -103,18 +138,27 @@ internal sealed class MeshCluster : IAsyncDisposable
         StartServiceWithAppArgsAsync(service, instanceName, [], extraArgs);
 
     /// <summary>The same, with flags for the test app (e.g. --fail-rate 0.3, --hang).</summary>
-    public async Task<Sidecar> StartServiceWithAppArgsAsync(string service, string instanceName, string[] appArgs, params string[] extraArgs)
+    public Task<Sidecar> StartServiceWithAppArgsAsync(string service, string instanceName, string[] appArgs, params string[] extraArgs) =>
+        StartServiceCoreAsync(ControlPlane ?? throw new InvalidOperationException("start the control plane first"), service, instanceName, appArgs, extraArgs);
+
+    public Sidecar StartSidecar(string service, string instanceName, int appPort, params string[] extraArgs) =>
+        StartSidecarOn(ControlPlane ?? throw new InvalidOperationException("start the control plane first"), service, instanceName, appPort, extraArgs);
+
+    /// <summary>Starts an app and its sidecar watching <paramref name="cp"/> (a replica), and waits until the sidecar has routes.</summary>
+    public Task<Sidecar> StartServiceOnAsync(ControlPlane cp, string service, string instanceName, params string[] extraArgs) =>
+        StartServiceCoreAsync(cp, service, instanceName, [], extraArgs);
+
+    private async Task<Sidecar> StartServiceCoreAsync(ControlPlane cp, string service, string instanceName, string[] appArgs, string[] extraArgs)
     {
         var appPort = FreePorts.Next();
         StartApp(instanceName, appPort, appArgs);
-        var sidecar = StartSidecar(service, instanceName, appPort, extraArgs);
+        var sidecar = StartSidecarOn(cp, service, instanceName, appPort, extraArgs);
         await WaitReadyAsync(sidecar).ConfigureAwait(false);
         return sidecar;
     }
 
-    public Sidecar StartSidecar(string service, string instanceName, int appPort, params string[] extraArgs)
+    private Sidecar StartSidecarOn(ControlPlane cp, string service, string instanceName, int appPort, string[] extraArgs)
     {
-        var cp = ControlPlane ?? throw new InvalidOperationException("start the control plane first");
         var (outbound, inbound, admin) = (FreePorts.Next(), FreePorts.Next(), FreePorts.Next());
         var dataDir = Path.Combine(Root, "sidecar-" + instanceName);
         string[] args =
@@ -124,7 +168,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             .. appPort == 0 ? Array.Empty<string>() : ["--app-port", appPort.ToString(), "--app-health", "/health"],
             "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
-            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFile] : Array.Empty<string>()),
+            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFileOf(cp)] : Array.Empty<string>()),
             // Many sidecars share this host: their Consul and Eureka APIs are off unless a test asks for them.
             .. extraArgs.Contains("--consul-port") ? Array.Empty<string>() : ["--consul-port", "0"],
             .. extraArgs.Contains("--eureka-port") ? Array.Empty<string>() : ["--eureka-port", "0"],
@@ -143,6 +187,17 @@ internal sealed class MeshCluster : IAsyncDisposable
         var restarted = sidecar with { Process = Track(StartSidecarProcess($"sidecar {sidecar.InstanceId} (restarted)", sidecar.Args)) };
         Sidecars[Sidecars.IndexOf(sidecar)] = restarted;
         return restarted;
+    }
+
+    /// <summary>Starts the same sidecar again (same ports, id and data dir) watching another control plane.</summary>
+    public Sidecar MoveSidecar(Sidecar sidecar, ControlPlane to)
+    {
+        sidecar.Process.Kill();
+        var args = sidecar.Args.ToArray();
+        args[Array.IndexOf(args, "--control-plane") + 1] = to.SidecarApi.ToString();
+        var moved = sidecar with { Args = args, Process = Track(StartSidecarProcess($"sidecar {sidecar.InstanceId} (moved to :{to.Port})", args)) };
+        Sidecars[Sidecars.IndexOf(sidecar)] = moved;
+        return moved;
     }
 
     private MeshProcess StartSidecarProcess(string name, string[] args) =>

@@ -1,0 +1,94 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Mesh.ControlPlane.Registry.Etcd;
+
+/// <summary>
+/// gRPC channels to every etcd member given with <c>--etcd-endpoints</c>. A call goes to the member that
+/// answered last and moves on to the next when one is down or has no leader, for up to
+/// <see cref="RetryBudget"/>: long enough to ride out an etcd leader election (about a second with etcd's
+/// defaults), short enough that a sidecar's heartbeat gets a clear 503 instead of hanging.
+/// </summary>
+internal sealed class EtcdConnection : IDisposable
+{
+    public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan RetryBudget = TimeSpan.FromSeconds(6);
+    private static readonly TimeSpan RoundPause = TimeSpan.FromMilliseconds(200);
+
+    private readonly GrpcChannel[] _channels;
+    private readonly TimeProvider _time;
+    private int _current;
+
+    public EtcdConnection(IReadOnlyList<Uri> endpoints, TimeProvider time)
+    {
+        if (endpoints.Count == 0)
+        {
+            throw new ArgumentException("at least one etcd endpoint", nameof(endpoints));
+        }
+        Endpoints = endpoints;
+        _time = time;
+        _channels = [.. endpoints.Select(e => GrpcChannel.ForAddress(e, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(1),
+                // A member gone without closing its sockets (host down, partition) is noticed by these pings,
+                // not only by the next call's timeout. Not more often than every 5 s: etcd's default
+                // --grpc-keepalive-min-time; pinging faster gets the connection closed (GOAWAY too_many_pings).
+                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                EnableMultipleHttp2Connections = true,
+            },
+        }))];
+    }
+
+    public IReadOnlyList<Uri> Endpoints { get; }
+
+    /// <summary>The channel of the member that answered last, for long-lived streams (the watch).</summary>
+    public GrpcChannel Current => _channels[Volatile.Read(ref _current) % _channels.Length];
+
+    /// <summary>Moves on to the next member (a stream on the current one broke).</summary>
+    public void Next() => Interlocked.Increment(ref _current);
+
+    /// <summary>Runs a unary call against the members in turn until one answers or the budget is spent.</summary>
+    public async Task<T> CallAsync<T>(Func<GrpcChannel, CallOptions, Task<T>> call, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        RpcException? last = null;
+        while (true)
+        {
+            for (var tried = 0; tried < _channels.Length; tried++)
+            {
+                var index = Volatile.Read(ref _current);
+                try
+                {
+                    var options = new CallOptions(deadline: _time.GetUtcNow().UtcDateTime + CallTimeout, cancellationToken: cancellationToken);
+                    return await call(_channels[index % _channels.Length], options).ConfigureAwait(false);
+                }
+                catch (RpcException e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    last = e;
+                    Interlocked.CompareExchange(ref _current, index + 1, index);
+                }
+            }
+            if (_time.GetElapsedTime(started) >= RetryBudget)
+            {
+                throw new EtcdUnavailableException(
+                    $"etcd did not answer within {RetryBudget.TotalSeconds:0}s ({string.Join(", ", Endpoints)}): {last?.Status.Detail ?? "no answer"}", last);
+            }
+            await Task.Delay(RoundPause, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Errors another member (or the same one after an election) may not give.</summary>
+    public static bool IsTransient(RpcException e) =>
+        e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown or StatusCode.Aborted;
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+    }
+}

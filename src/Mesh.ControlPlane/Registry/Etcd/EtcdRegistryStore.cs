@@ -1,0 +1,338 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Mesh.ControlPlane.Hosting;
+using Mesh.Core.Registry;
+using Mesh.Core.Snapshots;
+
+namespace Mesh.ControlPlane.Registry.Etcd;
+
+/// <summary>
+/// The registry on etcd (<c>--store etcd</c>), shared by every control-plane replica on the same etcd.
+/// Each instance is a key (<see cref="EtcdKeys"/>) on its own etcd lease of the lease TTL: a heartbeat,
+/// on any replica, is a keep-alive of that lease; a sidecar that stops renewing loses its key when etcd
+/// expires the lease, once for the whole mesh, and no replica sweeps leases itself. Every replica
+/// follows the keys with one etcd watch and applies what it sees to its own <see cref="ServiceRegistry"/>,
+/// which snapshots, DNS and the admin API read as with the file store. Writes go to etcd only and return
+/// once this replica's watch has seen them, so a sidecar's next call to the same replica finds its write.
+/// </summary>
+internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry registry, TimeProvider time, ILogger<EtcdRegistryStore> logger)
+    : BackgroundService, IRegistryStore
+{
+    private static readonly TimeSpan ReadYourWriteTimeout = TimeSpan.FromSeconds(5);
+    private static readonly ByteString Prefix = ByteString.CopyFromUtf8(EtcdKeys.Instances);
+    private static readonly ByteString PrefixEnd = ByteString.CopyFrom(EtcdKeys.RangeEnd(EtcdKeys.Instances));
+    // The watch is cancelled by etcd when its member loses the leader, instead of going silent.
+    private static readonly Metadata RequireLeader = new() { { "hasleader", "true" } };
+
+    private readonly ConcurrentDictionary<string, long> _leases = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private long _revision;
+    private TaskCompletionSource _advanced = NewSignal();
+
+    /// <summary>The etcd revision this replica's registry reflects.</summary>
+    public long Revision => Volatile.Read(ref _revision);
+
+    /// <summary>
+    /// Reads every instance from etcd into the registry, waiting for etcd as long as it takes (a replica
+    /// with no registry must not serve an empty one), and returns the revision read at. Called once at
+    /// start-up, before anything is served; the watch continues from there.
+    /// </summary>
+    public long Load(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                var (instances, revision) = ReadAllAsync(cancellationToken).GetAwaiter().GetResult();
+                registry.Restore(instances);
+                Volatile.Write(ref _revision, revision);
+                Log.EtcdRegistryLoaded(logger, instances.Count, revision, string.Join(",", etcd.Endpoints));
+                return revision;
+            }
+            catch (EtcdUnavailableException e)
+            {
+                Log.EtcdWaiting(logger, e.Message);
+            }
+        }
+    }
+
+    public async Task<LeaseGrant> RegisterAsync(Registration registration, CancellationToken cancellationToken)
+    {
+        var ttl = registry.Options.LeaseTtl;
+        var now = time.GetUtcNow();
+        var lease = await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(ttl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var instance = registration.ToInstance(registry.Find(registration.InstanceId)?.RegisteredAt ?? now, now + ttl);
+        var put = await PutAsync(instance, lease.ID, cancellationToken).ConfigureAwait(false);
+        if (_leases.TryGetValue(registration.InstanceId, out var old) && old != lease.ID)
+        {
+            // The key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
+            _ = RevokeAsync(old);
+        }
+        await WaitAppliedAsync(put.Header.Revision, cancellationToken).ConfigureAwait(false);
+        return new LeaseGrant(ttl, registry.Options.HeartbeatInterval);
+    }
+
+    public async Task<bool> RenewAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken)
+    {
+        if (registry.Find(instanceId) is not { } instance || !_leases.TryGetValue(instanceId, out var lease))
+        {
+            return false;
+        }
+        if (await KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
+        {
+            return false; // etcd expired it: the sidecar registers again
+        }
+        if (instance.Health != health)
+        {
+            return await PutOnLeaseAsync(instance with { Health = health }, lease, cancellationToken).ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    public async Task<bool> DeregisterAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId));
+        var deleted = await etcd.CallAsync((c, o) => new KV.KVClient(c).DeleteRangeAsync(new DeleteRangeRequest { Key = key }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        if (_leases.TryGetValue(instanceId, out var lease))
+        {
+            _ = RevokeAsync(lease);
+        }
+        if (deleted.Deleted == 0)
+        {
+            return false; // nothing changed, so no watch event will come to wait for
+        }
+        await WaitAppliedAsync(deleted.Header.Revision, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public async Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken) =>
+        registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance && _leases.TryGetValue(instanceId, out var lease)
+        && await PutOnLeaseAsync(instance with { Health = HealthStatus.Unhealthy }, lease, cancellationToken).ConfigureAwait(false);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await WatchAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RpcException or IOException or EtcdUnavailableException or InvalidOperationException)
+            {
+                Log.EtcdWatchBroken(logger, e.Message, Revision);
+            }
+            etcd.Next();
+            await Task.Delay(TimeSpan.FromMilliseconds(200), time, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One watch stream from the revision after the last one applied, until it breaks or etcd cancels it.</summary>
+    private async Task WatchAsync(CancellationToken cancellationToken)
+    {
+        using var call = new Watch.WatchClient(etcd.Current).Watch(RequireLeader, cancellationToken: cancellationToken);
+        await call.RequestStream.WriteAsync(new WatchRequest
+        {
+            CreateRequest = new WatchCreateRequest { Key = Prefix, RangeEnd = PrefixEnd, StartRevision = Revision + 1, ProgressNotify = true },
+        }, cancellationToken).ConfigureAwait(false);
+        while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            var response = call.ResponseStream.Current;
+            if (response.CompactRevision > 0)
+            {
+                // What happened since our revision is gone from etcd's history: read everything again.
+                Log.EtcdCompacted(logger, Revision, response.CompactRevision);
+                await ReloadAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            if (response.Canceled)
+            {
+                throw new InvalidOperationException($"etcd cancelled the watch: {response.CancelReason}");
+            }
+            var revision = Revision;
+            foreach (var e in response.Events)
+            {
+                Apply(e.Type, e.Kv);
+                revision = Math.Max(revision, e.Kv.ModRevision);
+            }
+            if (response.Events.Count == 0 && !response.Created && response.Header is { } header)
+            {
+                revision = Math.Max(revision, header.Revision); // a progress notification: nothing missed up to here
+            }
+            Advance(revision);
+        }
+    }
+
+    private void Apply(Mvccpb.Event.Types.EventType type, Mvccpb.KeyValue kv)
+    {
+        if (EtcdKeys.InstanceId(kv.Key.ToStringUtf8()) is not { } id)
+        {
+            return;
+        }
+        if (type == Mvccpb.Event.Types.EventType.Delete)
+        {
+            _leases.TryRemove(id, out _);
+            if (registry.Deregister(id))
+            {
+                Log.EtcdInstanceRemoved(logger, id, kv.ModRevision);
+            }
+            return;
+        }
+        if (Decode(kv) is { } instance)
+        {
+            _leases[id] = kv.Lease;
+            registry.Apply(instance with { LeaseExpiresAt = time.GetUtcNow() + registry.Options.LeaseTtl });
+        }
+    }
+
+    private ServiceInstance? Decode(Mvccpb.KeyValue kv)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ServiceInstance>(kv.Value.Span, MeshJson.Options);
+        }
+        catch (JsonException e)
+        {
+            Log.EtcdBadValue(logger, kv.Key.ToStringUtf8(), e.Message);
+            return null;
+        }
+    }
+
+    private async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        var (instances, revision) = await ReadAllAsync(cancellationToken).ConfigureAwait(false);
+        var present = instances.Select(i => i.InstanceId).ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in registry.Instances.Where(i => !present.Contains(i.InstanceId)))
+        {
+            registry.Deregister(gone.InstanceId);
+        }
+        foreach (var instance in instances)
+        {
+            registry.Apply(instance);
+        }
+        Volatile.Write(ref _revision, revision);
+        Advance(revision);
+    }
+
+    private async Task<(List<ServiceInstance> Instances, long Revision)> ReadAllAsync(CancellationToken cancellationToken)
+    {
+        var range = await etcd.CallAsync((c, o) => new KV.KVClient(c).RangeAsync(new RangeRequest { Key = Prefix, RangeEnd = PrefixEnd }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var instances = new List<ServiceInstance>(range.Kvs.Count);
+        foreach (var kv in range.Kvs)
+        {
+            if (EtcdKeys.InstanceId(kv.Key.ToStringUtf8()) is { } id && Decode(kv) is { } instance)
+            {
+                _leases[id] = kv.Lease;
+                instances.Add(instance);
+            }
+        }
+        return (instances, range.Header.Revision);
+    }
+
+    private Task<PutResponse> PutAsync(ServiceInstance instance, long lease, CancellationToken cancellationToken)
+    {
+        var request = new PutRequest
+        {
+            Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instance.InstanceId)),
+            Value = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(instance, MeshJson.Options)),
+            Lease = lease,
+        };
+        return etcd.CallAsync((c, o) => new KV.KVClient(c).PutAsync(request, o).ResponseAsync, cancellationToken);
+    }
+
+    /// <summary>Rewrites an instance on the lease it has; false when that lease is gone (etcd expired it).</summary>
+    private async Task<bool> PutOnLeaseAsync(ServiceInstance instance, long lease, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var put = await PutAsync(instance, lease, cancellationToken).ConfigureAwait(false);
+            await WaitAppliedAsync(put.Header.Revision, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One keep-alive of a lease; its remaining TTL in seconds, 0 or less when it has expired.</summary>
+    private Task<long> KeepAliveAsync(long lease, CancellationToken cancellationToken) =>
+        etcd.CallAsync(async (c, o) =>
+        {
+            using var call = new Lease.LeaseClient(c).LeaseKeepAlive(o);
+            await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = lease }, o.CancellationToken).ConfigureAwait(false);
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            if (!await call.ResponseStream.MoveNext(o.CancellationToken).ConfigureAwait(false))
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed without an answer"));
+            }
+            return call.ResponseStream.Current.TTL;
+        }, cancellationToken);
+
+    private async Task RevokeAsync(long lease)
+    {
+        try
+        {
+            await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, o).ResponseAsync, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or EtcdUnavailableException)
+        {
+            // Best effort: a lease left behind holds no key and runs out by itself.
+        }
+    }
+
+    private void Advance(long revision)
+    {
+        TaskCompletionSource signal;
+        lock (_gate)
+        {
+            if (revision > _revision)
+            {
+                Volatile.Write(ref _revision, revision);
+            }
+            signal = _advanced;
+            _advanced = NewSignal();
+        }
+        signal.TrySetResult();
+    }
+
+    /// <summary>Waits until the watch has applied <paramref name="revision"/> (a write of this replica's),
+    /// so the registry it serves from already holds it; gives up quietly after a while: the write is in etcd.</summary>
+    private async Task WaitAppliedAsync(long revision, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        while (Revision < revision)
+        {
+            Task advanced;
+            lock (_gate)
+            {
+                advanced = _advanced.Task;
+            }
+            if (Revision >= revision)
+            {
+                return;
+            }
+            var left = ReadYourWriteTimeout - time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+            try
+            {
+                await advanced.WaitAsync(left, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
