@@ -43,19 +43,35 @@ internal sealed record DemoTopology(int ControlPlanePort, int ControlPlaneAdminP
 
     public static DemoTopology Free()
     {
+        // Below the kernel's ephemeral range (32768-60999): a port the OS picks from that range can be taken
+        // by any outgoing connection before the process told to listen on it gets there (a gateway port lost
+        // that way failed a fresh-clone CI run). 10000-19999, from a random start: the tests' own free
+        // ports are 20000-32000, so a demo started by a test never races the test's other processes.
         var taken = new HashSet<int>();
+        var next = 10000 + Random.Shared.Next(10000);
         int Next()
         {
-            while (true)
+            for (var tries = 0; tries < 10000; tries++)
             {
-                using var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-                if (taken.Add(port))
+                var port = next;
+                next = next >= 19999 ? 10000 : next + 1;
+                if (taken.Contains(port))
                 {
-                    return port;
+                    continue;
                 }
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                taken.Add(port);
+                return port;
             }
+            throw new InvalidOperationException("no free port on 127.0.0.1 between 10000 and 19999");
         }
         return new(Next(), Next(), Next(), Shop.Select(s => new ServiceInstance(s.Service, s.Version, s.Project, Next(), Next(), Next(), Next())).ToArray(),
             new GatewayPorts(Next(), Next(), Next(), Next()));

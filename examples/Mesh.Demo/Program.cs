@@ -66,3 +66,9 @@ catch (DemoException e)
     Console.Error.WriteLine($"mesh-demo: {e.Message}");
     return 1;
 }
+catch (HttpRequestException e)
+{
+    // A call of the smoke check (or of the start-up) that got no answer: say which, not a crash.
+    Console.Error.WriteLine($"mesh-demo: a call through the mesh got no answer: {e.Message}; logs in {Path.Combine(dataDir, "logs")}");
+    return 1;
+}

@@ -4,6 +4,7 @@ using Mesh.EndToEnd.Tests.Infrastructure;
 namespace Mesh.EndToEnd.Tests;
 
 /// <summary>The README's demo command: it comes up, serves the bookshop through three hops, and stops everything it started.</summary>
+[Collection(DemoCollection.Name)]
 public sealed class DemoTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(3);

@@ -10,6 +10,7 @@ namespace Mesh.EndToEnd.Tests;
 /// The scrape config and queries that docs/observability.md gives, run by a real Prometheus (Debian's)
 /// against the demo: every documented query is valid, and the golden signals return data.
 /// </summary>
+[Collection(DemoCollection.Name)]
 public sealed partial class PrometheusTests(ITestOutputHelper output)
 {
     private const string Prometheus = "/usr/bin/prometheus";

@@ -7,6 +7,7 @@ namespace Mesh.EndToEnd.Tests;
 /// (gateway → storefront → reviews → ratings) is one trace with the right parent/child chain, over both OTLP
 /// transports; and a caller that sends only B3 headers is joined to its trace.
 /// </summary>
+[Collection(DemoCollection.Name)]
 public sealed class TracingTests
 {
     [Theory]
