@@ -9,15 +9,15 @@ using Mesh.Core.Snapshots;
 // version they applied), then writes config changes and times how long each watcher takes to receive
 // the new version. Usage:
 //   dotnet run -c Release --project bench/Mesh.Bench.ControlPlane -- [--watchers 1000] [--instances 10000] [--changes 5]
-var watchers = Arg("--watchers", 1000);
-var instanceCount = Arg("--instances", 10000);
-var changes = Arg("--changes", 5);
-var root = FindRoot();
+var watchers = BenchProcess.Arg(args, "--watchers", 1000);
+var instanceCount = BenchProcess.Arg(args, "--instances", 10000);
+var changes = BenchProcess.Arg(args, "--changes", 5);
+var root = BenchProcess.FindRoot();
 var work = Directory.CreateTempSubdirectory("mesh-cp-bench-").FullName;
 var configDir = Path.Combine(work, "config");
 Directory.CreateDirectory(configDir);
-var port = FreePort();
-var adminPort = FreePort();
+var port = BenchProcess.FreePort();
+var adminPort = BenchProcess.FreePort();
 var cpDll = Path.Combine(root, "src", "Mesh.ControlPlane", "bin", "Release", "net10.0", "Mesh.ControlPlane.dll");
 var cp = Process.Start(new ProcessStartInfo("dotnet")
 {
@@ -51,7 +51,7 @@ try
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
     };
     using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
-    await WaitAsync(async () => (await admin.GetAsync("/ready")).IsSuccessStatusCode);
+    await BenchProcess.WaitAsync(async () => (await admin.GetAsync("/ready")).IsSuccessStatusCode);
     admin.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(Path.Combine(work, "data", "admin-token")).Trim());
 
     // Each of the 100 simulated services gets a workload certificate, as its sidecars would, and its
@@ -184,7 +184,7 @@ try
     async Task<long> SteadyVersionAsync()
     {
         long target = 0;
-        await WaitAsync(async () =>
+        await BenchProcess.WaitAsync(async () =>
         {
             using var doc = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/v1/config"));
             target = doc.RootElement.GetProperty("version").GetInt64();
@@ -213,7 +213,7 @@ try
                 route:
                 - destination: {host: svc-0}
             """);
-        await WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > before)), TimeSpan.FromMinutes(2));
+        await BenchProcess.WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > before)), TimeSpan.FromMinutes(2));
         var delays = Enumerable.Range(0, watchers)
             .Select(w => seen.Where(kv => kv.Key.Watcher == w && kv.Key.Version > before).Min(kv => kv.Value))
             .Select(t => Stopwatch.GetElapsedTime(written, t).TotalMilliseconds)
@@ -225,16 +225,16 @@ try
         Console.WriteLine($"change {change}: config write to all {watchers} watchers holding it: p50 {p50s[^1]:F0} ms, p99 {p99s[^1]:F0} ms, max {maxes[^1]:F0} ms");
         await Task.Delay(1000);
     }
-    var cpuBefore = CpuSeconds(cp.Id);
+    var cpuBefore = BenchProcess.CpuSeconds(cp.Id);
     var beatsBefore = Interlocked.Read(ref heartbeats);
     var window = Stopwatch.StartNew();
     await Task.Delay(TimeSpan.FromSeconds(10));
     var rate = (Interlocked.Read(ref heartbeats) - beatsBefore) / window.Elapsed.TotalSeconds;
-    var cpu = (CpuSeconds(cp.Id) - cpuBefore) / window.Elapsed.TotalSeconds;
+    var cpu = (BenchProcess.CpuSeconds(cp.Id) - cpuBefore) / window.Elapsed.TotalSeconds;
     Console.WriteLine();
     Console.WriteLine($"| watchers | instances | write→all p50 (median of {changes}) | p99 | max | heartbeats/s | heartbeat errors | leases expired | re-registrations | control-plane CPU (cores) | control-plane RSS MB |");
     Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
-    Console.WriteLine($"| {watchers} | {instanceCount} | {Median(p50s):F0} ms | {Median(p99s):F0} ms | {Median(maxes):F0} ms | {rate:F0} | {Interlocked.Read(ref heartbeatErrors)} | {Volatile.Read(ref leasesExpired)} | {Interlocked.Read(ref reregistrations)} | {cpu:F2} | {RssMb(cp.Id):F0} |");
+    Console.WriteLine($"| {watchers} | {instanceCount} | {Median(p50s):F0} ms | {Median(p99s):F0} ms | {Median(maxes):F0} ms | {rate:F0} | {Interlocked.Read(ref heartbeatErrors)} | {Volatile.Read(ref leasesExpired)} | {Interlocked.Read(ref reregistrations)} | {cpu:F2} | {BenchProcess.RssMb(cp.Id):F0} |");
     if (firstError is not null)
     {
         Console.WriteLine($"first heartbeat error: {firstError}");
@@ -251,58 +251,3 @@ finally
 return 0;
 
 static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-
-static double CpuSeconds(int pid)
-{
-    var fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-    return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0; // utime + stime, in USER_HZ (100)
-}
-
-static double RssMb(int pid) =>
-    File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
-        .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).First();
-
-static async Task WaitAsync(Func<Task<bool>> probe, TimeSpan? timeout = null)
-{
-    var deadline = Stopwatch.StartNew();
-    while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
-    {
-        try
-        {
-            if (await probe())
-            {
-                return;
-            }
-        }
-        catch (HttpRequestException)
-        {
-        }
-        await Task.Delay(50);
-    }
-    throw new TimeoutException("the control plane did not get there in time");
-}
-
-int Arg(string name, int fallback)
-{
-    var i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-}
-
-static int FreePort()
-{
-    using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-    listener.Start();
-    return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-}
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "Mesh.sln")))
-        {
-            return dir.FullName;
-        }
-    }
-    throw new InvalidOperationException("Mesh.sln not found");
-}

@@ -59,6 +59,8 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Assertions.Expect(page.Locator("#services tbody tr", new PageLocatorOptions { HasText = "productpage.default" })).ToContainTextAsync("1/1");
             await Assertions.Expect(page.Locator("#instances tbody")).ToContainTextAsync("reviews-v2");
             await Assertions.Expect(page.Locator("#instances tbody")).ToContainTextAsync("version=v2");
+            // Lease times are the last renewal's, not the registration's: a live instance's lease has not lapsed.
+            await Assertions.Expect(page.Locator("#instances tbody tr", new PageLocatorOptions { HasText = "reviews-v2" })).Not.ToContainTextAsync("lapsed");
             await Assertions.Expect(page.Locator("#proxies tbody")).ToContainTextAsync("SYNCED");
             await Assertions.Expect(page.Locator("#ca dl")).ToContainTextAsync("cluster.local");
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "2-services.png"), FullPage = true });
@@ -76,6 +78,75 @@ public sealed class DashboardTests(ITestOutputHelper output)
             // Signed out, the data is gone again.
             await page.ClickAsync("#sign-out button");
             await Assertions.Expect(page.Locator("#sign-in")).ToBeVisibleAsync();
+        });
+    }
+
+    /// <summary>
+    /// Golden signals and the service graph with no Prometheus: callees' sidecars count the calls they
+    /// receive, by caller, and send the counts with their heartbeats. 40 good calls and 10 failing ones
+    /// from productpage, 10 good ones from ratings: the API and the page show exactly those.
+    /// </summary>
+    [Fact]
+    public async Task Dashboard_GoldenSignalsAndServiceGraph_FromWhatSidecarsReport()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: .ci/run installs Debian's chromium");
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var cp = await mesh.StartControlPlaneAsync();
+            await mesh.StartServiceAsync("reviews", "reviews-1");
+            var productpage = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var ratings = await mesh.StartServiceAsync("ratings", "ratings-1");
+            // Let every sidecar send its first (empty) report, the zero the control plane counts from.
+            await Task.Delay(MeshCluster.HeartbeatInterval * 3);
+
+            for (var i = 0; i < 50; i++)
+            {
+                // Every fifth call fails with a 500 (not retried by default, and never five in a row for outlier detection).
+                var (status, _, _) = await mesh.CallAsync(productpage, "reviews", i % 5 == 4 ? "/status/500" : "/");
+                Assert.Equal(i % 5 == 4 ? System.Net.HttpStatusCode.InternalServerError : System.Net.HttpStatusCode.OK, status);
+            }
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, (await mesh.CallAsync(ratings, "reviews")).Status);
+            }
+
+            System.Text.Json.JsonElement view = default;
+            await Eventually.TrueAsync(async () =>
+            {
+                view = System.Text.Json.JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(cp.Admin, "/v1/traffic?window=5m"))).RootElement;
+                return view.GetProperty("services").EnumerateArray().Any(s => s.GetProperty("service").GetString() == "reviews.default" && s.GetProperty("requests").GetInt64() >= 60);
+            }, TimeSpan.FromSeconds(15), () => $"reviews' calls never reached /v1/traffic: {view}");
+            output.WriteLine(view.ToString());
+            var reviews = view.GetProperty("services").EnumerateArray().Single(s => s.GetProperty("service").GetString() == "reviews.default");
+            Assert.Equal(60, reviews.GetProperty("requests").GetInt64());
+            Assert.Equal(10, reviews.GetProperty("errors").GetInt64());
+            Assert.Equal(0.8333, reviews.GetProperty("successRate").GetDouble());
+            Assert.True(reviews.GetProperty("p99Ms").GetDouble() >= reviews.GetProperty("p50Ms").GetDouble());
+            var edges = view.GetProperty("edges").EnumerateArray()
+                .Where(e => e.GetProperty("service").GetString() == "reviews.default")
+                .ToDictionary(e => e.GetProperty("source").GetString()!, e => (e.GetProperty("requests").GetInt64(), e.GetProperty("errors").GetInt64()));
+            Assert.Equal((50L, 10L), edges["productpage.default"]);
+            Assert.Equal((10L, 0L), edges["ratings.default"]);
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+            await page.GotoAsync(new Uri(cp.Admin, "/ui").ToString());
+            await page.FillAsync("input[name=token]", mesh.AdminToken);
+            await page.ClickAsync("#sign-in button[type=submit]");
+            // The page's window is 30 s: these calls are in it.
+            var row = page.Locator("#signals tbody tr[data-service='reviews.default']");
+            await Assertions.Expect(row).ToContainTextAsync("83.33%");
+            await Assertions.Expect(row).ToContainTextAsync("60");
+            await Assertions.Expect(page.Locator("#graph [data-node='productpage.default']")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#graph [data-node='ratings.default']")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#graph [data-edge='productpage.default>reviews.default']")).ToContainTextAsync("80.00%");
+            await Assertions.Expect(page.Locator("#graph [data-edge='ratings.default>reviews.default']")).ToContainTextAsync("100%");
+            var shots = Path.Combine(RepoPaths.Root, "tests", "Mesh.EndToEnd.Tests", "TestResults", "dashboard");
+            Directory.CreateDirectory(shots);
+            await page.Locator("#signals").ScrollIntoViewIfNeededAsync();
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "4-golden-signals-and-graph.png"), FullPage = true });
         });
     }
 }

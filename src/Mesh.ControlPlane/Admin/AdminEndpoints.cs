@@ -15,7 +15,7 @@ internal static class AdminEndpoints
         admin.MapGet("/v1/proxy-status", (ProxyStatusTracker tracker, SnapshotPublisher publisher) =>
             Results.Json(tracker.List(publisher.Version), MeshJson.Indented));
 
-        admin.MapGet("/v1/instances", (ServiceRegistry registry) => Results.Json(registry.Instances, MeshJson.Indented));
+        admin.MapGet("/v1/instances", (ServiceRegistry registry) => Results.Json(registry.InstancesWithLiveLeases(), MeshJson.Indented));
 
         admin.MapGet("/v1/config", (SnapshotPublisher publisher) =>
             Results.Json(new { version = publisher.ConfigVersion, config = publisher.Config }, MeshJson.Indented));

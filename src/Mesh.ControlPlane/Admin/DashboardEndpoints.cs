@@ -1,4 +1,6 @@
 using Mesh.ControlPlane.Security;
+using Mesh.ControlPlane.Telemetry;
+using Mesh.Core.Config.Loading;
 using Mesh.Core.Snapshots;
 
 namespace Mesh.ControlPlane.Admin;
@@ -11,13 +13,14 @@ namespace Mesh.ControlPlane.Admin;
 /// </summary>
 internal static partial class DashboardEndpoints
 {
-    private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("app.css")));
+    private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Traffic, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("traffic.js"), Read("app.css")));
 
     /// <summary>Pages anyone on the admin port may load: the sign-in form and the static assets (no data in them).</summary>
     public static void MapDashboardPages(this RouteGroupBuilder open)
     {
         open.MapGet("/ui", (HttpContext context) => Page(context, Assets.Value.Html, "text/html; charset=utf-8"));
         open.MapGet("/ui/app.js", (HttpContext context) => Page(context, Assets.Value.Script, "text/javascript; charset=utf-8"));
+        open.MapGet("/ui/traffic.js", (HttpContext context) => Page(context, Assets.Value.Traffic, "text/javascript; charset=utf-8"));
         open.MapGet("/ui/app.css", (HttpContext context) => Page(context, Assets.Value.Style, "text/css; charset=utf-8"));
         open.MapPost("/ui/sign-in", async (HttpContext context, AdminToken token, ILogger<AdminToken> logger) =>
         {
@@ -55,6 +58,18 @@ internal static partial class DashboardEndpoints
             rootNotAfter = ca.Root.NotAfter.ToUniversalTime(),
             path = ca.RootPath,
         }, MeshJson.Indented));
+
+        // Golden signals and the service graph, from what sidecars report with their heartbeats.
+        admin.MapGet("/v1/traffic", (HttpContext context, TrafficSignals signals) =>
+        {
+            var window = TimeSpan.FromMinutes(1);
+            if (context.Request.Query["window"].ToString() is { Length: > 0 } text
+                && (!Durations.TryParse(text, out window) || window < TimeSpan.FromSeconds(1) || window > TrafficSignals.MaxWindow))
+            {
+                return Results.Problem($"window: expected a duration from 1s to {TrafficSignals.MaxWindow.TotalMinutes:0}m like 30s, got '{text}'", statusCode: StatusCodes.Status400BadRequest);
+            }
+            return Results.Json(signals.View(window), MeshJson.Indented);
+        });
 
         // One event per new snapshot (registry or config change), as long polls do for sidecars.
         admin.MapGet("/v1/events", async (HttpContext context, SnapshotPublisher publisher) =>

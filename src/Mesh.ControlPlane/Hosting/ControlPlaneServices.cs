@@ -53,6 +53,7 @@ internal static class ControlPlaneServices
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton<ControlPlaneTelemetry>();
+        services.AddSingleton<Telemetry.TrafficSignals>();
         services.AddHostedService<ConfigDirectoryWatcher>();
         if (options.DnsPort > 0)
         {

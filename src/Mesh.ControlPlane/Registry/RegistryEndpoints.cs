@@ -2,6 +2,7 @@ using Mesh.ControlPlane.Limits;
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Registry.Etcd;
 using Mesh.ControlPlane.Security;
+using Mesh.ControlPlane.Telemetry;
 using Mesh.Core.Registry;
 using Mesh.Core.Security;
 
@@ -53,9 +54,10 @@ internal static class RegistryEndpoints
             return Results.Ok(lease);
         }).WithBodyLimit(RequestLimits.MaxRegistrationBodySize);
 
-        api.MapPut("/v1/instances/{instanceId}/heartbeat", async (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, IRegistryStore store, MeshCertificateAuthority ca, ILogger<ServiceRegistry> logger) =>
+        api.MapPut("/v1/instances/{instanceId}/heartbeat", async (HttpContext context, string instanceId, Heartbeat heartbeat, ServiceRegistry registry, IRegistryStore store, MeshCertificateAuthority ca, TrafficSignals signals, ILogger<ServiceRegistry> logger) =>
         {
-            if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, registry.Find(instanceId), "renew") is { } refused)
+            var instance = registry.Find(instanceId);
+            if (NotOwner(context, context.User.Workload(ca.TrustDomain)!, instance, "renew") is { } refused)
             {
                 return refused;
             }
@@ -67,6 +69,10 @@ internal static class RegistryEndpoints
             catch (EtcdUnavailableException e)
             {
                 return StoreUnavailable(e, logger);
+            }
+            if (renewed && instance is not null && heartbeat.Traffic is { } traffic)
+            {
+                signals.Record(instance, traffic);
             }
             return renewed
                 ? Results.Ok(new LeaseGrant(registry.Options.LeaseTtl, registry.Options.HeartbeatInterval))

@@ -55,4 +55,5 @@ public sealed record Registration
 /// <summary>The registry's answer: how long the lease lasts and how often to renew it.</summary>
 public sealed record LeaseGrant(TimeSpan Ttl, TimeSpan HeartbeatInterval);
 
-public sealed record Heartbeat(HealthStatus Health);
+/// <summary>A lease renewal: the instance's health now and, from sidecars, the calls its app received (null from others).</summary>
+public sealed record Heartbeat(HealthStatus Health, TrafficReport? Traffic = null);

@@ -38,6 +38,15 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     /// <summary>Instances ordered by id; lease times are as of the last change, not of every renewal.</summary>
     public IReadOnlyList<ServiceInstance> Instances => Volatile.Read(ref _instances);
 
+    /// <summary>Instances ordered by id with their leases as of the last renewal: what operators read (a copy per call).</summary>
+    public IReadOnlyList<ServiceInstance> InstancesWithLiveLeases()
+    {
+        lock (_gate)
+        {
+            return [.. _byId.Values];
+        }
+    }
+
     /// <summary>The instance with this id, or null.</summary>
     public ServiceInstance? Find(string instanceId)
     {

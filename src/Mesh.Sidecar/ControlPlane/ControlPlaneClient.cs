@@ -134,11 +134,11 @@ internal sealed class ControlPlaneClient : IDisposable
     }
 
     /// <summary>Renews the lease; false when the control plane no longer knows the instance.</summary>
-    public async Task<bool> HeartbeatAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken)
+    public async Task<bool> HeartbeatAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken, TrafficReport? traffic = null)
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = ShortTimeout(cancellationToken);
-        using var response = await http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health), SidecarJson.Options.Info<Heartbeat>(), timeout.Token).ConfigureAwait(false);
+        using var response = await http.PutAsJsonAsync($"/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", new Heartbeat(health, traffic), SidecarJson.Options.Info<Heartbeat>(), timeout.Token).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;

@@ -1,6 +1,7 @@
 using Mesh.Core.Registry;
 using Mesh.Sidecar.ControlPlane;
 using Mesh.Sidecar.Hosting;
+using Mesh.Sidecar.Telemetry;
 
 namespace Mesh.Sidecar.Registration;
 
@@ -59,7 +60,7 @@ internal sealed class RegistrationAgent(
                 }
                 else if (time.GetUtcNow() >= _nextHeartbeat)
                 {
-                    if (!await controlPlane.HeartbeatAsync(options.InstanceId, health.Current, stoppingToken).ConfigureAwait(false))
+                    if (!await controlPlane.HeartbeatAsync(options.InstanceId, health.Current, stoppingToken, InboundTally.Report()).ConfigureAwait(false))
                     {
                         Log.Reregistering(logger, options.InstanceId);
                         _lease = null;

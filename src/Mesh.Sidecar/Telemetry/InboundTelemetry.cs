@@ -29,8 +29,10 @@ internal static class InboundTelemetry
             { "status", status },
             { "mesh_error", error },
         };
+        var milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         SidecarTelemetry.Requests.Add(1, tags);
-        SidecarTelemetry.Duration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);
+        SidecarTelemetry.Duration.Record(milliseconds, tags);
+        InboundTally.Record(source, context.Response.StatusCode, milliseconds);
     }
 
     /// <summary>The calling workload as <c>service.namespace</c>, from its verified SPIFFE id; <c>unknown</c> over plaintext.</summary>
