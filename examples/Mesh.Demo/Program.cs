@@ -7,9 +7,9 @@ using Mesh.Demo;
 DemoOptions options;
 try
 {
-    if (args.Contains("--help"))
+    if (args.Any(a => a is "--help" or "-h"))
     {
-        Console.Write(CommandLine.Usage("Mesh.Demo", "Runs the mesh demo: control plane, bookshop services and their sidecars.", DemoOptions.Flags));
+        Console.Write(DemoOptions.Help());
         return 0;
     }
     options = DemoOptions.Parse(args);
@@ -17,7 +17,7 @@ try
 catch (UsageException e)
 {
     Console.Error.WriteLine($"mesh-demo: {e.Message}");
-    return CommandLine.UsageExitCode;
+    return Flags.UsageExitCode;
 }
 
 var topology = options.FreePorts ? DemoTopology.Free() : DemoTopology.WellKnown();

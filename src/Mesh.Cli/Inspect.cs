@@ -228,7 +228,7 @@ internal static class Inspect
             if (eq <= 0)
             {
                 Console.Error.WriteLine($"meshctl: --label expects key=value, got '{label}'");
-                return Mesh.Core.Hosting.CommandLine.UsageExitCode;
+                return Mesh.Core.Hosting.Flags.UsageExitCode;
             }
             labels[label[..eq]] = label[(eq + 1)..];
         }
@@ -239,7 +239,7 @@ internal static class Inspect
             if (colon <= 0)
             {
                 Console.Error.WriteLine($"meshctl: --header expects 'name: value', got '{header}'");
-                return Mesh.Core.Hosting.CommandLine.UsageExitCode;
+                return Mesh.Core.Hosting.Flags.UsageExitCode;
             }
             headers[header[..colon].Trim()] = header[(colon + 1)..].Trim();
         }

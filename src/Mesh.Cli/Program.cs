@@ -147,7 +147,7 @@ root.Add(explain);
 if (args.Length == 0)
 {
     await root.Parse(["-h"]).InvokeAsync();
-    return CommandLine.UsageExitCode;
+    return Flags.UsageExitCode;
 }
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 && !parsed.Tokens.Any(t => t.Value is "-h" or "--help" or "-?"))
@@ -157,35 +157,14 @@ if (parsed.Errors.Count > 0 && !parsed.Tokens.Any(t => t.Value is "-h" or "--hel
         Console.Error.WriteLine($"meshctl: {error.Message}");
     }
     // A mistyped command: the nearest one by edit distance.
-    if (parsed.UnmatchedTokens.FirstOrDefault() is { } typo && parsed.CommandResult.Command.Subcommands.Select(c => c.Name).MinBy(c => Distance(c, typo)) is { } near && Distance(near, typo) <= 2)
+    if (parsed.UnmatchedTokens.FirstOrDefault() is { } typo && Flags.Nearest(parsed.CommandResult.Command.Subcommands.Select(c => c.Name), typo, most: 2) is { } near)
     {
         Console.Error.WriteLine($"meshctl: did you mean '{near}'?");
     }
     Console.Error.WriteLine("meshctl -h lists the commands; meshctl <command> -h explains one");
-    return CommandLine.UsageExitCode;
+    return Flags.UsageExitCode;
 }
 return await parsed.InvokeAsync();
-
-static int Distance(string a, string b)
-{
-    var d = new int[a.Length + 1, b.Length + 1];
-    for (var i = 0; i <= a.Length; i++)
-    {
-        d[i, 0] = i;
-    }
-    for (var j = 0; j <= b.Length; j++)
-    {
-        d[0, j] = j;
-    }
-    for (var i = 1; i <= a.Length; i++)
-    {
-        for (var j = 1; j <= b.Length; j++)
-        {
-            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        }
-    }
-    return d[a.Length, b.Length];
-}
 
 static T Fail<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
 {

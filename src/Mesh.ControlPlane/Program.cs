@@ -13,9 +13,9 @@ using Mesh.Observability;
 ControlPlaneOptions options;
 try
 {
-    if (args.Contains("--help"))
+    if (args.Any(a => a is "--help" or "-h"))
     {
-        Console.Write(CommandLine.Usage("mesh-control-plane", "Serves the registry, routing config and snapshots to sidecars.", ControlPlaneOptions.Flags));
+        Console.Write(ControlPlaneOptions.Help());
         return 0;
     }
     options = ControlPlaneOptions.Parse(args);
@@ -23,7 +23,7 @@ try
 catch (UsageException e)
 {
     Console.Error.WriteLine($"mesh-control-plane: {e.Message}");
-    return CommandLine.UsageExitCode;
+    return Flags.UsageExitCode;
 }
 
 Directory.CreateDirectory(options.DataDir);

@@ -15,9 +15,9 @@ SidecarOptions options;
 BenchmarkSwitches switches;
 try
 {
-    if (args.Contains("--help"))
+    if (args.Any(a => a is "--help" or "-h"))
     {
-        Console.Write(CommandLine.Usage("mesh-sidecar", "Routes the local app's outbound calls through the mesh and serves its inbound calls.", SidecarOptions.Flags));
+        Console.Write(SidecarOptions.Help());
         return 0;
     }
     options = SidecarOptions.Parse(args);
@@ -26,7 +26,7 @@ try
 catch (UsageException e)
 {
     Console.Error.WriteLine($"mesh-sidecar: {e.Message}");
-    return CommandLine.UsageExitCode;
+    return Flags.UsageExitCode;
 }
 
 if (ListenerPorts.FirstTaken(options) is { } taken)

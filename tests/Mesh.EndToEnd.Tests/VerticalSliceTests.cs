@@ -285,9 +285,10 @@ public sealed class VerticalSliceTests
     }
 
     [Theory]
-    [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "abc" }, "mesh-sidecar: --app-port expects a port number 0-65535, got 'abc'")]
-    [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "9080", "--control-plane", "https://127.0.0.1:1", "--data-dir", "/tmp/x", "--zome", "a" }, "mesh-sidecar: unknown flag --zome (see --help)")]
-    [InlineData("sidecar", new[] { "--app-port", "9080" }, "mesh-sidecar: --service is required")]
+    [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "abc" }, "mesh-sidecar: --app-port expects a port number 1-65535, got 'abc'; --control-plane is required; --data-dir is required")]
+    [InlineData("sidecar", new[] { "--service", "reviews", "--app-port", "9080", "--control-plane", "https://127.0.0.1:1", "--data-dir", "/tmp/x", "--zome", "a" }, "mesh-sidecar: unknown flag --zome; did you mean --zone? (see --help)")]
+    [InlineData("sidecar", new[] { "--app-port", "9080" }, "mesh-sidecar: --control-plane is required; --data-dir is required")]
+    [InlineData("sidecar", new[] { "--app-port", "9080", "--control-plane", "https://127.0.0.1:1", "--data-dir", "/tmp/x" }, "mesh-sidecar: --service is required")]
     [InlineData("control-plane", new[] { "--config-dir", "/nonexistent-dir", "--data-dir", "/tmp/x" }, "mesh-control-plane: --config-dir expects an existing directory, got '/nonexistent-dir'")]
     [InlineData("control-plane", new[] { "--config-dir", "/tmp", "--data-dir", "/tmp/x", "--lease-ttl", "forever" }, "mesh-control-plane: --lease-ttl expects a positive duration like 500ms, 10s or 1m, got 'forever'")]
     public async Task CommandLine_BadFlag_OneLineAndExitCode2(string program, string[] args, string expected)

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Mesh.Core.Hosting;
 using Mesh.Core.Registry;
 
@@ -5,36 +6,56 @@ namespace Mesh.ControlPlane.Hosting;
 
 internal sealed record ControlPlaneOptions
 {
-    public static readonly FlagSpec[] Flags =
+    // Each flag once: its help, the value it takes and its default (the initializers below, through Defaults).
+    private static readonly ControlPlaneOptions Defaults = new() { ConfigDir = "", DataDir = "" };
+    private static readonly Option<string?> ConfigDirFlag = Flags.Text("config-dir", "dir", "directory of Istio YAML to serve, watched for edits", required: true);
+    private static readonly Option<string?> DataDirFlag = Flags.Text("data-dir", "dir", "where the CA, registry state and versions are kept", required: true);
+    private static readonly Option<int> PortFlag = Flags.Port("port", "sidecar API port, TLS", Defaults.Port, zeroTurnsOff: true);
+    private static readonly Option<int> AdminPortFlag = Flags.Port("admin-port", "admin API port", Defaults.AdminPort, zeroTurnsOff: true);
+    private static readonly Option<string> ListenFlag = Flags.Text("listen", "address", "address the sidecar API binds to", Defaults.Listen);
+    private static readonly Option<TimeSpan> LeaseTtlFlag = Flags.Duration("lease-ttl", "an instance whose lease is not renewed this long is removed", Defaults.Registry.LeaseTtl);
+    private static readonly Option<TimeSpan> HeartbeatIntervalFlag = Flags.Duration("heartbeat-interval", "how often sidecars renew leases", Defaults.Registry.HeartbeatInterval);
+    private static readonly Option<TimeSpan> RestoreGraceFlag = Flags.Duration("restore-grace", "extra lease time for instances restored after a restart, while their sidecars reconnect", Defaults.Registry.RestoreGrace);
+    private static readonly Option<TimeSpan> DisconnectGraceFlag = Flags.Duration("disconnect-grace", "a sidecar whose watch connection closes abnormally and does not return within this time has its instance marked unhealthy; 0 turns it off", Defaults.Registry.DisconnectGrace, zeroAllowed: true);
+    private static readonly Option<double> MassExpiryThresholdFlag = Flags.Ratio("mass-expiry-threshold", "hold lapsed leases when more than this fraction of all instances (and at least 10) lapse within one lease TTL; 1 turns it off", Defaults.Registry.MassExpiryThreshold);
+    private static readonly Option<TimeSpan> MassExpiryHoldFlag = Flags.Duration("mass-expiry-hold", "how long such leases are held before they expire anyway", Defaults.Registry.MassExpiryHold);
+    private static readonly Option<string> TrustDomainFlag = Flags.Text("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service>", Defaults.TrustDomain);
+    private static readonly Option<string?> RootCertFlag = Flags.Text("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)");
+    private static readonly Option<string?> RootKeyFlag = Flags.Text("root-key", "file", "PEM private key of --root-cert");
+    private static readonly Option<TimeSpan> WorkloadCertTtlFlag = Flags.Duration("workload-cert-ttl", "lifetime of workload certificates; sidecars renew at half of it", Defaults.WorkloadCertificateTtl);
+    private static readonly Option<TimeSpan> PushDebounceFlag = Flags.Duration("push-debounce", "changes within this time after the first are pushed to sidecars together; 0 pushes each at once", Defaults.PushDebounce, zeroAllowed: true);
+    private static readonly Option<double> TraceSamplingFlag = Flags.Ratio("trace-sampling", "share of the control plane's own API calls traced, 0..1", Defaults.TraceSampling);
+    private static readonly Option<int> DnsPortFlag = Flags.Port("dns-port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off", Defaults.DnsPort, zeroTurnsOff: true);
+    private static readonly Option<TimeSpan> DnsTtlFlag = Flags.Duration("dns-ttl", "TTL of every DNS answer (0s, as Consul's default)", Defaults.DnsTtl, zeroAllowed: true);
+    private static readonly Option<string> StoreFlag = Flags.Text("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md)", "file");
+    private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)");
+    private static readonly Option<string?>[] EtcdSecurityFlags =
     [
-        new("config-dir", "dir", "directory of Istio YAML to serve, watched for edits (required)"),
-        new("data-dir", "dir", "where the CA, registry state and versions are kept (required)"),
-        new("port", "port", "sidecar API port, TLS (default 15012)"),
-        new("admin-port", "port", "admin API port (default 15014)"),
-        new("listen", "address", "address the sidecar API binds to (default 0.0.0.0)"),
-        new("lease-ttl", "duration", "an instance whose lease is not renewed this long is removed (default 8s)"),
-        new("heartbeat-interval", "duration", "how often sidecars renew leases (default 2s)"),
-        new("restore-grace", "duration", "extra lease time for instances restored after a restart, while their sidecars reconnect (default 10s)"),
-        new("disconnect-grace", "duration", "a sidecar whose watch connection closes abnormally and does not return within this time has its instance marked unhealthy; 0 turns it off (default 500ms)"),
-        new("mass-expiry-threshold", "ratio", "hold lapsed leases when more than this fraction of all instances (and at least 10) lapse within one lease TTL; 1 turns it off (default 0.25)"),
-        new("mass-expiry-hold", "duration", "how long such leases are held before they expire anyway (default 30s)"),
-        new("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service> (default cluster.local)"),
-        new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
-        new("root-key", "file", "PEM private key of --root-cert"),
-        new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
-        new("push-debounce", "duration", "changes within this time after the first are pushed to sidecars together (default 100ms; 0 pushes each at once)"),
-        new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
-        new("dns-port", "port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off (default 8600)"),
-        new("dns-ttl", "duration", "TTL of every DNS answer (default 0s, as Consul)"),
-        new("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md) (default file)"),
-        new("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)"),
-        new("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
-        new("etcd-cert", "file", "client certificate for etcd (not supported yet: see docs/ha.md)"),
-        new("etcd-key", "file", "key of --etcd-cert (not supported yet: see docs/ha.md)"),
-        new("etcd-user", "name", "etcd user, with MESH_ETCD_PASSWORD (not supported yet: see docs/ha.md)"),
-        .. Limits.RateLimitSettings.Flags,
-        new("help", null, "print this help"),
+        Flags.Text("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
+        Flags.Text("etcd-cert", "file", "client certificate for etcd (not supported yet: see docs/ha.md)"),
+        Flags.Text("etcd-key", "file", "key of --etcd-cert (not supported yet: see docs/ha.md)"),
+        Flags.Text("etcd-user", "name", "etcd user, with MESH_ETCD_PASSWORD (not supported yet: see docs/ha.md)"),
     ];
+
+    private static readonly RootCommand Command = Build();
+
+    private static RootCommand Build()
+    {
+        var command = new RootCommand("mesh-control-plane: serves the registry, routing config and snapshots to sidecars.")
+        {
+            ConfigDirFlag, DataDirFlag, PortFlag, AdminPortFlag, ListenFlag, LeaseTtlFlag, HeartbeatIntervalFlag, RestoreGraceFlag, DisconnectGraceFlag,
+            MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, WorkloadCertTtlFlag, PushDebounceFlag,
+            TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, StoreFlag, EtcdEndpointsFlag,
+        };
+        foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
+        {
+            command.Add(flag);
+        }
+        return command;
+    }
+
+    /// <summary>The generated help (<c>mesh-control-plane --help</c>).</summary>
+    public static string Help() => Flags.Help(Command);
 
     public required string ConfigDir { get; init; }
     public required string DataDir { get; init; }
@@ -56,34 +77,33 @@ internal sealed record ControlPlaneOptions
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
-        var cl = CommandLine.Parse(args, Flags);
-        var registry = new RegistryOptions();
+        var p = Flags.Parse(Command, args);
         var options = new ControlPlaneOptions
         {
-            ConfigDir = cl.Required("config-dir"),
-            DataDir = cl.Required("data-dir"),
-            Port = cl.Port("port", 15012),
-            AdminPort = cl.Port("admin-port", 15014),
-            Listen = cl.String("listen", "0.0.0.0"),
-            TraceSampling = cl.Ratio("trace-sampling", 1.0),
-            TrustDomain = cl.String("trust-domain", Mesh.Core.Security.SpiffeId.DefaultTrustDomain),
-            RootCertPath = cl.String("root-cert"),
-            RootKeyPath = cl.String("root-key"),
-            WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
-            PushDebounce = cl.Duration("push-debounce", TimeSpan.FromMilliseconds(100)),
-            RateLimits = Limits.RateLimitSettings.Parse(cl),
-            DnsPort = cl.Port("dns-port", 8600),
-            DnsTtl = cl.Duration("dns-ttl", TimeSpan.Zero),
-            Store = ParseStore(cl.String("store", "file")),
-            EtcdEndpoints = ParseEtcdEndpoints(cl.String("etcd-endpoints")),
+            ConfigDir = p.GetValue(ConfigDirFlag)!,
+            DataDir = p.GetValue(DataDirFlag)!,
+            Port = p.GetValue(PortFlag),
+            AdminPort = p.GetValue(AdminPortFlag),
+            Listen = p.GetValue(ListenFlag)!,
+            TraceSampling = p.GetValue(TraceSamplingFlag),
+            TrustDomain = p.GetValue(TrustDomainFlag)!,
+            RootCertPath = p.GetValue(RootCertFlag),
+            RootKeyPath = p.GetValue(RootKeyFlag),
+            WorkloadCertificateTtl = p.GetValue(WorkloadCertTtlFlag),
+            PushDebounce = p.GetValue(PushDebounceFlag),
+            RateLimits = Limits.RateLimitSettings.Parse(p),
+            DnsPort = p.GetValue(DnsPortFlag),
+            DnsTtl = p.GetValue(DnsTtlFlag),
+            Store = ParseStore(p.GetValue(StoreFlag)!),
+            EtcdEndpoints = ParseEtcdEndpoints(p.GetValue(EtcdEndpointsFlag)),
             Registry = new RegistryOptions
             {
-                LeaseTtl = cl.Duration("lease-ttl", registry.LeaseTtl),
-                HeartbeatInterval = cl.Duration("heartbeat-interval", registry.HeartbeatInterval),
-                RestoreGrace = cl.Duration("restore-grace", registry.RestoreGrace),
-                DisconnectGrace = cl.Duration("disconnect-grace", registry.DisconnectGrace),
-                MassExpiryThreshold = cl.Ratio("mass-expiry-threshold", registry.MassExpiryThreshold),
-                MassExpiryHold = cl.Duration("mass-expiry-hold", registry.MassExpiryHold),
+                LeaseTtl = p.GetValue(LeaseTtlFlag),
+                HeartbeatInterval = p.GetValue(HeartbeatIntervalFlag),
+                RestoreGrace = p.GetValue(RestoreGraceFlag),
+                DisconnectGrace = p.GetValue(DisconnectGraceFlag),
+                MassExpiryThreshold = p.GetValue(MassExpiryThresholdFlag),
+                MassExpiryHold = p.GetValue(MassExpiryHoldFlag),
             },
         };
         if (!Directory.Exists(options.ConfigDir))
@@ -121,11 +141,11 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException($"--workload-cert-ttl must be between 2s and 365d, got {options.WorkloadCertificateTtl}");
         }
-        foreach (var flag in new[] { "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user" })
+        foreach (var flag in EtcdSecurityFlags)
         {
-            if (cl.Has(flag))
+            if (p.Given(flag))
             {
-                throw new UsageException($"--{flag}: TLS and authentication to etcd are not supported yet; use http:// endpoints on a trusted network (docs/ha.md)");
+                throw new UsageException($"{flag.Name}: TLS and authentication to etcd are not supported yet; use http:// endpoints on a trusted network (docs/ha.md)");
             }
         }
         if (options.Store == RegistryStoreKind.Etcd && options.EtcdEndpoints.Count == 0)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.CommandLine;
 using Mesh.Core.Hosting;
 
 namespace Mesh.ControlPlane.Limits;
@@ -32,27 +33,24 @@ internal sealed record RateLimitSettings
 
     public bool IsExempt(IPAddress address) => Exempt.Any(network => network.Contains(address));
 
-    public static readonly FlagSpec[] Flags =
-    [
-        new("csr-rate", "per-second", $"CSRs per second per join token or identity and per remote address, bursts of {BurstSeconds} s' worth; 0 = no limit (default 20)"),
-        new("register-rate", "per-second", $"registrations per second per identity and per remote address, bursts of {BurstSeconds} s' worth; 0 = no limit (default 100)"),
-        new("max-watches-per-identity", "count", "snapshot watches open at once per identity; 0 = no limit (default 10000)"),
-        new("max-watches-per-address", "count", "snapshot watches open at once per remote address; 0 = no limit (default 1000)"),
-        new("rate-limit-exempt", "addresses", "comma-separated addresses or CIDRs the per-address limits skip, 'loopback' or 'none' (default loopback)"),
-    ];
+    private static readonly RateLimitSettings Defaults = new();
+    private static readonly Option<int> CsrRate = Mesh.Core.Hosting.Flags.Int("csr-rate", "per-second", $"CSRs per second per join token or identity and per remote address, bursts of {BurstSeconds} s' worth; 0 = no limit", Defaults.CsrsPerSecond, 0, 1_000_000);
+    private static readonly Option<int> RegisterRate = Mesh.Core.Hosting.Flags.Int("register-rate", "per-second", $"registrations per second per identity and per remote address, bursts of {BurstSeconds} s' worth; 0 = no limit", Defaults.RegistrationsPerSecond, 0, 1_000_000);
+    private static readonly Option<int> MaxWatchesPerIdentityFlag = Mesh.Core.Hosting.Flags.Int("max-watches-per-identity", "count", "snapshot watches open at once per identity; 0 = no limit", Defaults.MaxWatchesPerIdentity, 0, 10_000_000);
+    private static readonly Option<int> MaxWatchesPerAddressFlag = Mesh.Core.Hosting.Flags.Int("max-watches-per-address", "count", "snapshot watches open at once per remote address; 0 = no limit", Defaults.MaxWatchesPerAddress, 0, 10_000_000);
+    private static readonly Option<string> ExemptFlag = Mesh.Core.Hosting.Flags.Text("rate-limit-exempt", "addresses", "comma-separated addresses or CIDRs the per-address limits skip, 'loopback' or 'none'", "loopback");
 
-    public static RateLimitSettings Parse(CommandLine cl)
+    /// <summary>The control plane's rate-limit flags.</summary>
+    public static readonly Option[] All = [CsrRate, RegisterRate, MaxWatchesPerIdentityFlag, MaxWatchesPerAddressFlag, ExemptFlag];
+
+    public static RateLimitSettings Parse(ParseResult parsed) => new()
     {
-        var defaults = new RateLimitSettings();
-        return new RateLimitSettings
-        {
-            CsrsPerSecond = cl.Int("csr-rate", defaults.CsrsPerSecond, 0, 1_000_000),
-            RegistrationsPerSecond = cl.Int("register-rate", defaults.RegistrationsPerSecond, 0, 1_000_000),
-            MaxWatchesPerIdentity = cl.Int("max-watches-per-identity", defaults.MaxWatchesPerIdentity, 0, 10_000_000),
-            MaxWatchesPerAddress = cl.Int("max-watches-per-address", defaults.MaxWatchesPerAddress, 0, 10_000_000),
-            Exempt = cl.String("rate-limit-exempt") is { } text ? ParseExempt(text) : Loopback,
-        };
-    }
+        CsrsPerSecond = parsed.GetValue(CsrRate),
+        RegistrationsPerSecond = parsed.GetValue(RegisterRate),
+        MaxWatchesPerIdentity = parsed.GetValue(MaxWatchesPerIdentityFlag),
+        MaxWatchesPerAddress = parsed.GetValue(MaxWatchesPerAddressFlag),
+        Exempt = ParseExempt(parsed.GetValue(ExemptFlag)!),
+    };
 
     /// <summary>"loopback", "none", or a comma-separated list of addresses and CIDRs (loopback may be one of them).</summary>
     public static IReadOnlyList<IPNetwork> ParseExempt(string text)

@@ -1,43 +1,53 @@
+using System.CommandLine;
 using Mesh.Core.Hosting;
 
 namespace Mesh.Sidecar.Hosting;
 
 internal sealed record SidecarOptions
 {
-    public static readonly FlagSpec[] Flags =
-    [
-        new("service", "name", "the service this sidecar's app is an instance of (required; with --gateway, the gateway's name by default)"),
-        new("app-port", "port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own"),
-        new("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required)"),
-        new("data-dir", "dir", "where the last snapshot and pinned CA are kept (required)"),
-        new("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check"),
-        new("namespace", "name", "namespace of the service (default 'default')"),
-        new("label", "key=value", "label of this instance, e.g. version=v1 (repeatable)", Repeatable: true),
-        new("zone", "zone", "zone of this instance, for locality-aware routing"),
-        new("region", "region", "region of this instance, for locality-aware routing"),
-        new("instance-id", "id", "stable id of this instance (default <service>-<host>-<inbound-port>)"),
-        new("address", "ip-or-host", "address other sidecars reach this one on (default 127.0.0.1)"),
-        new("outbound-port", "port", "port the app calls, on 127.0.0.1 (default 15001)"),
-        new("inbound-port", "port", "port other sidecars call (default 15006)"),
-        new("inbound-listen", "address", "address the inbound port binds to (default 0.0.0.0)"),
-        new("admin-port", "port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters (default 15000)"),
-        new("consul-port", "port", "Consul-compatible agent API on 127.0.0.1, for Consul clients next to this sidecar (default 8500; 0 turns it off)"),
-        new("eureka-port", "port", "Eureka-compatible REST API on 127.0.0.1, for Eureka clients next to this sidecar (default 8761; 0 turns it off)"),
-        new("health-interval", "duration", "how often the app's health is checked (default 1s)"),
-        new("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned"),
-        new("join-token-file", "file", "join token for the first workload certificate (or MESH_JOIN_TOKEN; not needed while data-dir holds a valid certificate)"),
-        new("retry-budget-ratio", "ratio", "retries to a destination may add at most this share of its requests over 10 s (default 0.2)"),
-        new("retry-budget-min", "per-second", "retries per second always allowed on top of the ratio (default 10)"),
-        new("drain-delay", "duration", "on SIGTERM: time between deregistering and closing the ports, so callers stop choosing this instance (default 2s)"),
-        new("drain-timeout", "duration", "on SIGTERM: longest wait for in-flight requests after the ports close (default 30s)"),
-        new("trace-sampling", "ratio", "share of new traces recorded, 0..1 (default 0.01; a caller's sampling decision is kept)"),
-        new("gateway", "name", "run as the ingress gateway of the Gateway resource of this name in --namespace: listen on its servers' ports for callers outside the mesh and route by the VirtualServices bound to it (no --app-port)"),
-        new("gateway-listen", "address", "address the gateway's ports bind to (default 0.0.0.0)"),
-        new("gateway-port-offset", "n", "listen on each Gateway port number plus n, where low ports cannot be bound (default 0)"),
-        new("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (repeatable; wins over the offset)", Repeatable: true),
-        new("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)"),
-        new("help", null, "print this help"),
-    ];
+    // Each flag once: its help, the value it takes and its default (the initializers below, through Defaults).
+    private static readonly SidecarOptions Defaults = new() { Service = "", AppPort = 0, ControlPlane = new Uri("https://127.0.0.1:15012"), DataDir = "", InstanceId = "" };
+    private static readonly Option<string?> ServiceFlag = Flags.Text("service", "name", "the service this sidecar's app is an instance of (required; with --gateway, the gateway's name by default)");
+    private static readonly Option<int> AppPortFlag = Flags.Port("app-port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own", 0);
+    private static readonly Option<string?> ControlPlaneFlag = Flags.Text("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012", required: true);
+    private static readonly Option<string?> DataDirFlag = Flags.Text("data-dir", "dir", "where the last snapshot and pinned CA are kept", required: true);
+    private static readonly Option<string?> AppHealthFlag = Flags.Text("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check");
+    private static readonly Option<string> NamespaceFlag = Flags.Text("namespace", "name", "namespace of the service", Defaults.Namespace);
+    private static readonly Option<IReadOnlyDictionary<string, string>> LabelFlag = Flags.KeyValues("label", "key=value", "label of this instance, e.g. version=v1");
+    private static readonly Option<string?> ZoneFlag = Flags.Text("zone", "zone", "zone of this instance, for locality-aware routing");
+    private static readonly Option<string?> RegionFlag = Flags.Text("region", "region", "region of this instance, for locality-aware routing");
+    private static readonly Option<string?> InstanceIdFlag = Flags.Text("instance-id", "id", "stable id of this instance (default <service>-<host>-<inbound-port>)");
+    private static readonly Option<string> AddressFlag = Flags.Text("address", "ip-or-host", "address other sidecars reach this one on", Defaults.Address);
+    private static readonly Option<int> OutboundPortFlag = Flags.Port("outbound-port", "port the app calls, on 127.0.0.1", Defaults.OutboundPort);
+    private static readonly Option<int> InboundPortFlag = Flags.Port("inbound-port", "port other sidecars call", Defaults.InboundPort);
+    private static readonly Option<string> InboundListenFlag = Flags.Text("inbound-listen", "address", "address the inbound port binds to", Defaults.InboundListen);
+    private static readonly Option<int> AdminPortFlag = Flags.Port("admin-port", "admin port on 127.0.0.1: /ready, /config_dump, /clusters", Defaults.AdminPort);
+    private static readonly Option<int> ConsulPortFlag = Flags.Port("consul-port", "Consul-compatible agent API on 127.0.0.1, for Consul clients next to this sidecar; 0 turns it off", Defaults.ConsulPort, zeroTurnsOff: true);
+    private static readonly Option<int> EurekaPortFlag = Flags.Port("eureka-port", "Eureka-compatible REST API on 127.0.0.1, for Eureka clients next to this sidecar; 0 turns it off", Defaults.EurekaPort, zeroTurnsOff: true);
+    private static readonly Option<TimeSpan> HealthIntervalFlag = Flags.Duration("health-interval", "how often the app's health is checked", Defaults.HealthInterval);
+    private static readonly Option<string?> CaCertFlag = Flags.Text("ca-cert", "file", "PEM root to trust for the control plane; without it the first root seen is pinned");
+    private static readonly Option<string?> JoinTokenFileFlag = Flags.Text("join-token-file", "file", "join token for the first workload certificate (or MESH_JOIN_TOKEN; not needed while data-dir holds a valid certificate)");
+    private static readonly Option<double> RetryBudgetRatioFlag = Flags.Ratio("retry-budget-ratio", "retries to a destination may add at most this share of its requests over 10 s", Defaults.RetryBudgetRatio);
+    private static readonly Option<int> RetryBudgetMinFlag = Flags.Int("retry-budget-min", "per-second", "retries per second always allowed on top of the ratio", Defaults.RetryBudgetMinPerSecond, 0, 1_000_000);
+    private static readonly Option<TimeSpan> DrainDelayFlag = Flags.Duration("drain-delay", "on SIGTERM: time between deregistering and closing the ports, so callers stop choosing this instance", Defaults.DrainDelay);
+    private static readonly Option<TimeSpan> DrainTimeoutFlag = Flags.Duration("drain-timeout", "on SIGTERM: longest wait for in-flight requests after the ports close", Defaults.DrainTimeout);
+    private static readonly Option<double> TraceSamplingFlag = Flags.Ratio("trace-sampling", "share of new traces recorded, 0..1 (a caller's sampling decision is kept)", Defaults.TraceSampling);
+    private static readonly Option<string?> GatewayFlag = Flags.Text("gateway", "name", "run as the ingress gateway of the Gateway resource of this name in --namespace: listen on its servers' ports for callers outside the mesh and route by the VirtualServices bound to it (no --app-port)");
+    private static readonly Option<string> GatewayListenFlag = Flags.Text("gateway-listen", "address", "address the gateway's ports bind to", Defaults.GatewayListen);
+    private static readonly Option<int> GatewayPortOffsetFlag = Flags.Int("gateway-port-offset", "n", "listen on each Gateway port number plus n, where low ports cannot be bound", Defaults.GatewayPortOffset, -65535, 65535);
+    private static readonly Option<IReadOnlyDictionary<string, string>> GatewayPortFlag = Flags.KeyValues("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (wins over the offset)");
+    private static readonly Option<string?> CredentialsDirFlag = Flags.Text("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)");
+
+    private static readonly RootCommand Command = new("mesh-sidecar: routes the local app's outbound calls through the mesh and serves its inbound calls.")
+    {
+        ServiceFlag, AppPortFlag, ControlPlaneFlag, DataDirFlag, AppHealthFlag, NamespaceFlag, LabelFlag, ZoneFlag, RegionFlag, InstanceIdFlag,
+        AddressFlag, OutboundPortFlag, InboundPortFlag, InboundListenFlag, AdminPortFlag, ConsulPortFlag, EurekaPortFlag, HealthIntervalFlag,
+        CaCertFlag, JoinTokenFileFlag, RetryBudgetRatioFlag, RetryBudgetMinFlag, DrainDelayFlag, DrainTimeoutFlag, TraceSamplingFlag,
+        GatewayFlag, GatewayListenFlag, GatewayPortOffsetFlag, GatewayPortFlag, CredentialsDirFlag,
+    };
+
+    /// <summary>The generated help (<c>mesh-sidecar --help</c>).</summary>
+    public static string Help() => Flags.Help(Command);
 
     public required string Service { get; init; }
     public required int AppPort { get; init; }
@@ -80,14 +90,14 @@ internal sealed record SidecarOptions
 
     public static SidecarOptions Parse(IReadOnlyList<string> args)
     {
-        var cl = CommandLine.Parse(args, Flags);
-        var gateway = cl.String("gateway");
-        if (gateway is not null && cl.Has("app-port"))
+        var p = Flags.Parse(Command, args);
+        var gateway = p.GetValue(GatewayFlag);
+        if (gateway is not null && p.Given(AppPortFlag))
         {
             throw new UsageException("--gateway and --app-port do not go together: a gateway has no app of its own");
         }
-        var service = gateway is null ? cl.Required("service") : cl.String("service", gateway);
-        var ns = cl.String("namespace", "default");
+        var service = p.GetValue(ServiceFlag) ?? gateway ?? throw new UsageException("--service is required");
+        var ns = p.GetValue(NamespaceFlag)!;
         foreach (var (flag, value) in new[] { ("service", service), ("namespace", ns), ("gateway", gateway ?? "gateway") })
         {
             if (!Mesh.Core.Routing.HostName.IsValid(value) || value.Contains('.'))
@@ -95,42 +105,41 @@ internal sealed record SidecarOptions
                 throw new UsageException($"--{flag} expects a DNS label (letters, digits, '-'), got '{value}'");
             }
         }
-        var appPort = cl.Has("app-port") ? NonZeroPort(cl, "app-port", -1) : 0;
-        var inbound = NonZeroPort(cl, "inbound-port", 15006);
+        var inbound = p.GetValue(InboundPortFlag);
         var options = new SidecarOptions
         {
             Service = service,
             Namespace = ns,
-            AppPort = appPort,
-            ControlPlane = cl.Url("control-plane", "https", "http"),
-            DataDir = cl.Required("data-dir"),
-            AppHealthPath = cl.String("app-health") is { } path ? (path.StartsWith('/') ? path : throw new UsageException($"--app-health expects a path starting with '/', got '{path}'")) : null,
-            Labels = cl.KeyValues("label"),
-            Zone = cl.String("zone"),
-            Region = cl.String("region"),
-            InstanceId = cl.String("instance-id", $"{service}-{Environment.MachineName.ToLowerInvariant()}-{inbound}"),
-            Address = cl.String("address", "127.0.0.1"),
-            OutboundPort = NonZeroPort(cl, "outbound-port", 15001),
+            AppPort = p.GetValue(AppPortFlag),
+            ControlPlane = ControlPlaneUrl(p.GetValue(ControlPlaneFlag)!),
+            DataDir = p.GetValue(DataDirFlag)!,
+            AppHealthPath = p.GetValue(AppHealthFlag) is { } path ? (path.StartsWith('/') ? path : throw new UsageException($"--app-health expects a path starting with '/', got '{path}'")) : null,
+            Labels = p.GetValue(LabelFlag)!,
+            Zone = p.GetValue(ZoneFlag),
+            Region = p.GetValue(RegionFlag),
+            InstanceId = p.GetValue(InstanceIdFlag) ?? $"{service}-{Environment.MachineName.ToLowerInvariant()}-{inbound}",
+            Address = p.GetValue(AddressFlag)!,
+            OutboundPort = p.GetValue(OutboundPortFlag),
             InboundPort = inbound,
-            InboundListen = cl.String("inbound-listen", "0.0.0.0"),
-            AdminPort = NonZeroPort(cl, "admin-port", 15000),
-            ConsulPort = cl.Port("consul-port", 8500),
-            EurekaPort = cl.Port("eureka-port", 8761),
-            HealthInterval = cl.Duration("health-interval", TimeSpan.FromSeconds(1)),
-            CaCertPath = cl.String("ca-cert"),
-            JoinTokenFile = cl.String("join-token-file"),
-            TraceSampling = cl.Ratio("trace-sampling", 0.01),
-            RetryBudgetRatio = cl.Ratio("retry-budget-ratio", 0.2),
-            RetryBudgetMinPerSecond = cl.Int("retry-budget-min", 10, 0, 1_000_000),
-            DrainDelay = cl.Duration("drain-delay", TimeSpan.FromSeconds(2)),
-            DrainTimeout = cl.Duration("drain-timeout", TimeSpan.FromSeconds(30)),
+            InboundListen = p.GetValue(InboundListenFlag)!,
+            AdminPort = p.GetValue(AdminPortFlag),
+            ConsulPort = p.GetValue(ConsulPortFlag),
+            EurekaPort = p.GetValue(EurekaPortFlag),
+            HealthInterval = p.GetValue(HealthIntervalFlag),
+            CaCertPath = p.GetValue(CaCertFlag),
+            JoinTokenFile = p.GetValue(JoinTokenFileFlag),
+            TraceSampling = p.GetValue(TraceSamplingFlag),
+            RetryBudgetRatio = p.GetValue(RetryBudgetRatioFlag),
+            RetryBudgetMinPerSecond = p.GetValue(RetryBudgetMinFlag),
+            DrainDelay = p.GetValue(DrainDelayFlag),
+            DrainTimeout = p.GetValue(DrainTimeoutFlag),
             Gateway = gateway,
-            GatewayListen = cl.String("gateway-listen", "0.0.0.0"),
-            GatewayPortOffset = cl.Int("gateway-port-offset", 0, -65535, 65535),
-            GatewayPorts = GatewayPortMap(cl),
-            CredentialsDir = cl.String("credentials-dir"),
+            GatewayListen = p.GetValue(GatewayListenFlag)!,
+            GatewayPortOffset = p.GetValue(GatewayPortOffsetFlag),
+            GatewayPorts = GatewayPortMap(p.GetValue(GatewayPortFlag)!),
+            CredentialsDir = p.GetValue(CredentialsDirFlag),
         };
-        if (gateway is null && (cl.Has("gateway-listen") || cl.Has("gateway-port-offset") || cl.Has("gateway-port") || cl.Has("credentials-dir")))
+        if (gateway is null && (p.Given(GatewayListenFlag) || p.Given(GatewayPortOffsetFlag) || p.Given(GatewayPortFlag) || p.Given(CredentialsDirFlag)))
         {
             throw new UsageException("--gateway-listen, --gateway-port-offset, --gateway-port and --credentials-dir need --gateway");
         }
@@ -155,10 +164,15 @@ internal sealed record SidecarOptions
         return options;
     }
 
-    private static Dictionary<int, int> GatewayPortMap(CommandLine cl)
+    private static Uri ControlPlaneUrl(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http"
+            ? uri
+            : throw new UsageException($"--control-plane expects a URL like https://127.0.0.1:15012, got '{text}'");
+
+    private static Dictionary<int, int> GatewayPortMap(IReadOnlyDictionary<string, string> given)
     {
         var map = new Dictionary<int, int>();
-        foreach (var (number, port) in cl.KeyValues("gateway-port"))
+        foreach (var (number, port) in given)
         {
             if (!int.TryParse(number, out var n) || n is < 1 or > 65535 || !int.TryParse(port, out var p) || p is < 1 or > 65535)
             {
@@ -167,15 +181,5 @@ internal sealed record SidecarOptions
             map[n] = p;
         }
         return map;
-    }
-
-    private static int NonZeroPort(CommandLine cl, string name, int fallback)
-    {
-        if (fallback < 0 && !cl.Has(name))
-        {
-            throw new UsageException($"--{name} is required");
-        }
-        var port = cl.Port(name, fallback);
-        return port > 0 ? port : throw new UsageException($"--{name} expects a port number 1-65535, got '0'");
     }
 }

@@ -60,7 +60,7 @@ public sealed class SidecarOptionsTests
 
     [Theory]
     [InlineData(new[] { "--app-port", "9080" }, "--gateway and --app-port do not go together: a gateway has no app of its own")]
-    [InlineData(new[] { "--gateway-port", "443" }, "--gateway-port expects key=value, got '443'")]
+    [InlineData(new[] { "--gateway-port", "443" }, "--gateway-port expects number=port, got '443'")]
     [InlineData(new[] { "--gateway-port", "443=0" }, "--gateway-port expects number=port with both 1-65535, e.g. 443=8443, got '443=0'")]
     [InlineData(new[] { "--gateway-listen", "everywhere" }, "--gateway-listen expects an IP address, got 'everywhere'")]
     public void Parse_BadGatewayFlag_OneLineSayingWhatIsExpected(string[] extra, string message)
@@ -74,5 +74,45 @@ public sealed class SidecarOptionsTests
     {
         var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse([.. Required, "--credentials-dir", "/x"]));
         Assert.Contains("need --gateway", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--outbound-prot", "15001" }, "unknown flag --outbound-prot; did you mean --outbound-port? (see --help)")]
+    [InlineData(new[] { "--admin-port", "1", "--admin-port", "2" }, "--admin-port is given twice")]
+    [InlineData(new[] { "--drain-delay", "soon" }, "--drain-delay expects a positive duration like 500ms, 10s or 1m, got 'soon'")]
+    [InlineData(new[] { "--consul-port", "70000" }, "--consul-port expects a port number 0-65535, got '70000'")]
+    [InlineData(new[] { "--app-port", "0" }, "--app-port expects a port number 1-65535, got '0'")]
+    [InlineData(new[] { "stray" }, "unexpected argument 'stray'; flags look like --name value (see --help)")]
+    public void Parse_Mistakes_OneLineNamingTheFlag(string[] extra, string message)
+    {
+        // Required without its --app-port 9080, so each case may give its own.
+        string[] args = [.. Required[..2], .. Required[4..]];
+        var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse([.. args, .. extra]));
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void Parse_RequiredFlagMissing_SaysWhich()
+    {
+        var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse(["--service", "reviews", "--data-dir", "/tmp/x"]));
+        Assert.Equal("--control-plane is required", e.Message);
+    }
+
+    [Fact]
+    public void Parse_EqualsForm_AndNegativeNumbers_AreValues()
+    {
+        var options = SidecarOptions.Parse([.. Gateway, "--gateway-port-offset=-100", "--namespace=shop"]);
+        Assert.Equal((-100, "shop"), (options.GatewayPortOffset, options.Namespace));
+    }
+
+    [Fact]
+    public void Help_IsGenerated_WithEachFlagsDefaultFromTheOptionsItself()
+    {
+        var help = SidecarOptions.Help();
+
+        Assert.Contains("--outbound-port <port>", help, StringComparison.Ordinal);
+        Assert.Matches(@"--outbound-port <port>\s+port the app calls, on 127\.0\.0\.1 \[default: 15001\]", help);
+        Assert.Matches(@"--drain-delay <duration>[^\n]*\[default: 2s\]", help);
+        Assert.Matches(@"--label <key=value>[^\n]*\(repeatable\)", help);
     }
 }
