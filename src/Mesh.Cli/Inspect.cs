@@ -152,6 +152,32 @@ internal static class Inspect
         return 0;
     }
 
+    /// <summary>Golden signals per service (or per caller → callee edge) over a window, from the control plane's <c>/v1/traffic</c>.</summary>
+    public static async Task<int> StatAsync(Admin admin, string window, bool edges, CancellationToken cancel)
+    {
+        if (await admin.GetAsync($"/v1/traffic?window={Uri.EscapeDataString(window)}", cancel) is not { } view)
+        {
+            return 1;
+        }
+        var rows = view.GetProperty(edges ? "edges" : "services");
+        if (admin.PrintStructured(rows))
+        {
+            return 0;
+        }
+        static string Rate(JsonElement e, string name) => e.GetProperty(name) is { ValueKind: JsonValueKind.Number } v ? $"{v.GetDouble() * 100:0.##}%" : "-";
+        static string Ms(JsonElement e, string name) => e.GetProperty(name) is { ValueKind: JsonValueKind.Number } v ? $"{v.GetDouble():0.##}ms" : "-";
+        Console.WriteLine($"calls received over the last {view.GetProperty("windowSeconds").GetInt32()}s");
+        Console.WriteLine(edges
+            ? $"{"FROM",-30} {"TO",-30} {"RPS",9} {"SUCCESS",8} {"P50",9} {"P99",9} {"REQUESTS",9}"
+            : $"{"SERVICE",-30} {"RPS",9} {"SUCCESS",8} {"P50",9} {"P99",9} {"REQUESTS",9}");
+        foreach (var r in rows.EnumerateArray())
+        {
+            var from = edges ? $"{r.GetProperty("source").GetString(),-30} " : "";
+            Console.WriteLine($"{from}{r.GetProperty("service").GetString(),-30} {r.GetProperty("requestsPerSecond").GetDouble(),9:0.##} {Rate(r, "successRate"),8} {Ms(r, "p50Ms"),9} {Ms(r, "p99Ms"),9} {r.GetProperty("requests").GetInt64(),9}");
+        }
+        return 0;
+    }
+
     public static async Task<int> DescribeServiceAsync(Admin admin, string name, CancellationToken cancel)
     {
         var (snapshot, _) = await SnapshotAsync(admin, cancel);

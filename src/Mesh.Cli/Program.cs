@@ -116,6 +116,17 @@ get.SetAction(async (p, cancel) =>
 });
 root.Add(get);
 
+// stat: golden signals
+var window = new Option<string>("--window") { Description = "how far back, 1s to 5m", DefaultValueFactory = _ => "1m" };
+var edges = new Option<bool>("--edges") { Description = "per caller → callee edge (the service graph) instead of per service" };
+var stat = new Command("stat", "golden signals from what sidecars report: request rate, success rate, p50 and p99 per service, or per edge") { window, edges };
+stat.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await Inspect.StatAsync(a, p.GetValue(window)!, p.GetValue(edges), cancel);
+});
+root.Add(stat);
+
 // describe service NAME
 var serviceName = new Argument<string>("name") { Description = "the service, e.g. reviews or reviews.shop" };
 var describeService = new Command("service", "what applies to a service: its VirtualServices, DestinationRule and policies, subsets with their endpoints and health") { serviceName };

@@ -103,6 +103,23 @@ public sealed class MeshctlTests
             jason.Headers.Add("end-user", "jason");
             using var answered = await mesh.Http.SendAsync(jason);
             Assert.StartsWith("reviews-v2 ", await answered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+            // stat: the golden signals of those calls, as the reviews sidecars reported them with their heartbeats.
+            for (var i = 0; i < 9; i++)
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, (await mesh.CallAsync(caller, "reviews", "/reviews/1")).Status);
+            }
+            JsonElement edge = default;
+            await Eventually.TrueAsync(async () =>
+            {
+                (code, output) = await MeshctlAsync(Admin("stat", "--edges", "--window", "5m", "-o", "json"));
+                edge = JsonDocument.Parse(output).RootElement.EnumerateArray().FirstOrDefault(e => e.GetProperty("source").GetString() == "productpage.default");
+                return code == 0 && edge.ValueKind == JsonValueKind.Object && edge.GetProperty("requests").GetInt64() == 10;
+            }, TimeSpan.FromSeconds(15), () => $"meshctl stat --edges never showed productpage's 10 calls: {output}");
+            Assert.Equal(("reviews.default", 0L, 1.0), (edge.GetProperty("service").GetString(), edge.GetProperty("errors").GetInt64(), edge.GetProperty("successRate").GetDouble()));
+            (code, output) = await MeshctlAsync(Admin("stat", "--window", "5m"));
+            Assert.Equal(0, code);
+            Assert.Matches(@"reviews\.default\s+[\d.]+\s+100%\s+[\d.]+ms\s+[\d.]+ms\s+10\b", output);
         });
     }
 
