@@ -63,14 +63,22 @@ internal static partial class DashboardEndpoints
             context.Response.Headers.CacheControl = "no-store";
             var cancel = context.RequestAborted;
             var version = -1L;
+            var lastConfig = -1L;
             try
             {
                 while (!cancel.IsCancellationRequested)
                 {
                     var next = version < 0 ? publisher.Current : await publisher.WaitAsync(version, TimeSpan.FromSeconds(25), cancel).ConfigureAwait(false);
+                    var configVersion = publisher.ConfigVersion;
                     var data = next is null
                         ? ": keep-alive\n\n" // no change within 25 s: a comment keeps proxies from closing the stream
-                        : $"event: snapshot\ndata: {{\"version\":{next.Version},\"configVersion\":{publisher.ConfigVersion}}}\n\n";
+                        : $"event: snapshot\ndata: {{\"version\":{next.Version},\"configVersion\":{configVersion}}}\n\n";
+                    // A new config version is also an event of its own (the history page follows these).
+                    if (next is not null && lastConfig >= 0 && configVersion != lastConfig)
+                    {
+                        data += $"event: config\ndata: {{\"version\":{configVersion}}}\n\n";
+                    }
+                    lastConfig = next is null ? lastConfig : configVersion;
                     version = next?.Version ?? version;
                     await context.Response.WriteAsync(data, cancel).ConfigureAwait(false);
                     await context.Response.Body.FlushAsync(cancel).ConfigureAwait(false);

@@ -26,6 +26,7 @@ internal sealed record ControlPlaneOptions
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
         new("dns-port", "port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off (default 8600)"),
         new("dns-ttl", "duration", "TTL of every DNS answer (default 0s, as Consul)"),
+        new("config-history", "count", "how many accepted config versions are kept for history, diff and rollback, 1..100000 (default 100)"),
         new("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md) (default file)"),
         new("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)"),
         new("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
@@ -51,6 +52,7 @@ internal sealed record ControlPlaneOptions
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
     public int DnsPort { get; init; } = 8600;
     public TimeSpan DnsTtl { get; init; } = TimeSpan.Zero;
+    public int ConfigHistory { get; init; } = 100;
     public RegistryStoreKind Store { get; init; } = RegistryStoreKind.File;
     public IReadOnlyList<Uri> EtcdEndpoints { get; init; } = [];
 
@@ -74,6 +76,7 @@ internal sealed record ControlPlaneOptions
             RateLimits = Limits.RateLimitSettings.Parse(cl),
             DnsPort = cl.Port("dns-port", 8600),
             DnsTtl = cl.Duration("dns-ttl", TimeSpan.Zero),
+            ConfigHistory = cl.Int("config-history", 100, 1, 100_000),
             Store = ParseStore(cl.String("store", "file")),
             EtcdEndpoints = ParseEtcdEndpoints(cl.String("etcd-endpoints")),
             Registry = new RegistryOptions

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CsCheck;
 using Mesh.ControlPlane.Config;
+using Mesh.ControlPlane.Config.History;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Core.Config.Loading;
 using Mesh.Core.Config.Model;
@@ -188,7 +189,8 @@ public sealed class ConfigStorePropertyTests
     {
         var publisher = new SnapshotPublisher(TimeProvider.System);
         var registry = new ServiceRegistry(new RegistryOptions(), TimeProvider.System);
-        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry, NullLogger<ConfigStore>.Instance);
+        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry,
+            new FileConfigHistory(dirs.Data, 100, NullLogger.Instance), TimeProvider.System, NullLogger<ConfigStore>.Instance);
         store.Start();
         return (store, publisher);
     }
