@@ -144,6 +144,33 @@ explain.SetAction(async (p, cancel) =>
 });
 root.Add(explain);
 
+// history | diff A [B] | rollback V
+var history = new Command("history", "the kept config versions, newest first: when, how (file, apply, delete, reload, rollback), by which token, what changed");
+history.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await HistoryCommands.HistoryAsync(a, cancel);
+});
+root.Add(history);
+var diffFrom = new Argument<long>("from") { Description = "a config version (meshctl history lists them)" };
+var diffTo = new Argument<long?>("to") { Description = "another version; the running one when left out", Arity = ArgumentArity.ZeroOrOne };
+var diff = new Command("diff", "what changed between two config versions, resource by resource, as unified diffs of their YAML") { diffFrom, diffTo };
+diff.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await HistoryCommands.DiffAsync(a, p.GetValue(diffFrom), p.GetValue(diffTo), cancel);
+});
+root.Add(diff);
+var rollbackTo = new Argument<long>("version") { Description = "the config version whose resources to serve again" };
+var yes = new Option<bool>("--yes", "-y") { Description = "do not ask for confirmation" };
+var rollback = new Command("rollback", "serve an earlier version's resources again, as a new version validated like any change (docs/history.md)") { rollbackTo, yes };
+rollback.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(30));
+    return await HistoryCommands.RollbackAsync(a, p.GetValue(rollbackTo), p.GetValue(yes), Console.In, cancel);
+});
+root.Add(rollback);
+
 if (args.Length == 0)
 {
     await root.Parse(["-h"]).InvokeAsync();
