@@ -12,6 +12,7 @@ namespace Mesh.ControlPlane.Admin;
 internal static partial class DashboardEndpoints
 {
     private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("app.css")));
+    private static readonly Lazy<byte[]> HistoryScript = new(() => Read("history.js"));
 
     /// <summary>Pages anyone on the admin port may load: the sign-in form and the static assets (no data in them).</summary>
     public static void MapDashboardPages(this RouteGroupBuilder open)
@@ -19,6 +20,7 @@ internal static partial class DashboardEndpoints
         open.MapGet("/ui", (HttpContext context) => Page(context, Assets.Value.Html, "text/html; charset=utf-8"));
         open.MapGet("/ui/app.js", (HttpContext context) => Page(context, Assets.Value.Script, "text/javascript; charset=utf-8"));
         open.MapGet("/ui/app.css", (HttpContext context) => Page(context, Assets.Value.Style, "text/css; charset=utf-8"));
+        open.MapGet("/ui/history.js", (HttpContext context) => Page(context, HistoryScript.Value, "text/javascript; charset=utf-8"));
         open.MapPost("/ui/sign-in", async (HttpContext context, AdminToken token, ILogger<AdminToken> logger) =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
