@@ -43,10 +43,7 @@ public sealed class ConfigHistoryTests
         await using var mesh = new MeshCluster();
         await mesh.RunAsync(async () =>
         {
-            var cp = await mesh.StartControlPlaneAsync();
-            await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
-            await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
-            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var (cp, caller) = await ConfigHistoryTests.StartReviewsAsync(mesh);
             string[] Admin(params string[] args) => ["--admin", cp.Admin.ToString(), "--token-file", Path.Combine(cp.DataDir, "admin-token"), .. args];
             var files = Path.Combine(mesh.Root, "yaml");
             Directory.CreateDirectory(files);
@@ -54,11 +51,11 @@ public sealed class ConfigHistoryTests
             File.WriteAllText(Path.Combine(files, "v2.yaml"), Route("v2"));
             var empty = await mesh.ConfigVersionAsync();
 
-            var (code, output) = await MeshctlAsync(Admin("apply", "-f", Path.Combine(files, "v1.yaml")));
+            var (code, output) = await MeshctlTests.MeshctlAsync(Admin("apply", "-f", Path.Combine(files, "v1.yaml")));
             Assert.Equal(0, code);
             var toV1 = await mesh.ConfigVersionAsync();
             await CallsGoToAsync(mesh, caller, "reviews-v1");
-            (code, output) = await MeshctlAsync(Admin("apply", "-f", Path.Combine(files, "v2.yaml")));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("apply", "-f", Path.Combine(files, "v2.yaml")));
             Assert.Equal(0, code);
             var toV2 = await mesh.ConfigVersionAsync();
             Assert.Equal(toV1 + 1, toV2);
@@ -71,13 +68,13 @@ public sealed class ConfigHistoryTests
             Assert.Equal(("apply", "admin-token"), (newest.GetProperty("how").GetString(), newest.GetProperty("who").GetString()));
             Assert.Equal("VirtualService default/reviews", Assert.Single(newest.GetProperty("changes").GetProperty("changed").EnumerateArray()).GetString());
             Assert.DoesNotContain(mesh.AdminToken, history.ToString(), StringComparison.Ordinal);
-            (code, output) = await MeshctlAsync(Admin("history"));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("history"));
             Assert.Equal(0, code);
             Assert.Matches($@"\*{toV2}\s+\S+ \S+\s+apply\s+admin-token\s+~VirtualService default/reviews", output);
             Assert.Matches($@"\n\s+{toV1}\s+\S+ \S+\s+apply\s+admin-token\s+\+DestinationRule default/reviews, \+VirtualService default/reviews", output);
 
             // meshctl diff: the route's one line, as a unified diff.
-            (code, output) = await MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString()));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString()));
             Assert.Equal(0, code);
             Assert.Contains("changed: VirtualService default/reviews", output, StringComparison.Ordinal);
             Assert.Contains("-  - route: [{destination: {host: reviews, subset: v1}}]\n+  - route: [{destination: {host: reviews, subset: v2}}]", output, StringComparison.Ordinal);
@@ -101,7 +98,7 @@ public sealed class ConfigHistoryTests
             await Eventually.TrueAsync(async () => await mesh.ConfigVersionAsync() == rolledBack + 1, TimeSpan.FromSeconds(20), () => "the config dir edit was not accepted");
             var edited = (await JsonAsync(mesh, cp, "/v1/config/history")).GetProperty("versions")[0];
             Assert.Equal(("file", "config-dir"), (edited.GetProperty("how").GetString(), edited.GetProperty("who").GetString()));
-            (code, output) = await MeshctlAsync(Admin("rollback", empty.ToString(), "--yes"));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("rollback", empty.ToString(), "--yes"));
             Assert.Equal(1, code);
             Assert.Contains("preview.yaml:7:51: spec.http[0].route[0].destination.subset: subset 'v2' of host 'reviews' is not defined by any DestinationRule", output, StringComparison.Ordinal);
             Assert.Contains("the running config is unchanged", output, StringComparison.Ordinal);
@@ -112,13 +109,22 @@ public sealed class ConfigHistoryTests
             var before = (await JsonAsync(mesh, cp, "/v1/config/history")).GetProperty("versions").ToString();
             cp = await mesh.RestartControlPlaneAsync();
             Assert.Equal(before, (await JsonAsync(mesh, cp, "/v1/config/history")).GetProperty("versions").ToString());
-            (code, output) = await MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString(), "-o", "json"));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString(), "-o", "json"));
             Assert.Equal(0, code);
             Assert.Equal("changed", JsonDocument.Parse(output).RootElement.GetProperty("resources")[0].GetProperty("change").GetString());
-            (code, output) = await MeshctlAsync(Admin("rollback", toV2.ToString(), "-y"));
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("rollback", toV2.ToString(), "-y"));
             Assert.Equal(0, code);
             await CallsGoToAsync(mesh, caller, "reviews-v2");
         });
+    }
+
+    /// <summary>A control plane, reviews v1 and v2 (labelled version=v1, version=v2), and productpage to call them from.</summary>
+    internal static async Task<(ControlPlane Cp, Sidecar Caller)> StartReviewsAsync(MeshCluster mesh)
+    {
+        var cp = await mesh.StartControlPlaneAsync();
+        await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
+        await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
+        return (cp, await mesh.StartServiceAsync("productpage", "productpage-1"));
     }
 
     /// <summary>Waits until ten calls in a row through <paramref name="caller"/>'s sidecar reach <paramref name="instance"/>.</summary>
@@ -135,13 +141,6 @@ public sealed class ConfigHistoryTests
 
     private static async Task<JsonElement> JsonAsync(MeshCluster mesh, ControlPlane cp, string path) =>
         JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(cp.Admin, path))).RootElement.Clone();
-
-    private static async Task<(int Code, string Output)> MeshctlAsync(string[] args)
-    {
-        await using var meshctl = MeshProcess.StartDll("meshctl " + string.Join(' ', args.Skip(4)), RepoPaths.MeshctlDll, args);
-        var code = await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        return (code, meshctl.Output);
-    }
 
     /// <summary>meshctl with <paramref name="input"/> on its standard input (an operator answering its prompt).</summary>
     private static async Task<(int Code, string Output)> MeshctlWithInputAsync(string[] args, string input)

@@ -85,10 +85,7 @@ public sealed class DashboardTests(ITestOutputHelper output)
         await using var mesh = new MeshCluster();
         await mesh.RunAsync(async () =>
         {
-            var cp = await mesh.StartControlPlaneAsync();
-            await mesh.StartServiceAsync("reviews", "reviews-v1", "--label", "version=v1");
-            await mesh.StartServiceAsync("reviews", "reviews-v2", "--label", "version=v2");
-            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            var (cp, caller) = await ConfigHistoryTests.StartReviewsAsync(mesh);
             await ApplyAsync(mesh, cp, ConfigHistoryTests.Subsets + ConfigHistoryTests.Route("v1"));
             var toV1 = await mesh.ConfigVersionAsync();
 
