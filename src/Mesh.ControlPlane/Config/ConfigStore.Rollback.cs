@@ -51,7 +51,8 @@ internal sealed partial class ConfigStore
             }
 
             WriteAppliedLayer(applied);
-            _pins.Replace(applied.Where(r => r.Layer == HistoryResource.DirectoryLayer).Select(r =>
+            // Pinned: what V had from the config dir, or through an earlier rollback's pin.
+            _pins.Replace(applied.Where(r => r.Layer is HistoryResource.DirectoryLayer or HistoryResource.PinnedLayer).Select(r =>
                 new RollbackPins.RollbackPin(AppliedName(r.Kind, r.Namespace, r.Name), r.Key, RollbackPins.Hash(directory.GetValueOrDefault(r.Key)?.Resource.Yaml))));
             var before = Version;
             var reloaded = Reload(change: new ConfigChange(ConfigChange.Rollback, who, $"to version {target}", target));

@@ -2,11 +2,12 @@ namespace Mesh.ControlPlane.Config.History;
 
 /// <summary>One resource of a config version as the operator wrote it: its YAML document and where it came from.</summary>
 /// <param name="Source">The file it was read from: a config dir file, or <c>applied/…</c> for a resource applied through the API.</param>
-/// <param name="Layer"><c>config-dir</c> or <c>applied</c>.</param>
+/// <param name="Layer"><c>config-dir</c>, <c>applied</c>, or <c>pinned</c>: applied by a rollback until the config dir's file of it is edited.</param>
 internal sealed record HistoryResource(string Kind, string Namespace, string Name, string Source, string Layer, string Yaml)
 {
     public const string DirectoryLayer = "config-dir";
     public const string AppliedLayer = "applied";
+    public const string PinnedLayer = "pinned";
 
     public string Key => $"{Kind} {Namespace}/{Name}";
 }

@@ -126,8 +126,19 @@ public sealed class ConfigStoreHistoryTests : IDisposable
         (store, publisher) = Start();
         Assert.Equal("v1", SubsetServed(publisher));
 
+        var rolledBack = store.Version;
+        Assert.Equal(HistoryResource.PinnedLayer, store.History.Get(rolledBack)!.Resources.Single(r => r.Kind == "VirtualService").Layer);
+
         // The next edit of that resource in its file wins over the rollback.
         File.WriteAllText(file, Subsets + "---\n" + Route("v2").Replace("http:", "http: # canary again", StringComparison.Ordinal));
+        Assert.True(store.Reload().Succeeded);
+        Assert.Equal("v2", SubsetServed(publisher));
+        Assert.Empty(AppliedFiles());
+
+        // Rolling back to the version the pin served pins it again, and the next file edit wins again.
+        Assert.True(store.Rollback(rolledBack).Result.Succeeded);
+        Assert.Equal("v1", SubsetServed(publisher));
+        File.WriteAllText(file, Subsets + "---\n" + Route("v2"));
         Assert.True(store.Reload().Succeeded);
         Assert.Equal("v2", SubsetServed(publisher));
         Assert.Empty(AppliedFiles());
