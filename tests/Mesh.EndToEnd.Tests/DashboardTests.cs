@@ -134,8 +134,19 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Assertions.Expect(newest).ToContainTextAsync("admin-token (dashboard)");
             Assert.Equal(toV2 + 1, await mesh.ConfigVersionAsync());
             await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v1");
-            Assert.Equal(0, navigations);
             await page.Locator("#history").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Shots, "6-rolled-back.png") });
+
+            // A rollback today's config dir makes invalid: the page shows the refusal with the position, and nothing changes.
+            mesh.WriteConfig("preview.yaml", ConfigHistoryTests.Route("v2").Replace("name: reviews}", "name: preview}", StringComparison.Ordinal).Replace("hosts: [reviews]", "hosts: [preview]", StringComparison.Ordinal));
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV2 + 2} (running)");
+            await page.Locator("#history tbody tr:has(td[data-version='1']) button.rollback").ClickAsync();
+            await page.ClickAsync("#rollback-yes");
+            await Assertions.Expect(page.Locator("#history-result")).ToContainTextAsync("Rollback to version 1 refused (422); the running config is unchanged.");
+            await Assertions.Expect(page.Locator("#history-result")).ToContainTextAsync("preview.yaml:7:51: spec.http[0].route[0].destination.subset");
+            Assert.Equal(toV2 + 2, await mesh.ConfigVersionAsync());
+            await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v1");
+            Assert.Equal(0, navigations);
+            await page.Locator("#history").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Shots, "7-rollback-refused.png") });
         });
     }
 
