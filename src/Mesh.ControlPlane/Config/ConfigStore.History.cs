@@ -15,7 +15,7 @@ internal sealed partial class ConfigStore
 
     private void RecordVersion(long version, IEnumerable<ConfigFile> files, ConfigChange change)
     {
-        var pinned = _pins.All.Select(p => p.AppliedName).ToHashSet(StringComparer.Ordinal);
+        var pinned = Pins.All.Select(p => p.AppliedName).ToHashSet(StringComparer.Ordinal);
         var resources = VersionResources.Of(files).Select(l => pinned.Contains(l.Resource.Source) ? l.Resource with { Layer = HistoryResource.PinnedLayer } : l.Resource).ToArray();
         var previous = history.Latest();
         var changes = ChangeSummary.Between(previous?.Resources ?? [], resources);

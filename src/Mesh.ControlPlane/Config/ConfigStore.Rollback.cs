@@ -12,7 +12,7 @@ internal sealed partial class ConfigStore
 {
     private RollbackPins? _rollbackPins;
 
-    private RollbackPins _pins => _rollbackPins ??= new RollbackPins(options.DataDir);
+    private RollbackPins Pins => _rollbackPins ??= new RollbackPins(options.DataDir);
 
     /// <summary>
     /// Makes a new version that serves the resources of <paramref name="target"/>, validated like any
@@ -52,7 +52,7 @@ internal sealed partial class ConfigStore
 
             WriteAppliedLayer(applied);
             // Pinned: what V had from the config dir, or through an earlier rollback's pin.
-            _pins.Replace(applied.Where(r => r.Layer is HistoryResource.DirectoryLayer or HistoryResource.PinnedLayer).Select(r =>
+            Pins.Replace(applied.Where(r => r.Layer is HistoryResource.DirectoryLayer or HistoryResource.PinnedLayer).Select(r =>
                 new RollbackPins.RollbackPin(AppliedName(r.Kind, r.Namespace, r.Name), r.Key, RollbackPins.Hash(directory.GetValueOrDefault(r.Key)?.Resource.Yaml))));
             var before = Version;
             var reloaded = Reload(change: new ConfigChange(ConfigChange.Rollback, who, $"to version {target}", target));
@@ -82,18 +82,18 @@ internal sealed partial class ConfigStore
     {
         lock (_applyGate)
         {
-            if (_pins.All.Count == 0)
+            if (Pins.All.Count == 0)
             {
                 return;
             }
             var directory = VersionResources.Of(DirectoryFiles()).ToDictionary(l => l.Resource.Key, l => l.Resource.Yaml, StringComparer.Ordinal);
-            var outdated = _pins.All.Where(p => RollbackPins.Hash(directory.GetValueOrDefault(p.Key)) != p.DirectoryHash).ToArray();
+            var outdated = Pins.All.Where(p => RollbackPins.Hash(directory.GetValueOrDefault(p.Key)) != p.DirectoryHash).ToArray();
             foreach (var pin in outdated)
             {
                 File.Delete(Path.Combine(options.DataDir, pin.AppliedName));
                 Log.RollbackPinDropped(logger, pin.Key);
             }
-            _pins.Forget(outdated.Select(p => p.AppliedName));
+            Pins.Forget(outdated.Select(p => p.AppliedName));
         }
     }
 }

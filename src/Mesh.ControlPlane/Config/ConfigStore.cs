@@ -113,7 +113,7 @@ internal sealed partial class ConfigStore(
                 Log.ResourceApplied(logger, document.ToString(), fileName);
             }
             // An explicit apply replaces what a rollback put there: a later file edit no longer drops it.
-            _pins.Forget(documents.Select(AppliedName));
+            Pins.Forget(documents.Select(AppliedName));
             // Report what the posted file caused, not every warning the rest of the config carries.
             var reloaded = Reload(change: new ConfigChange(ConfigChange.Apply, who, Described(fileName, documents)));
             return (reloaded.Succeeded ? check with { Problems = check.Problems.Where(p => p.File == fileName).ToArray() } : reloaded, documents);
@@ -159,7 +159,7 @@ internal sealed partial class ConfigStore(
                 File.Delete(Path.Combine(options.DataDir, AppliedName(document)));
                 Log.ResourceDeleted(logger, document.ToString());
             }
-            _pins.Forget(deleted.Select(AppliedName));
+            Pins.Forget(deleted.Select(AppliedName));
             var reloaded = Reload(change: new ConfigChange(ConfigChange.Delete, who, Described(fileName, deleted)));
             return (reloaded.Succeeded ? new ConfigLoadResult(reloaded.Config, []) : reloaded, deleted);
         }

@@ -6,6 +6,10 @@
   let followNewest = true; // the diff shown is the newest version's until another is picked
   let current = 0;
   let pending = null; // the version a confirmation dialog is open for
+  // Refreshes and diffs overlap (an event during a refresh): only the latest one started may draw, or a
+  // slow answer about an older version would replace a newer one.
+  let refreshes = 0;
+  let diffs = 0;
 
   function changes(c) {
     const parts = [...c.added.map((r) => `+${r}`), ...c.removed.map((r) => `-${r}`), ...c.changed.map((r) => `~${r}`)];
@@ -45,12 +49,13 @@
   }
 
   async function showDiff(version, previous) {
+    const mine = ++diffs;
     if (previous === undefined) {
       renderDiff(`Version ${version}: the oldest kept`, []);
       return;
     }
     const diff = await get(`/v1/config/diff?from=${previous}&to=${version}`);
-    renderDiff(`Version ${version} against ${previous}`, diff.resources);
+    if (mine === diffs) renderDiff(`Version ${version} against ${previous}`, diff.resources);
   }
 
   async function askRollback(version) {
@@ -90,7 +95,9 @@
   }
 
   async function refresh() {
+    const mine = ++refreshes;
     const history = await get("/v1/config/history");
+    if (mine !== refreshes) return;
     current = history.current;
     const versions = history.versions;
     fill("history", versions.map((v, i) => {

@@ -15,7 +15,7 @@ namespace Mesh.ControlPlane.Config.History;
 internal sealed class RollbackPins(string dataDir)
 {
     private readonly string _path = Path.Combine(dataDir, "rollback-pins.json");
-    private List<RollbackPin>? _pins;
+    private volatile List<RollbackPin>? _pins;
 
     /// <param name="AppliedName">The applied file, <c>applied/kind.namespace.name.yaml</c>.</param>
     /// <param name="DirectoryHash">SHA-256 of the config dir's text of the resource at the rollback; null when the dir had none.</param>
@@ -39,8 +39,10 @@ internal sealed class RollbackPins(string dataDir)
     public void Forget(IEnumerable<string> appliedNames)
     {
         var names = appliedNames.ToHashSet(StringComparer.Ordinal);
-        if (Pins.RemoveAll(p => names.Contains(p.AppliedName)) > 0)
+        var kept = Pins.Where(p => !names.Contains(p.AppliedName)).ToList();
+        if (kept.Count < Pins.Count)
         {
+            _pins = kept; // a new list, never changed in place: the history reads pins while a rollback writes them
             Save();
         }
     }
