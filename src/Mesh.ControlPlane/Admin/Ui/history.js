@@ -1,5 +1,5 @@
 // The dashboard's History section: kept config versions, the diff of one against its predecessor, and
-// rollback with a confirmation. Uses get() and cell() of app.js; follows the "config" events of /v1/events.
+// rollback with a confirmation. Uses get(), cell() and fill() of app.js; follows the config version of /v1/events.
 "use strict";
 
 (() => {
@@ -124,6 +124,11 @@
     document.getElementById("rollback-yes").addEventListener("click", () => rollback().catch(() => {}));
     document.getElementById("rollback-no").addEventListener("click", () => document.getElementById("rollback-confirm").close());
     events.addEventListener("config", () => refresh().catch(() => {}));
+    // Also by the snapshot events' configVersion: a change made after this page read the history but
+    // before its event stream connected comes as the stream's first snapshot, with no config event.
+    events.addEventListener("snapshot", (e) => {
+      if (JSON.parse(e.data).configVersion !== current) refresh().catch(() => {});
+    });
     return refresh();
   }
 
