@@ -92,18 +92,28 @@ public sealed class DashboardTests(ITestOutputHelper output)
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await LaunchAsync(playwright);
             var page = await (await NewContextAsync(browser)).NewPageAsync();
+            // The page's event stream is held until a change is made after the page read the history:
+            // the stream's first snapshot is then the only news of it (no config event comes).
+            var streamHeld = new TaskCompletionSource();
+            await page.RouteAsync("**/v1/events", async route =>
+            {
+                await streamHeld.Task;
+                await route.ContinueAsync();
+            });
             await page.GotoAsync(new Uri(cp.Admin, "/ui").ToString());
             await page.FillAsync("input[name=token]", mesh.AdminToken);
             await page.ClickAsync("#sign-in button[type=submit]");
             await Assertions.Expect(page.Locator("#app")).ToBeVisibleAsync();
+            var newest = page.Locator("#history tbody tr").First;
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV1} (running)");
             var navigations = 0;
             page.FrameNavigated += (_, frame) => navigations += frame == page.MainFrame ? 1 : 0;
 
             // A change applied while the page is open shows in History, newest first, with its diff.
             await ApplyAsync(mesh, cp, ConfigHistoryTests.Route("v2"));
             var toV2 = await mesh.ConfigVersionAsync();
+            streamHeld.SetResult();
             await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v2");
-            var newest = page.Locator("#history tbody tr").First;
             await Assertions.Expect(newest).ToContainTextAsync($"{toV2} (running)");
             await Assertions.Expect(newest).ToContainTextAsync("apply");
             await Assertions.Expect(newest).ToContainTextAsync("admin-token");
