@@ -173,6 +173,12 @@ public sealed class ConfigStorePropertyTests
             Assert.Equal(before.ConfigJson == after.ConfigJson ? before.Version : before.Version + 1, after.Version);
             // What was validated is what is served: the edit's resources are all there, none lost on the way to disk.
             Assert.Equal(Shape(result.Config!), Shape(publisher.Config));
+            // And what the history keeps of the version is what is served: a rollback to it serves the same.
+            var kept = store.History.Latest()!;
+            Assert.Equal(after.Version, kept.Info.Version);
+            var reloaded = ConfigLoader.LoadLayers(kept.Resources.Select(r => new ConfigFile(r.Source, r.Yaml)));
+            Assert.True(reloaded.Succeeded, string.Join('\n', reloaded.Errors));
+            Assert.Equal(Shape(publisher.Config), Shape(reloaded.Config!));
         }
 
         // A restart (or a crash: nothing is held back in memory) on the same directories serves the last accepted config.
