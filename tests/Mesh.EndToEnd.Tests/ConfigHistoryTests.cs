@@ -115,6 +115,14 @@ public sealed class ConfigHistoryTests
             (code, output) = await MeshctlTests.MeshctlAsync(Admin("rollback", toV2.ToString(), "-y"));
             Assert.Equal(0, code);
             await CallsGoToAsync(mesh, caller, "reviews-v2");
+
+            // Bad requests say what is wrong; without the admin token there is no history.
+            await AssertRefusedAsync(mesh, new(HttpMethod.Get, new Uri(cp.Admin, "/v1/config/history/latest")), 400, "version: expected a config version number, got 'latest'");
+            await AssertRefusedAsync(mesh, new(HttpMethod.Get, new Uri(cp.Admin, "/v1/config/history/9999")), 404, $"config version 9999 is not in the history (kept: 1-{rolledBack + 2}");
+            await AssertRefusedAsync(mesh, new(HttpMethod.Get, new Uri(cp.Admin, "/v1/config/diff?to=x")), 400, "from: required, a config version number", "to: expected a config version number, got 'x'");
+            await AssertRefusedAsync(mesh, new(HttpMethod.Post, new Uri(cp.Admin, "/v1/config/rollback")) { Content = new StringContent("{\"version\": \"3\"}") }, 400, "naming a kept config version");
+            using var anonymous = new HttpClient();
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri(cp.Admin, "/v1/config/history"))).StatusCode);
         });
     }
 
@@ -138,6 +146,21 @@ public sealed class ConfigHistoryTests
             }
             return answers;
         }, answers => answers.All(a => a == instance), TimeSpan.FromSeconds(20), () => $"calls did not all go to {instance}");
+
+    /// <summary>Asserts the admin API refuses <paramref name="request"/> with <paramref name="status"/>, its errors saying each of <paramref name="expected"/>.</summary>
+    private static async Task AssertRefusedAsync(MeshCluster mesh, HttpRequestMessage request, int status, params string[] expected)
+    {
+        using var sent = request;
+        var (method, uri) = (request.Method, request.RequestUri);
+        using var response = await mesh.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True((int)response.StatusCode == status, $"{method} {uri}: expected {status}, got {(int)response.StatusCode} {text}");
+        var errors = JsonDocument.Parse(text).RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        foreach (var error in expected)
+        {
+            Assert.Contains(errors, e => e.Contains(error, StringComparison.Ordinal));
+        }
+    }
 
     private static async Task<JsonElement> JsonAsync(MeshCluster mesh, ControlPlane cp, string path) =>
         JsonDocument.Parse(await mesh.Http.GetStringAsync(new Uri(cp.Admin, path))).RootElement.Clone();
