@@ -155,6 +155,33 @@ explain.SetAction(async (p, cancel) =>
 });
 root.Add(explain);
 
+// history | diff A [B] | rollback V
+var history = new Command("history", "the kept config versions, newest first: when, how (file, apply, delete, reload, rollback), by which token, what changed");
+history.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await HistoryCommands.HistoryAsync(a, cancel);
+});
+root.Add(history);
+var diffFrom = new Argument<long>("from") { Description = "a config version (meshctl history lists them)", CustomParser = r => ConfigVersion(r) ?? 0 };
+var diffTo = new Argument<long?>("to") { Description = "another version; the running one when left out", Arity = ArgumentArity.ZeroOrOne, CustomParser = ConfigVersion };
+var diff = new Command("diff", "what changed between two config versions, resource by resource, as unified diffs of their YAML") { diffFrom, diffTo };
+diff.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await HistoryCommands.DiffAsync(a, p.GetValue(diffFrom), p.GetValue(diffTo), cancel);
+});
+root.Add(diff);
+var rollbackTo = new Argument<long>("version") { Description = "the config version whose resources to serve again", CustomParser = r => ConfigVersion(r) ?? 0 };
+var yes = new Option<bool>("--yes", "-y") { Description = "do not ask for confirmation" };
+var rollback = new Command("rollback", "serve an earlier version's resources again, as a new version validated like any change (docs/history.md)") { rollbackTo, yes };
+rollback.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(30));
+    return await HistoryCommands.RollbackAsync(a, p.GetValue(rollbackTo), p.GetValue(yes), Console.In, cancel);
+});
+root.Add(rollback);
+
 if (args.Length == 0)
 {
     await root.Parse(["-h"]).InvokeAsync();
@@ -175,7 +202,21 @@ if (parsed.Errors.Count > 0 && !parsed.Tokens.Any(t => t.Value is "-h" or "--hel
     Console.Error.WriteLine("meshctl -h lists the commands; meshctl <command> -h explains one");
     return Flags.UsageExitCode;
 }
-return await parsed.InvokeAsync();
+try
+{
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+{
+    // A stack trace is not an error message: say which control plane could not be reached and why.
+    Console.Error.WriteLine($"meshctl: cannot reach the control plane's admin API at {parsed.GetValue(admin)}: {e.Message}");
+    return 1;
+}
+
+static long? ConfigVersion(System.CommandLine.Parsing.ArgumentResult result) =>
+    result.Tokens.Count == 0 ? null
+    : long.TryParse(result.Tokens[0].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version) && version > 0 ? version
+    : Fail<long?>(result, $"{result.Argument.Name} expects a config version number (meshctl history lists them), got '{result.Tokens[0].Value}'");
 
 static T Fail<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
 {

@@ -103,6 +103,7 @@ adminApi.MapGet("/live", () => Results.Text("live\n"));
 adminApi.MapDashboardPages();
 var admin = adminApi.MapGroup("").RequireAuthorization(MeshAuthentication.AdminPolicy);
 admin.MapAdmin();
+admin.MapConfigHistory();
 admin.MapDashboardData();
 admin.MapJoinTokens();
 

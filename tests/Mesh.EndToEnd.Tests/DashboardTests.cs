@@ -27,18 +27,16 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await mesh.StartServiceAsync("productpage", "productpage-1");
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
-            var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+            await using var browser = await LaunchAsync(playwright);
+            var context = await NewContextAsync(browser);
             var page = await context.NewPageAsync();
-            var shots = Path.Combine(RepoPaths.Root, "tests", "Mesh.EndToEnd.Tests", "TestResults", "dashboard");
-            Directory.CreateDirectory(shots);
             var ui = new Uri(cp.Admin, "/ui").ToString();
 
             // Without the cookie: the sign-in form, and no data.
             await page.GotoAsync(ui);
             await Assertions.Expect(page.Locator("#sign-in")).ToBeVisibleAsync();
             Assert.False(await page.Locator("#app").IsVisibleAsync());
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "1-sign-in.png") });
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "1-sign-in.png") });
 
             // A wrong token is refused; the right one signs in. Neither is ever in the URL.
             await page.FillAsync("input[name=token]", "mesh-admin.wrong");
@@ -63,7 +61,7 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Assertions.Expect(page.Locator("#instances tbody tr", new PageLocatorOptions { HasText = "reviews-v2" })).Not.ToContainTextAsync("lapsed");
             await Assertions.Expect(page.Locator("#proxies tbody")).ToContainTextAsync("SYNCED");
             await Assertions.Expect(page.Locator("#ca dl")).ToContainTextAsync("cluster.local");
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "2-services.png"), FullPage = true });
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "2-services.png"), FullPage = true });
 
             // An instance dies: the page follows within a few seconds, with no reload.
             var navigations = 0;
@@ -73,12 +71,117 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Assertions.Expect(reviews).ToContainTextAsync("1/", new LocatorAssertionsToContainTextOptions { Timeout = 10_000 });
             output.WriteLine($"instance killed to the page showing it: {clock.ElapsedMilliseconds} ms");
             Assert.Equal(0, navigations);
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "3-instance-gone.png"), FullPage = true });
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "3-instance-gone.png"), FullPage = true });
 
             // Signed out, the data is gone again.
             await page.ClickAsync("#sign-out button");
             await Assertions.Expect(page.Locator("#sign-in")).ToBeVisibleAsync();
         });
+    }
+
+    /// <summary>The History section: a change applied through the API shows with its diff; Rollback asks first, then restores the routing, and calls follow.</summary>
+    [Fact]
+    public async Task Dashboard_History_ShowsAnAppliedChange_RollbackAfterConfirmation_RestoresTheRouting_CallsFollow()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: .ci/run installs Debian's chromium");
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            var (cp, caller) = await ConfigHistoryTests.StartReviewsAsync(mesh);
+            await ApplyAsync(mesh, cp, ConfigHistoryTests.Subsets + ConfigHistoryTests.Route("v1"));
+            var toV1 = await mesh.ConfigVersionAsync();
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await LaunchAsync(playwright);
+            var page = await (await NewContextAsync(browser)).NewPageAsync();
+            // The page's event stream is held until a change is made after the page read the history:
+            // the stream's first snapshot is then the only news of it (no config event comes).
+            var streamHeld = new TaskCompletionSource();
+            await page.RouteAsync("**/v1/events", async route =>
+            {
+                await streamHeld.Task;
+                await route.ContinueAsync();
+            });
+            await page.GotoAsync(new Uri(cp.Admin, "/ui").ToString());
+            await page.FillAsync("input[name=token]", mesh.AdminToken);
+            await page.ClickAsync("#sign-in button[type=submit]");
+            await Assertions.Expect(page.Locator("#app")).ToBeVisibleAsync();
+            var newest = page.Locator("#history tbody tr").First;
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV1} (running)");
+            var navigations = 0;
+            page.FrameNavigated += (_, frame) => navigations += frame == page.MainFrame ? 1 : 0;
+
+            // A change applied while the page is open shows in History, newest first, with its diff.
+            await ApplyAsync(mesh, cp, ConfigHistoryTests.Route("v2"));
+            var toV2 = await mesh.ConfigVersionAsync();
+            streamHeld.SetResult();
+            await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v2");
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV2} (running)");
+            await Assertions.Expect(newest).ToContainTextAsync("apply");
+            await Assertions.Expect(newest).ToContainTextAsync("admin-token");
+            await Assertions.Expect(newest).ToContainTextAsync("~VirtualService default/reviews");
+            await Assertions.Expect(page.Locator("#history-diff")).ToContainTextAsync($"Version {toV2} against {toV1}");
+            await Assertions.Expect(page.Locator("#history-diff .add")).ToHaveTextAsync("+  - route: [{destination: {host: reviews, subset: v2}}]");
+            await Assertions.Expect(page.Locator("#history-diff .del")).ToHaveTextAsync("-  - route: [{destination: {host: reviews, subset: v1}}]");
+            await page.Locator("#history").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Shots, "4-history.png") });
+
+            // Rollback asks first; Cancel changes nothing.
+            var rollback = page.Locator($"#history tbody tr:has(td[data-version='{toV1}']) button.rollback");
+            await rollback.ClickAsync();
+            var dialog = page.Locator("#rollback-confirm");
+            await Assertions.Expect(dialog).ToBeVisibleAsync();
+            await Assertions.Expect(dialog).ToContainTextAsync($"Roll back to version {toV1}?");
+            await Assertions.Expect(dialog).ToContainTextAsync("changed: VirtualService default/reviews");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "5-rollback-confirm.png") });
+            await page.ClickAsync("#rollback-no");
+            await Assertions.Expect(dialog).Not.ToBeVisibleAsync();
+            Assert.Equal(toV2, await mesh.ConfigVersionAsync());
+
+            // Confirmed: a new version serving version toV1's resources; the page follows, and so do calls.
+            await rollback.ClickAsync();
+            await page.ClickAsync("#rollback-yes");
+            await Assertions.Expect(page.Locator("#history-result")).ToContainTextAsync($"Rolled back to version {toV1}: now version {toV2 + 1}.");
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV2 + 1} (running)");
+            await Assertions.Expect(newest).ToContainTextAsync($"rollback to {toV1}");
+            await Assertions.Expect(newest).ToContainTextAsync("admin-token (dashboard)");
+            Assert.Equal(toV2 + 1, await mesh.ConfigVersionAsync());
+            await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v1");
+            await page.Locator("#history").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Shots, "6-rolled-back.png") });
+
+            // A rollback today's config dir makes invalid: the page shows the refusal with the position, and nothing changes.
+            mesh.WriteConfig("preview.yaml", ConfigHistoryTests.Route("v2").Replace("name: reviews}", "name: preview}", StringComparison.Ordinal).Replace("hosts: [reviews]", "hosts: [preview]", StringComparison.Ordinal));
+            await Assertions.Expect(newest).ToContainTextAsync($"{toV2 + 2} (running)");
+            await page.Locator("#history tbody tr:has(td[data-version='1']) button.rollback").ClickAsync();
+            await page.ClickAsync("#rollback-yes");
+            await Assertions.Expect(page.Locator("#history-result")).ToContainTextAsync("Rollback to version 1 refused (422); the running config is unchanged.");
+            await Assertions.Expect(page.Locator("#history-result")).ToContainTextAsync("preview.yaml:7:51: spec.http[0].route[0].destination.subset");
+            Assert.Equal(toV2 + 2, await mesh.ConfigVersionAsync());
+            await ConfigHistoryTests.CallsGoToAsync(mesh, caller, "reviews-v1");
+            Assert.Equal(0, navigations);
+            await page.Locator("#history").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Shots, "7-rollback-refused.png") });
+        });
+    }
+
+    private static string Shots
+    {
+        get
+        {
+            var shots = Path.Combine(RepoPaths.Root, "tests", "Mesh.EndToEnd.Tests", "TestResults", "dashboard");
+            Directory.CreateDirectory(shots);
+            return shots;
+        }
+    }
+
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) =>
+        playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+
+    private static Task<IBrowserContext> NewContextAsync(IBrowser browser) =>
+        browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+
+    private static async Task ApplyAsync(MeshCluster mesh, ControlPlane cp, string yaml)
+    {
+        using var response = await mesh.Http.PostAsync(new Uri(cp.Admin, "/v1/apply?file=reviews.yaml"), new StringContent(yaml));
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     /// <summary>
@@ -130,8 +233,8 @@ public sealed class DashboardTests(ITestOutputHelper output)
             Assert.Equal((10L, 0L), edges["ratings.default"]);
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
-            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+            await using var browser = await LaunchAsync(playwright);
+            var page = await (await NewContextAsync(browser)).NewPageAsync();
             await page.GotoAsync(new Uri(cp.Admin, "/ui").ToString());
             await page.FillAsync("input[name=token]", mesh.AdminToken);
             await page.ClickAsync("#sign-in button[type=submit]");
@@ -143,10 +246,8 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Assertions.Expect(page.Locator("#graph [data-node='ratings.default']")).ToBeVisibleAsync();
             await Assertions.Expect(page.Locator("#graph [data-edge='productpage.default>reviews.default']")).ToContainTextAsync("80.00%");
             await Assertions.Expect(page.Locator("#graph [data-edge='ratings.default>reviews.default']")).ToContainTextAsync("100%");
-            var shots = Path.Combine(RepoPaths.Root, "tests", "Mesh.EndToEnd.Tests", "TestResults", "dashboard");
-            Directory.CreateDirectory(shots);
             await page.Locator("#signals").ScrollIntoViewIfNeededAsync();
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "4-golden-signals-and-graph.png"), FullPage = true });
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "8-golden-signals-and-graph.png"), FullPage = true });
         });
     }
 }

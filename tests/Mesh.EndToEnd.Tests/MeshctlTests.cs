@@ -123,7 +123,7 @@ public sealed class MeshctlTests
         });
     }
 
-    private static async Task<(int Code, string Output)> MeshctlAsync(string[] args)
+    internal static async Task<(int Code, string Output)> MeshctlAsync(string[] args)
     {
         await using var meshctl = MeshProcess.StartDll("meshctl " + string.Join(' ', args.SkipWhile(a => a.StartsWith("--", StringComparison.Ordinal) || a.Contains('/')).Take(2)), RepoPaths.MeshctlDll, args);
         var code = await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30));

@@ -20,9 +20,9 @@ internal static class AdminEndpoints
         admin.MapGet("/v1/config", (SnapshotPublisher publisher) =>
             Results.Json(new { version = publisher.ConfigVersion, config = publisher.Config }, MeshJson.Indented));
 
-        admin.MapPost("/v1/config/reload", (ConfigStore store) =>
+        admin.MapPost("/v1/config/reload", (HttpContext context, ConfigStore store) =>
         {
-            var result = store.Reload();
+            var result = store.Reload(change: new Config.History.ConfigChange(Config.History.ConfigChange.Reload, HistoryEndpoints.Caller(context)));
             return result.Succeeded
                 ? Results.Json(new { accepted = true, version = store.Version, warnings = result.Problems.Select(p => p.ToString()) }, MeshJson.Indented)
                 : Results.Json(new { accepted = false, version = store.Version, errors = result.Problems.Select(p => p.ToString()) }, MeshJson.Indented, statusCode: StatusCodes.Status422UnprocessableEntity);
@@ -41,13 +41,13 @@ internal static class AdminEndpoints
         admin.MapPost("/v1/apply", async (HttpRequest request, ConfigStore store) =>
         {
             var (name, text) = await ReadFileAsync(request);
-            var (result, applied) = store.Apply(name, text);
+            var (result, applied) = store.Apply(name, text, HistoryEndpoints.Caller(request.HttpContext));
             return Report(result, result.Succeeded && applied.Count > 0, applied, store.Version);
         }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
         admin.MapPost("/v1/delete", async (HttpRequest request, ConfigStore store) =>
         {
             var (name, text) = await ReadFileAsync(request);
-            var (result, deleted) = store.Delete(name, text);
+            var (result, deleted) = store.Delete(name, text, HistoryEndpoints.Caller(request.HttpContext));
             return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
         }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
 

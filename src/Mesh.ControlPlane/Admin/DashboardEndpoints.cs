@@ -14,6 +14,7 @@ namespace Mesh.ControlPlane.Admin;
 internal static partial class DashboardEndpoints
 {
     private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Traffic, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("traffic.js"), Read("app.css")));
+    private static readonly Lazy<byte[]> HistoryScript = new(() => Read("history.js"));
 
     /// <summary>Pages anyone on the admin port may load: the sign-in form and the static assets (no data in them).</summary>
     public static void MapDashboardPages(this RouteGroupBuilder open)
@@ -22,6 +23,7 @@ internal static partial class DashboardEndpoints
         open.MapGet("/ui/app.js", (HttpContext context) => Page(context, Assets.Value.Script, "text/javascript; charset=utf-8"));
         open.MapGet("/ui/traffic.js", (HttpContext context) => Page(context, Assets.Value.Traffic, "text/javascript; charset=utf-8"));
         open.MapGet("/ui/app.css", (HttpContext context) => Page(context, Assets.Value.Style, "text/css; charset=utf-8"));
+        open.MapGet("/ui/history.js", (HttpContext context) => Page(context, HistoryScript.Value, "text/javascript; charset=utf-8"));
         open.MapPost("/ui/sign-in", async (HttpContext context, AdminToken token, ILogger<AdminToken> logger) =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
@@ -78,14 +80,22 @@ internal static partial class DashboardEndpoints
             context.Response.Headers.CacheControl = "no-store";
             var cancel = context.RequestAborted;
             var version = -1L;
+            var lastConfig = -1L;
             try
             {
                 while (!cancel.IsCancellationRequested)
                 {
                     var next = version < 0 ? publisher.Current : await publisher.WaitAsync(version, TimeSpan.FromSeconds(25), cancel).ConfigureAwait(false);
+                    var configVersion = publisher.ConfigVersion;
                     var data = next is null
                         ? ": keep-alive\n\n" // no change within 25 s: a comment keeps proxies from closing the stream
-                        : $"event: snapshot\ndata: {{\"version\":{next.Version},\"configVersion\":{publisher.ConfigVersion}}}\n\n";
+                        : $"event: snapshot\ndata: {{\"version\":{next.Version},\"configVersion\":{configVersion}}}\n\n";
+                    // A new config version is also an event of its own (the history page follows these).
+                    if (next is not null && lastConfig >= 0 && configVersion != lastConfig)
+                    {
+                        data += $"event: config\ndata: {{\"version\":{configVersion}}}\n\n";
+                    }
+                    lastConfig = next is null ? lastConfig : configVersion;
                     version = next?.Version ?? version;
                     await context.Response.WriteAsync(data, cancel).ConfigureAwait(false);
                     await context.Response.Body.FlushAsync(cancel).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Mesh.ControlPlane.Telemetry;
 using System.Text.Json;
+using Mesh.ControlPlane.Config.History;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Core.Config.Loading;
 using Mesh.Core.Config.Model;
@@ -16,9 +17,11 @@ namespace Mesh.ControlPlane.Config;
 /// <c>data-dir/applied/</c>; an applied resource replaces the directory's resource of the same kind,
 /// namespace and name, as <c>kubectl apply</c> replaces what was there. The last accepted config is
 /// also kept in the data dir, so a restart while the directory holds a broken edit still serves what
-/// was accepted before. Each accepted change gets the next config version.
+/// was accepted before. Each accepted change gets the next config version, kept with its resources,
+/// when, how and by whom in the <see cref="IConfigHistory"/> (for diff and rollback).
 /// </summary>
-internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, ILogger<ConfigStore> logger)
+internal sealed partial class ConfigStore(
+    ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, IConfigHistory history, TimeProvider time, ILogger<ConfigStore> logger)
 {
     private const int DirectoryLayer = 0;
     private const int AppliedLayer = 1;
@@ -45,14 +48,19 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
                 publisher.SetConfig(saved.Config, saved.Version);
             }
         }
+        history.DropNewerThan(Version);
         // At start-up the registry has not heard from the sidecars yet, so hosts are not checked against it.
         Reload(checkHosts: false);
+        RecordRunningIfMissing();
     }
 
     /// <summary>Reads the whole directory; applies it if valid and different, otherwise keeps the running config.</summary>
-    public ConfigLoadResult Reload(bool checkHosts = true)
+    /// <param name="change">How the change came about, for the history; an edit of the config dir when not given.</param>
+    public ConfigLoadResult Reload(bool checkHosts = true, ConfigChange? change = null)
     {
-        var result = ConfigLoader.LoadLayers(CurrentFiles(), checkHosts ? RegisteredHosts() : null);
+        DropOutdatedPins();
+        var files = CurrentFiles();
+        var result = ConfigLoader.LoadLayers(files, checkHosts ? RegisteredHosts() : null);
         foreach (var warning in result.Problems.Where(p => p.Severity == ConfigSeverity.Warning))
         {
             Log.ConfigWarning(logger, warning.ToString());
@@ -69,7 +77,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
             return result;
         }
         ControlPlaneTelemetry.ConfigLoaded(accepted: true);
-        Accept(result.Config);
+        Accept(result.Config, files, change ?? ConfigChange.DirectoryEdit);
         return result;
     }
 
@@ -83,7 +91,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     /// namespace and name. The whole file is validated with the rest of the config first (errors point
     /// into the posted file); only then is each resource saved and the config reloaded.
     /// </summary>
-    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Applied) Apply(string fileName, string text)
+    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Applied) Apply(string fileName, string text, string who = AdminCaller)
     {
         lock (_applyGate)
         {
@@ -104,8 +112,10 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
                 AtomicFile.Write(Path.Combine(options.DataDir, AppliedName(document)), System.Text.Encoding.UTF8.GetBytes(document.Text));
                 Log.ResourceApplied(logger, document.ToString(), fileName);
             }
+            // An explicit apply replaces what a rollback put there: a later file edit no longer drops it.
+            Pins.Forget(documents.Select(AppliedName));
             // Report what the posted file caused, not every warning the rest of the config carries.
-            var reloaded = Reload();
+            var reloaded = Reload(change: new ConfigChange(ConfigChange.Apply, who, Described(fileName, documents)));
             return (reloaded.Succeeded ? check with { Problems = check.Problems.Where(p => p.File == fileName).ToArray() } : reloaded, documents);
         }
     }
@@ -114,7 +124,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     /// Removes resources applied through the API (<c>meshctl delete -f</c>); the directory's own resource
     /// of that name, if any, applies again. Resources that only the directory defines are edited there.
     /// </summary>
-    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Deleted) Delete(string fileName, string text)
+    public (ConfigLoadResult Result, IReadOnlyList<ConfigDocument> Deleted) Delete(string fileName, string text, string who = AdminCaller)
     {
         lock (_applyGate)
         {
@@ -149,34 +159,43 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
                 File.Delete(Path.Combine(options.DataDir, AppliedName(document)));
                 Log.ResourceDeleted(logger, document.ToString());
             }
-            var reloaded = Reload();
+            Pins.Forget(deleted.Select(AppliedName));
+            var reloaded = Reload(change: new ConfigChange(ConfigChange.Delete, who, Described(fileName, deleted)));
             return (reloaded.Succeeded ? new ConfigLoadResult(reloaded.Config, []) : reloaded, deleted);
         }
     }
 
     /// <summary>The config dir's files and the applied resources, each in its layer.</summary>
-    private IEnumerable<ConfigFile> CurrentFiles()
+    private ConfigFile[] CurrentFiles()
     {
         var applied = Path.Combine(options.DataDir, AppliedFolder);
         var appliedFiles = Directory.Exists(applied)
             ? Directory.EnumerateFiles(applied, "*.yaml").Order(StringComparer.Ordinal)
                 .Select(f => new ConfigFile($"{AppliedFolder}/{Path.GetFileName(f)}", File.ReadAllText(f), AppliedLayer))
             : [];
-        return ConfigLoader.ReadDirectory(options.ConfigDir).Select(f => new ConfigFile(f.Name, f.Text, DirectoryLayer)).Concat(appliedFiles).ToArray();
+        return [.. DirectoryFiles(), .. appliedFiles];
     }
+
+    private IEnumerable<ConfigFile> DirectoryFiles() =>
+        ConfigLoader.ReadDirectory(options.ConfigDir).Select(f => new ConfigFile(f.Name, f.Text, DirectoryLayer));
+
+    private static string Described(string fileName, IReadOnlyList<ConfigDocument> documents) =>
+        $"{fileName}: {string.Join(", ", documents.Select(d => d.ToString()))}";
 
     /// <summary>
     /// kind.namespace.name.yaml; a name too long for one file name (255 bytes, with AtomicFile's ".tmp")
     /// keeps its first 120 characters and a hash of the whole, after a '~' no DNS name has, so it still
     /// names one resource and is found again by the same name.
     /// </summary>
-    private static string AppliedName(ConfigDocument document)
+    private static string AppliedName(ConfigDocument document) => AppliedName(document.Kind, document.Namespace, document.Name);
+
+    private static string AppliedName(string kind, string ns, string name)
     {
-        var stem = $"{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name}";
+        var stem = $"{kind.ToLowerInvariant()}.{ns}.{name}";
         if (stem.Length + ".yaml.tmp".Length > 255)
         {
-            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(document.Name)))[..16];
-            stem = $"{document.Kind.ToLowerInvariant()}.{document.Namespace}.{document.Name[..120]}~{hash}";
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)))[..16];
+            stem = $"{kind.ToLowerInvariant()}.{ns}.{name[..120]}~{hash}";
         }
         return $"{AppliedFolder}/{stem}.yaml";
     }
@@ -211,7 +230,7 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
     private HashSet<string> RegisteredHosts() =>
         registry.Instances.Select(i => HostName.Canonical(i.Service, i.Namespace)).ToHashSet(StringComparer.Ordinal);
 
-    private void Accept(ConfigSet config)
+    private void Accept(ConfigSet config, IEnumerable<ConfigFile> files, ConfigChange change)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(config, MeshJson.Options);
         lock (_gate)
@@ -221,6 +240,9 @@ internal sealed partial class ConfigStore(ControlPlaneOptions options, SnapshotP
                 return; // an edit that changed nothing routing-relevant (comments, formatting)
             }
             var version = Version + 1;
+            // Kept in the history before it is saved as the accepted config: a crash in between leaves a
+            // recorded version that was never served, which the next start drops (DropNewerThan).
+            RecordVersion(version, files, change);
             // Saved before it is served: a crash after this point cannot lose an accepted change.
             AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
             _acceptedJson = json;

@@ -27,6 +27,7 @@ internal sealed record ControlPlaneOptions
     private static readonly Option<double> TraceSamplingFlag = Flags.Ratio("trace-sampling", "share of the control plane's own API calls traced, 0..1", Defaults.TraceSampling);
     private static readonly Option<int> DnsPortFlag = Flags.Port("dns-port", "the registry over DNS (UDP and TCP) on --listen, as Consul's: <service>.service.consul, <service>.<namespace>.svc.cluster.local; 0 turns it off", Defaults.DnsPort, zeroTurnsOff: true);
     private static readonly Option<TimeSpan> DnsTtlFlag = Flags.Duration("dns-ttl", "TTL of every DNS answer (0s, as Consul's default)", Defaults.DnsTtl, zeroAllowed: true);
+    private static readonly Option<int> ConfigHistoryFlag = Flags.Int("config-history", "count", "how many accepted config versions are kept for history, diff and rollback", Defaults.ConfigHistory, 1, 100_000);
     private static readonly Option<string> StoreFlag = Flags.Text("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md)", "file");
     private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)");
     private static readonly Option<string?>[] EtcdSecurityFlags =
@@ -45,7 +46,7 @@ internal sealed record ControlPlaneOptions
         {
             ConfigDirFlag, DataDirFlag, PortFlag, AdminPortFlag, ListenFlag, LeaseTtlFlag, HeartbeatIntervalFlag, RestoreGraceFlag, DisconnectGraceFlag,
             MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, WorkloadCertTtlFlag, PushDebounceFlag,
-            TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, StoreFlag, EtcdEndpointsFlag,
+            TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, ConfigHistoryFlag, StoreFlag, EtcdEndpointsFlag,
         };
         foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
         {
@@ -72,6 +73,7 @@ internal sealed record ControlPlaneOptions
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
     public int DnsPort { get; init; } = 8600;
     public TimeSpan DnsTtl { get; init; } = TimeSpan.Zero;
+    public int ConfigHistory { get; init; } = 100;
     public RegistryStoreKind Store { get; init; } = RegistryStoreKind.File;
     public IReadOnlyList<Uri> EtcdEndpoints { get; init; } = [];
 
@@ -94,6 +96,7 @@ internal sealed record ControlPlaneOptions
             RateLimits = Limits.RateLimitSettings.Parse(p),
             DnsPort = p.GetValue(DnsPortFlag),
             DnsTtl = p.GetValue(DnsTtlFlag),
+            ConfigHistory = p.GetValue(ConfigHistoryFlag),
             Store = ParseStore(p.GetValue(StoreFlag)!),
             EtcdEndpoints = ParseEtcdEndpoints(p.GetValue(EtcdEndpointsFlag)),
             Registry = new RegistryOptions

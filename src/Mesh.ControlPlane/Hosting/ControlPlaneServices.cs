@@ -50,6 +50,9 @@ internal static class ControlPlaneServices
         services.AddSingleton(new AdminToken(options.DataDir));
         services.AddMeshAuthentication();
         services.AddMeshLimits();
+        // The history of accepted config versions; on the embedded store in the data dir.
+        services.TryAddSingleton<Config.History.IConfigHistory>(sp =>
+            new Config.History.FileConfigHistory(options.DataDir, options.ConfigHistory, sp.GetRequiredService<ILogger<Config.History.FileConfigHistory>>()));
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton<ControlPlaneTelemetry>();

@@ -90,4 +90,17 @@ internal static partial class Log
 
     [LoggerMessage(47, LogLevel.Warning, "Registry write refused: {Reason}")]
     public static partial void RegistryWriteFailed(ILogger logger, string reason);
+
+    // Config history and rollback: 263-269 (261-262 are FileConfigHistory's).
+    [LoggerMessage(263, LogLevel.Information, "Config version {ConfigVersion} recorded in the history: {How} by {Who}; {Added} added, {Removed} removed, {Changed} changed")]
+    public static partial void ConfigVersionRecorded(ILogger logger, long configVersion, string how, string who, int added, int removed, int changed);
+
+    [LoggerMessage(264, LogLevel.Warning, "Rollback to config version {Target} refused: {Count} error(s); the running config is unchanged")]
+    public static partial void RollbackRefused(ILogger logger, long target, int count);
+
+    [LoggerMessage(265, LogLevel.Information, "Rolled back to the resources of config version {Target}; serving config version {ConfigVersion}")]
+    public static partial void RolledBack(ILogger logger, long target, long configVersion);
+
+    [LoggerMessage(266, LogLevel.Information, "The config dir's {Resource} changed since a rollback pinned it: the file edit wins, the pin is dropped")]
+    public static partial void RollbackPinDropped(ILogger logger, string resource);
 }

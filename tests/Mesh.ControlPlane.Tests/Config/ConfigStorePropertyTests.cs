@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CsCheck;
 using Mesh.ControlPlane.Config;
+using Mesh.ControlPlane.Config.History;
 using Mesh.ControlPlane.Hosting;
 using Mesh.Core.Config.Loading;
 using Mesh.Core.Config.Model;
@@ -172,6 +173,12 @@ public sealed class ConfigStorePropertyTests
             Assert.Equal(before.ConfigJson == after.ConfigJson ? before.Version : before.Version + 1, after.Version);
             // What was validated is what is served: the edit's resources are all there, none lost on the way to disk.
             Assert.Equal(Shape(result.Config!), Shape(publisher.Config));
+            // And what the history keeps of the version is what is served: a rollback to it serves the same.
+            var kept = store.History.Latest()!;
+            Assert.Equal(after.Version, kept.Info.Version);
+            var reloaded = ConfigLoader.LoadLayers(kept.Resources.Select(r => new ConfigFile(r.Source, r.Yaml)));
+            Assert.True(reloaded.Succeeded, string.Join('\n', reloaded.Errors));
+            Assert.Equal(Shape(publisher.Config), Shape(reloaded.Config!));
         }
 
         // A restart (or a crash: nothing is held back in memory) on the same directories serves the last accepted config.
@@ -188,7 +195,8 @@ public sealed class ConfigStorePropertyTests
     {
         var publisher = new SnapshotPublisher(TimeProvider.System);
         var registry = new ServiceRegistry(new RegistryOptions(), TimeProvider.System);
-        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry, NullLogger<ConfigStore>.Instance);
+        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry,
+            new FileConfigHistory(dirs.Data, 100, NullLogger.Instance), TimeProvider.System, NullLogger<ConfigStore>.Instance);
         store.Start();
         return (store, publisher);
     }

@@ -15,6 +15,26 @@ public sealed class ControlPlaneOptionsTests
         Assert.True(options.Registry.HeartbeatInterval * 3 <= options.Registry.LeaseTtl, "a lease survives two lost heartbeats");
     }
 
+    [Theory]
+    [InlineData(null, 100)]
+    [InlineData("1", 1)]
+    [InlineData("5000", 5000)]
+    public void Parse_ConfigHistory_KeepsThatManyVersions_AHundredByDefault(string? flag, int kept)
+    {
+        string[] args = ["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", .. flag is null ? Array.Empty<string>() : ["--config-history", flag]];
+        Assert.Equal(kept, ControlPlaneOptions.Parse(args).ConfigHistory);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("100001")]
+    [InlineData("lots")]
+    public void Parse_ConfigHistoryOutOfRange_IsRejectedNamingTheFlag(string value)
+    {
+        var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--config-history", value]));
+        Assert.Equal($"--config-history expects a whole number 1-100000, got '{value}'", e.Message);
+    }
+
     [Fact]
     public void Parse_HeartbeatNotShorterThanTtl_IsRejected()
     {

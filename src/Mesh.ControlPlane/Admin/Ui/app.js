@@ -132,6 +132,7 @@ async function start() {
   events.addEventListener("snapshot", () => {
     pending ??= setTimeout(() => { pending = null; refresh().catch(() => {}); }, 100);
   });
+  await window.meshHistory?.start(events); // history.js: the History section
   // Lease times move on their own.
   setInterval(() => refresh().catch(() => {}), 5000);
 }
