@@ -52,6 +52,7 @@ internal static class ControlPlaneServices
         services.AddMeshLimits();
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
+        services.AddSingleton(sp => new ScopedSnapshots(sp.GetRequiredService<SnapshotPublisher>()));
         services.AddSingleton<ControlPlaneTelemetry>();
         services.AddHostedService<ConfigDirectoryWatcher>();
         if (options.DnsPort > 0)

@@ -50,6 +50,8 @@ public sealed record SnapshotDelta
             CreatedAt = CreatedAt,
             Config = Config ?? @base.Config,
             Instances = instances.Values.ToArray(),
+            // A delta never changes the scope: a watcher whose scope changed gets a full snapshot.
+            Scope = @base.Scope,
         };
     }
 }

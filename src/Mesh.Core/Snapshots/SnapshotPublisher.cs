@@ -196,6 +196,24 @@ public sealed class SnapshotPublisher
             {
                 return cached;
             }
+            if (DeltaSince(baseVersion) is not { } delta)
+            {
+                return null;
+            }
+            var encoded = (delta.Version, JsonSerializer.SerializeToUtf8Bytes(delta, MeshJson.Options));
+            _deltas[baseVersion] = encoded;
+            return encoded;
+        }
+    }
+
+    /// <summary>
+    /// What changed from <paramref name="baseVersion"/> to the published version, unencoded (for a scoped
+    /// watcher, who gets a part of it), or null when that version is unknown here.
+    /// </summary>
+    public SnapshotDelta? DeltaSince(long baseVersion)
+    {
+        lock (_gate)
+        {
             var steps = new List<Step>();
             var found = false;
             foreach (var step in _history)
@@ -228,7 +246,7 @@ public sealed class SnapshotPublisher
                     removed.Add(id);
                 }
             }
-            var delta = new SnapshotDelta
+            return new SnapshotDelta
             {
                 Version = _published.Version,
                 ConfigVersion = _published.ConfigVersion,
@@ -238,9 +256,6 @@ public sealed class SnapshotPublisher
                 Upserts = upserts.Values.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToArray(),
                 Removed = removed.Order(StringComparer.Ordinal).ToArray(),
             };
-            var encoded = (delta.Version, JsonSerializer.SerializeToUtf8Bytes(delta, MeshJson.Options));
-            _deltas[baseVersion] = encoded;
-            return encoded;
         }
     }
 
