@@ -83,7 +83,7 @@ internal static class SnapshotEndpoints
                 labels[label[..eq]] = label[(eq + 1)..];
             }
         }
-        return scoped.ScopeFor(current.Snapshot.Config, caller.Namespace, caller.Service, labels);
+        return scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, caller.Namespace, caller.Service, labels);
     }
 
     private static IResult Delta(HttpContext context, (long Version, byte[] Json) delta, long known)

@@ -26,6 +26,14 @@ public sealed class SidecarScope
 
     public SnapshotScope Wire { get; }
 
+    /// <summary>
+    /// What the scope selects, as text: two scopes of one key with the same fingerprint keep the same hosts and
+    /// the same scope on the wire, so a delta across a config change is still within the scope the watcher holds.
+    /// </summary>
+    public string Fingerprint => _fingerprint ??= string.Join("\n", [Wire.Mode.ToString(), string.Join(",", Wire.Hosts), .. _inferred.Order(StringComparer.Ordinal)]);
+
+    private string? _fingerprint;
+
     /// <summary>The config this scope was built from (by reference: a new config needs a new scope).</summary>
     public ConfigSet Source { get; }
 

@@ -14,12 +14,14 @@ public sealed class ScopedSnapshots(SnapshotPublisher publisher)
     private readonly Lock _gate = new();
     private ConfigSet? _scopesOf;
     private readonly Dictionary<string, SidecarScope> _scopes = new(StringComparer.Ordinal);
+    // For every scope key asked for since it first was: its fingerprint, and the config version since which it has had it.
+    private readonly Dictionary<string, (string Fingerprint, long Since)> _unchangedSince = new(StringComparer.Ordinal);
     private long _encodedVersion = -1;
     private readonly Dictionary<string, PublishedSnapshot> _full = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Scope, long Base), (long Version, byte[] Json)> _deltas = new();
 
-    /// <summary>The scope of a workload under <paramref name="config"/>, or null when no Sidecar applies to it.</summary>
-    public SidecarScope? ScopeFor(ConfigSet config, string ns, string service, IReadOnlyDictionary<string, string> labels)
+    /// <summary>The scope of a workload under <paramref name="config"/> (at <paramref name="configVersion"/>), or null when no Sidecar applies to it.</summary>
+    public SidecarScope? ScopeFor(ConfigSet config, long configVersion, string ns, string service, IReadOnlyDictionary<string, string> labels)
     {
         if (SidecarSelection.For(config, ns, service, labels) is not { } sidecar)
         {
@@ -34,10 +36,24 @@ public sealed class ScopedSnapshots(SnapshotPublisher publisher)
             {
                 _scopesOf = config;
                 _scopes.Clear();
+                // Every scope known so far is judged under the new config at once, so no change of one goes unseen
+                // while nobody of it watches; a key no Sidecar gives any more is dropped.
+                foreach (var known in _unchangedSince.Keys.ToArray())
+                {
+                    var (name, knownNs) = (known[..known.IndexOf('@')], known[(known.IndexOf('@') + 1)..]);
+                    if (config.Sidecars.FirstOrDefault(s => $"{s.Metadata.Namespace}/{s.Metadata.Name}" == name) is { } still)
+                    {
+                        Track(known, _scopes[known] = SidecarScope.Build(config, still, knownNs), configVersion);
+                    }
+                    else
+                    {
+                        _unchangedSince.Remove(known);
+                    }
+                }
             }
             if (!_scopes.TryGetValue(key, out var scope))
             {
-                _scopes[key] = scope = SidecarScope.Build(config, sidecar, ns);
+                Track(key, _scopes[key] = scope = SidecarScope.Build(config, sidecar, ns), configVersion);
             }
             return scope;
         }
@@ -59,18 +75,24 @@ public sealed class ScopedSnapshots(SnapshotPublisher publisher)
     }
 
     /// <summary>
-    /// The instances of the scope that changed since <paramref name="baseVersion"/>; null when the watcher
-    /// needs the full scoped snapshot: its version is unknown here, or the config changed (which can change
-    /// the scope itself, so the watcher gets all it now needs at once).
+    /// The instances of the scope that changed since <paramref name="baseVersion"/>, and its part of the config
+    /// when that changed; null when the watcher needs the full scoped snapshot: its version is unknown here, or
+    /// what the scope selects changed since (so the watcher gets all it now needs at once).
     /// </summary>
     public (long Version, byte[] Json)? Delta(long baseVersion, SidecarScope scope)
     {
-        if (publisher.DeltaSince(baseVersion) is not { Config: null } delta)
+        if (publisher.DeltaSince(baseVersion) is not { } delta)
         {
             return null;
         }
         lock (_gate)
         {
+            if (delta.Config is not null
+                && !(ReferenceEquals(delta.Config, scope.Source)
+                    && _unchangedSince.TryGetValue(scope.Wire.Key, out var unchanged) && unchanged.Fingerprint == scope.Fingerprint && unchanged.Since <= delta.BaseConfigVersion))
+            {
+                return null;
+            }
             Forget(delta.Version);
             if (_deltas.TryGetValue((scope.Wire.Key, baseVersion), out var cached) && cached.Version == delta.Version)
             {
@@ -78,10 +100,18 @@ public sealed class ScopedSnapshots(SnapshotPublisher publisher)
             }
             // Removed ids stay: the instance is gone, so whether it was in scope is unknown, and removing one the
             // watcher never had does nothing.
-            var scoped = delta with { Upserts = delta.Upserts.Where(scope.Includes).ToArray() };
+            var scoped = delta with { Upserts = delta.Upserts.Where(scope.Includes).ToArray(), Config = delta.Config is null ? null : scope.Config };
             var encoded = (scoped.Version, JsonSerializer.SerializeToUtf8Bytes(scoped, MeshJson.Options));
             _deltas[(scope.Wire.Key, baseVersion)] = encoded;
             return encoded;
+        }
+    }
+
+    private void Track(string key, SidecarScope scope, long configVersion)
+    {
+        if (!_unchangedSince.TryGetValue(key, out var known) || known.Fingerprint != scope.Fingerprint)
+        {
+            _unchangedSince[key] = (scope.Fingerprint, configVersion);
         }
     }
 

@@ -253,6 +253,7 @@ public sealed class SnapshotPublisher
                 BaseVersion = baseVersion,
                 CreatedAt = _time.GetUtcNow(),
                 Config = steps[0].ConfigFrom == _published.ConfigVersion ? null : _published.Config,
+                BaseConfigVersion = steps[0].ConfigFrom,
                 Upserts = upserts.Values.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToArray(),
                 Removed = removed.Order(StringComparer.Ordinal).ToArray(),
             };

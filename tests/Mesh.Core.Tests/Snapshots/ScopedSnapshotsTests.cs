@@ -38,9 +38,9 @@ public sealed class ScopedSnapshotsTests
         var scoped = new ScopedSnapshots(_publisher);
         var current = _publisher.Current;
 
-        Assert.Null(scoped.ScopeFor(current.Snapshot.Config, "default", "ratings", NoLabels));
-        var a = scoped.Full(current, scoped.ScopeFor(current.Snapshot.Config, "default", "frontend", NoLabels)!);
-        var b = scoped.Full(current, scoped.ScopeFor(current.Snapshot.Config, "default", "frontend", new Dictionary<string, string> { ["version"] = "v2" })!);
+        Assert.Null(scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, "default", "ratings", NoLabels));
+        var a = scoped.Full(current, scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, "default", "frontend", NoLabels)!);
+        var b = scoped.Full(current, scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, "default", "frontend", new Dictionary<string, string> { ["version"] = "v2" })!);
 
         Assert.Same(a, b);
         Assert.Equal(["reviews-1"], a.Snapshot.Instances.Select(i => i.InstanceId));
@@ -59,7 +59,7 @@ public sealed class ScopedSnapshotsTests
         var scoped = new ScopedSnapshots(_publisher);
         var baseVersion = _publisher.Version;
         _publisher.SetInstances([unchanged, Instance("reviews-2", "reviews"), Instance("ratings-1", "ratings")]);
-        var scope = scoped.ScopeFor(_publisher.Current.Snapshot.Config, "default", "frontend", NoLabels)!;
+        var scope = scoped.ScopeFor(_publisher.Current.Snapshot.Config, _publisher.Current.Snapshot.ConfigVersion, "default", "frontend", NoLabels)!;
 
         var delta = JsonSerializer.Deserialize<SnapshotDelta>(scoped.Delta(baseVersion, scope)!.Value.Json, MeshJson.Options)!;
 
@@ -77,11 +77,41 @@ public sealed class ScopedSnapshotsTests
         var baseVersion = _publisher.Version;
         _publisher.SetConfig(Config("[./*]"), 2);
         var current = _publisher.Current;
-        var scope = scoped.ScopeFor(current.Snapshot.Config, "default", "frontend", NoLabels)!;
+        var scope = scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, "default", "frontend", NoLabels)!;
 
         Assert.Null(scoped.Delta(baseVersion, scope));
         // ratings was out of scope before; the full scoped snapshot brings it.
         Assert.Equal(["ratings-1", "reviews-1"], scoped.Full(current, scope).Snapshot.Instances.Select(i => i.InstanceId).Order());
+    }
+
+    [Fact]
+    public void Delta_ConfigChangedOutsideTheScope_CarriesTheScopedConfig()
+    {
+        var config = Config("[./reviews.default.svc.cluster.local]");
+        _publisher.SetConfig(config, 1);
+        _publisher.SetInstances([Instance("reviews-1", "reviews")]);
+        var scoped = new ScopedSnapshots(_publisher);
+        var held = scoped.Full(_publisher.Current, scoped.ScopeFor(config, 1, "default", "frontend", NoLabels)!).Snapshot;
+        // A VirtualService for ratings, which frontend does not see: its scope stays the same.
+        var ratingsRoute = ConfigLoader.Load([("r.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: ratings}
+            spec:
+              hosts: [ratings]
+              http: [{route: [{destination: {host: ratings}}]}]
+            """)]).Config!;
+        _publisher.SetConfig(config with { VirtualServices = ratingsRoute.VirtualServices }, 2);
+        var current = _publisher.Current;
+        var scope = scoped.ScopeFor(current.Snapshot.Config, 2, "default", "frontend", NoLabels)!;
+
+        var delta = JsonSerializer.Deserialize<SnapshotDelta>(scoped.Delta(held.Version, scope)!.Value.Json, MeshJson.Options)!;
+
+        Assert.NotNull(delta.Config);
+        Assert.Empty(delta.Config.VirtualServices);
+        Assert.Empty(delta.Config.Sidecars);
+        Assert.Equal(2, delta.ConfigVersion);
+        Assert.Equal(held.Scope, delta.ApplyTo(held).Scope);
     }
 
     [Fact]
@@ -90,7 +120,7 @@ public sealed class ScopedSnapshotsTests
         _publisher.SetConfig(Config("[./*]"), 1);
         _publisher.SetInstances([Instance("reviews-1", "reviews")]);
         var scoped = new ScopedSnapshots(_publisher);
-        var scope = scoped.ScopeFor(_publisher.Current.Snapshot.Config, "default", "frontend", NoLabels)!;
+        var scope = scoped.ScopeFor(_publisher.Current.Snapshot.Config, _publisher.Current.Snapshot.ConfigVersion, "default", "frontend", NoLabels)!;
         var held = scoped.Full(_publisher.Current, scope).Snapshot;
         _publisher.SetInstances([Instance("reviews-2", "reviews")]);
 
