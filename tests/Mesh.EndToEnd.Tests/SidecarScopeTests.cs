@@ -76,6 +76,18 @@ public sealed class SidecarScopeTests
                 () => "productpage did not get ratings-2");
             Assert.Empty(await mesh.EndpointsAsync(frontend, "ratings.default"));
 
+            // A bad Sidecar is refused with every error at its line, and the running scope stays as it was.
+            var version = await mesh.ConfigVersionAsync();
+            mesh.WriteConfig("scope.yaml", FrontendSidecar("[reviews, \"./*\"]") + "\n  ingress: [{port: {number: 9080, protocol: HTTP, name: http}}]\n");
+            using var reload = await mesh.Http.PostAsync(new Uri(mesh.ControlPlane!.Admin, "/v1/config/reload"), null);
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, reload.StatusCode);
+            var errors = JsonDocument.Parse(await reload.Content.ReadAsStringAsync()).RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            Assert.Equal(2, errors.Length);
+            Assert.Contains(errors, e => e.StartsWith("scope.yaml:8:", StringComparison.Ordinal) && e.Contains("'reviews' must be namespace/dnsName", StringComparison.Ordinal));
+            Assert.Contains(errors, e => e.StartsWith("scope.yaml:10:", StringComparison.Ordinal) && e.Contains("'ingress' is not implemented by Mesh", StringComparison.Ordinal));
+            Assert.Equal(version, await mesh.ConfigVersionAsync());
+            Assert.Equal("not-in-sidecar-scope", (await mesh.CallAsync(frontend, "ratings", "/r")).Response.Headers.GetValues("x-mesh-error").Single());
+
             // The edit widens the scope: the sidecar gets everything it now needs, live.
             await mesh.ApplyConfigAsync("scope.yaml", FrontendSidecar("[\"./*\"]"));
             var back = await mesh.CallAsync(frontend, "ratings", "/r");
