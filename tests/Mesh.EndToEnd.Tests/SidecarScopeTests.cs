@@ -140,4 +140,75 @@ public sealed class SidecarScopeTests
             Assert.Equal("unknown-host", other.Response.Headers.GetValues("x-mesh-error").Single());
         });
     }
+
+    [Fact]
+    public async Task RootNamespaceDefault_ScopesEverySidecarButNotTheGateway_AndANamespaceSidecarOverridesIt()
+    {
+        await using var mesh = new MeshCluster();
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            await mesh.StartServiceAsync("catalog", "catalog-1");
+            await mesh.StartServiceAsync("reviews", "reviews-1");
+            var frontend = await mesh.StartServiceAsync("frontend", "frontend-1");
+            var plain = FreePorts.Next();
+            const string Edge = """
+                apiVersion: networking.istio.io/v1
+                kind: Gateway
+                metadata: {name: edge}
+                spec:
+                  servers:
+                  - port: {number: 8080, name: http, protocol: HTTP}
+                    hosts: ["*"]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: edge}
+                spec:
+                  hosts: ["*"]
+                  gateways: [edge]
+                  http:
+                  - route: [{destination: {host: catalog}}]
+                """;
+            mesh.WriteConfig("edge.yaml", Edge);
+            var gateway = mesh.StartSidecar("edge", "edge-1", 0, "--gateway", "edge", "--gateway-listen", "127.0.0.1", "--gateway-port", $"8080={plain}");
+            await mesh.WaitReadyAsync(gateway);
+            // The mesh-wide default: nothing visible to any sidecar of any namespace.
+            await mesh.ApplyConfigAsync("mesh-default.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: Sidecar
+                metadata: {name: default, namespace: istio-system}
+                spec:
+                  egress:
+                  - hosts: ["~/*"]
+                """);
+            var hidden = await mesh.CallAsync(frontend, "catalog", "/c");
+            Assert.Equal((HttpStatusCode.NotFound, "not-in-sidecar-scope"), (hidden.Status, hidden.Response.Headers.GetValues("x-mesh-error").Single()));
+            Assert.Contains("Sidecar istio-system/default", hidden.Body);
+            Assert.Equal(0, (await ConfigDumpAsync(mesh, frontend)).GetProperty("instances").GetArrayLength());
+            // The gateway is never scoped: outside callers still reach catalog through it.
+            var viaGateway = await Eventually.ValueAsync(async () =>
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{plain}/c"));
+                    request.Headers.Host = "shop.example.com";
+                    using var response = await mesh.Http.SendAsync(request);
+                    return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+                }, r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(20), () => "the gateway routes to catalog");
+            Assert.Equal("catalog-1 GET /c", viaGateway.Body);
+            Assert.False((await ConfigDumpAsync(mesh, gateway)).TryGetProperty("scope", out _));
+
+            // A Sidecar of the namespace takes precedence over the mesh-wide default.
+            await mesh.ApplyConfigAsync("default-ns.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: Sidecar
+                metadata: {name: default, namespace: default}
+                spec:
+                  egress:
+                  - hosts: [./catalog.default.svc.cluster.local]
+                """);
+            Assert.StartsWith("catalog-1 ", (await mesh.CallAsync(frontend, "catalog", "/c")).Body, StringComparison.Ordinal);
+            Assert.Equal("not-in-sidecar-scope", (await mesh.CallAsync(frontend, "reviews", "/r")).Response.Headers.GetValues("x-mesh-error").Single());
+            Assert.Equal("default/default", (await ConfigDumpAsync(mesh, frontend)).GetProperty("scope").GetProperty("sidecar").GetString());
+        });
+    }
 }
