@@ -9,9 +9,16 @@ using Mesh.Core.Snapshots;
 // version they applied), then writes config changes and times how long each watcher takes to receive
 // the new version. Usage:
 //   dotnet run -c Release --project bench/Mesh.Bench.ControlPlane -- [--watchers 1000] [--instances 10000] [--changes 5]
+//     [--services 100] [--no-heartbeats] [--scoping]
+// --scoping measures, after the unscoped changes and in the same run, snapshot size and propagation again with a
+// Sidecar resource per service (each service calls the next ScopingPhase.Calls services). --no-heartbeats gives
+// leases an hour instead of renewing them (a smaller load on a shared machine, where propagation is the question).
 var watchers = BenchProcess.Arg(args, "--watchers", 1000);
 var instanceCount = BenchProcess.Arg(args, "--instances", 10000);
 var changes = BenchProcess.Arg(args, "--changes", 5);
+var services = BenchProcess.Arg(args, "--services", 100);
+var scoping = args.Contains("--scoping");
+var noHeartbeats = args.Contains("--no-heartbeats");
 var root = BenchProcess.FindRoot();
 var work = Directory.CreateTempSubdirectory("mesh-cp-bench-").FullName;
 var configDir = Path.Combine(work, "config");
@@ -21,7 +28,10 @@ var adminPort = BenchProcess.FreePort();
 var cpDll = Path.Combine(root, "src", "Mesh.ControlPlane", "bin", "Release", "net10.0", "Mesh.ControlPlane.dll");
 var cp = Process.Start(new ProcessStartInfo("dotnet")
 {
-    ArgumentList = { cpDll, "--config-dir", configDir, "--data-dir", Path.Combine(work, "data"), "--port", port.ToString(), "--admin-port", adminPort.ToString(), "--listen", "127.0.0.1" },
+    ArgumentList = { cpDll, "--config-dir", configDir, "--data-dir", Path.Combine(work, "data"), "--port", port.ToString(), "--admin-port", adminPort.ToString(), "--listen", "127.0.0.1",
+        "--lease-ttl", noHeartbeats ? "1h" : "8s",
+        // One join token makes every service's first certificate: more than 200 services pass its CSR rate limit.
+        "--csr-rate", "0" },
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
@@ -54,13 +64,14 @@ try
     await BenchProcess.WaitAsync(async () => (await admin.GetAsync("/ready")).IsSuccessStatusCode);
     admin.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(Path.Combine(work, "data", "admin-token")).Trim());
 
-    // Each of the 100 simulated services gets a workload certificate, as its sidecars would, and its
+    // Each of the simulated services gets a workload certificate, as its sidecars would, and its
     // calls go over connections presenting it (the control plane allows a service only its own instances).
     using var joinResponse = await admin.PostAsJsonAsync("/v1/join-tokens", new { description = "bench" });
     joinResponse.EnsureSuccessStatusCode();
     var joinToken = System.Text.Json.JsonDocument.Parse(await joinResponse.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
     using var bootstrap = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
-    var clients = new HttpClient[100];
+    var clients = new HttpClient[services];
+    var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2[services];
     for (var k = 0; k < clients.Length; k++)
     {
         var (key, csr) = Mesh.Core.Security.WorkloadCertificates.CreateRequest(new Mesh.Core.Security.SpiffeId("cluster.local", "default", $"svc-{k}"));
@@ -69,7 +80,7 @@ try
         using var issued = await bootstrap.SendAsync(request);
         issued.EnsureSuccessStatusCode();
         var pem = System.Text.Json.JsonDocument.Parse(await issued.Content.ReadAsStringAsync()).RootElement.GetProperty("certificate").GetString()!;
-        var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem, key.ExportPkcs8PrivateKeyPem());
+        var certificate = certificates[k] = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem, key.ExportPkcs8PrivateKeyPem());
         clients[k] = new HttpClient(new SocketsHttpHandler
         {
             SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true, LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate },
@@ -78,9 +89,9 @@ try
             AutomaticDecompression = System.Net.DecompressionMethods.GZip, // as sidecars do
         }) { BaseAddress = new Uri($"https://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
     }
-    HttpClient For(string id) => clients[int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) % 100];
+    HttpClient For(string id) => clients[int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) % services];
 
-    // Register the instances: 100 services, with 16 concurrent registrars.
+    // Register the instances over the services, with 16 concurrent registrars.
     var clock = Stopwatch.StartNew();
     var ids = Enumerable.Range(0, instanceCount).Select(i => $"sim-{i}").ToArray();
     async Task RegisterAsync(string id, CancellationToken ct)
@@ -88,7 +99,7 @@ try
         var n = int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture);
         using var response = await For(id).PostAsJsonAsync("/v1/register", new Registration
         {
-            InstanceId = id, Service = $"svc-{n % 100}", Address = "127.0.0.1", Port = 20000 + n % 30000, Health = HealthStatus.Healthy,
+            InstanceId = id, Service = $"svc-{n % services}", Address = "127.0.0.1", Port = 20000 + n % 30000, Health = HealthStatus.Healthy,
         }, MeshJson.Options, ct);
         response.EnsureSuccessStatusCode();
     }
@@ -99,7 +110,7 @@ try
     using var stop = new CancellationTokenSource();
     long heartbeats = 0, heartbeatErrors = 0, reregistrations = 0;
     string? firstError = null;
-    var heartbeating = Task.Run(async () =>
+    var heartbeating = noHeartbeats ? Task.CompletedTask : Task.Run(async () =>
     {
         var interval = TimeSpan.FromSeconds(2);
         while (!stop.IsCancellationRequested)
@@ -147,16 +158,24 @@ try
     // Watchers: long polls like sidecars, each remembering when it first saw each version.
     var seen = new ConcurrentDictionary<(int Watcher, long Version), long>();
     var current = new long[watchers];
+    // Bytes each watcher received for each config version (the response that first carried it), and the
+    // scope of the snapshot it holds, sent back as a sidecar does so that it gets deltas within it.
+    var received = new ConcurrentDictionary<(int Watcher, long Version), long>();
     var watching = Enumerable.Range(0, watchers).Select(w => Task.Run(async () =>
     {
         long version = 0;
         string epoch = "";
+        string scope = "";
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                using var response = await clients[w % 100].GetAsync($"/v1/snapshot?version={version}&delta={(version > 0 ? 1 : 0)}&epoch={epoch}&applied={version}&node=sim-watcher-{w}&service=svc-{w % 100}&namespace=default&wait=00:01:00", stop.Token);
+                using var response = await clients[w % services].GetAsync($"/v1/snapshot?version={version}&delta={(version > 0 ? 1 : 0)}&epoch={epoch}&applied={version}&node=sim-watcher-{w}&service=svc-{w % services}&namespace=default&wait=00:01:00&scope={Uri.EscapeDataString(scope)}", stop.Token);
                 var body = await response.Content.ReadAsByteArrayAsync(stop.Token);
+                if (response.StatusCode == System.Net.HttpStatusCode.OK && !response.Headers.Contains("X-Mesh-Delta"))
+                {
+                    scope = ScopingPhase.ScopeKey(body);
+                }
                 epoch = response.Headers.TryGetValues("X-Mesh-Epoch", out var epochs) ? epochs.First() : epoch;
                 if (response.Headers.TryGetValues("X-Mesh-Version", out var values) && long.TryParse(values.First(), out var v))
                 {
@@ -167,6 +186,7 @@ try
                     if (match.Success && long.TryParse(match.Groups[1].Value, out var configVersion))
                     {
                         seen.TryAdd((w, configVersion), Stopwatch.GetTimestamp());
+                        received.TryAdd((w, configVersion), body.Length);
                         Volatile.Write(ref current[w], configVersion);
                     }
                 }
@@ -195,36 +215,49 @@ try
 
     await SteadyVersionAsync();
     Console.WriteLine($"{watchers} watchers in sync");
-    var p50s = new List<double>();
-    var p99s = new List<double>();
-    var maxes = new List<double>();
-    for (var change = 1; change <= changes; change++)
+    // Config changes, each timed from the write to every watcher holding it; with the bytes all watchers received for it.
+    var written = 0; // changes written so far: each writes a timeout no earlier one did, so each is a change
+    async Task<(double P50, double P99, double Max, double Bytes)> MeasureChangesAsync(string label)
     {
-        var before = await SteadyVersionAsync();
-        var written = Stopwatch.GetTimestamp();
-        await File.WriteAllTextAsync(Path.Combine(configDir, "routes.yaml"), $$"""
-            apiVersion: networking.istio.io/v1
-            kind: VirtualService
-            metadata: {name: svc-0}
-            spec:
-              hosts: [svc-0]
-              http:
-              - timeout: {{change}}s
-                route:
-                - destination: {host: svc-0}
-            """);
-        await BenchProcess.WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > before)), TimeSpan.FromMinutes(2));
-        var delays = Enumerable.Range(0, watchers)
-            .Select(w => seen.Where(kv => kv.Key.Watcher == w && kv.Key.Version > before).Min(kv => kv.Value))
-            .Select(t => Stopwatch.GetElapsedTime(written, t).TotalMilliseconds)
-            .Order()
-            .ToArray();
-        p50s.Add(delays[delays.Length / 2]);
-        p99s.Add(delays[(int)(delays.Length * 0.99)]);
-        maxes.Add(delays[^1]);
-        Console.WriteLine($"change {change}: config write to all {watchers} watchers holding it: p50 {p50s[^1]:F0} ms, p99 {p99s[^1]:F0} ms, max {maxes[^1]:F0} ms");
-        await Task.Delay(1000);
+        var p50s = new List<double>();
+        var p99s = new List<double>();
+        var maxes = new List<double>();
+        var bytes = new List<double>();
+        for (var change = 1; change <= changes; change++)
+        {
+            var before = await SteadyVersionAsync();
+            var writtenAt = Stopwatch.GetTimestamp();
+            written++;
+            await File.WriteAllTextAsync(Path.Combine(configDir, "routes.yaml"), $$"""
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: svc-0}
+                spec:
+                  hosts: [svc-0]
+                  http:
+                  - timeout: {{written}}s
+                    route:
+                    - destination: {host: svc-0}
+                """);
+            await BenchProcess.WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > before)), TimeSpan.FromMinutes(2));
+            var firsts = Enumerable.Range(0, watchers)
+                .Select(w => seen.Where(kv => kv.Key.Watcher == w && kv.Key.Version > before).MinBy(kv => kv.Value))
+                .ToArray();
+            var delays = firsts.Select(kv => Stopwatch.GetElapsedTime(writtenAt, kv.Value).TotalMilliseconds).Order().ToArray();
+            p50s.Add(delays[delays.Length / 2]);
+            p99s.Add(delays[(int)(delays.Length * 0.99)]);
+            maxes.Add(delays[^1]);
+            bytes.Add(firsts.Sum(kv => received.GetValueOrDefault(kv.Key)));
+            Console.WriteLine($"{label} change {change}: config write to all {watchers} watchers holding it: p50 {p50s[^1]:F0} ms, p99 {p99s[^1]:F0} ms, max {maxes[^1]:F0} ms, {bytes[^1] / 1e6:F1} MB to all");
+            await Task.Delay(1000);
+        }
+        return (Median(p50s), Median(p99s), Median(maxes), Median(bytes));
     }
+
+    var unscoped = await MeasureChangesAsync("unscoped");
+    var p50s = new List<double> { unscoped.P50 };
+    var p99s = new List<double> { unscoped.P99 };
+    var maxes = new List<double> { unscoped.Max };
     var cpuBefore = BenchProcess.CpuSeconds(cp.Id);
     var beatsBefore = Interlocked.Read(ref heartbeats);
     var window = Stopwatch.StartNew();
@@ -238,6 +271,20 @@ try
     if (firstError is not null)
     {
         Console.WriteLine($"first heartbeat error: {firstError}");
+    }
+    if (scoping)
+    {
+        var unscopedSize = await ScopingPhase.SnapshotSizeAsync(certificates[0], port, "svc-0");
+        var withoutSidecars = await SteadyVersionAsync();
+        File.WriteAllText(Path.Combine(configDir, "sidecars.yaml"), ScopingPhase.SidecarsYaml(services));
+        await BenchProcess.WaitAsync(() => Task.FromResult(Enumerable.Range(0, watchers).All(w => Volatile.Read(ref current[w]) > withoutSidecars)), TimeSpan.FromMinutes(2));
+        var scopedSize = await ScopingPhase.SnapshotSizeAsync(certificates[0], port, "svc-0");
+        var scoped = await MeasureChangesAsync("scoped");
+        Console.WriteLine();
+        Console.WriteLine($"| {services} services × {instanceCount / services} instances, {watchers} watchers | snapshot JSON | gzip | write→all p50 (median of {changes}) | p99 | max | JSON to all watchers per change |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| no Sidecar resource (everything visible) | {unscopedSize.Json / 1024.0:F0} KiB | {unscopedSize.Gzip / 1024.0:F0} KiB | {unscoped.P50:F0} ms | {unscoped.P99:F0} ms | {unscoped.Max:F0} ms | {unscoped.Bytes / 1e6:F2} MB |");
+        Console.WriteLine($"| a Sidecar per service, {ScopingPhase.Calls} hosts each | {scopedSize.Json / 1024.0:F1} KiB | {scopedSize.Gzip / 1024.0:F1} KiB | {scoped.P50:F0} ms | {scoped.P99:F0} ms | {scoped.Max:F0} ms | {scoped.Bytes / 1e6:F2} MB |");
     }
     stop.Cancel();
     await Task.WhenAll(watching.Append(heartbeating)).ContinueWith(_ => { });

@@ -381,7 +381,8 @@ internal static class Inspect
             .Concat(c.DestinationRules.Select(r => ("DestinationRule", r.Metadata.Namespace, r.Metadata.Name, r.Source)))
             .Concat(c.ServiceEntries.Select(r => ("ServiceEntry", r.Metadata.Namespace, r.Metadata.Name, r.Source)))
             .Concat(c.PeerAuthentications.Select(r => ("PeerAuthentication", r.Metadata.Namespace, r.Metadata.Name, r.Source)))
-            .Concat(c.AuthorizationPolicies.Select(r => ("AuthorizationPolicy", r.Metadata.Namespace, r.Metadata.Name, r.Source)));
+            .Concat(c.AuthorizationPolicies.Select(r => ("AuthorizationPolicy", r.Metadata.Namespace, r.Metadata.Name, r.Source)))
+            .Concat(c.Sidecars.Select(r => ("Sidecar", r.Metadata.Namespace, r.Metadata.Name, r.Source)));
 
     private static (string Service, string Namespace) Split(string name)
     {

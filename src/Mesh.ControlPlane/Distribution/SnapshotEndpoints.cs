@@ -63,9 +63,39 @@ internal static class SnapshotEndpoints
         }
     }
 
+    /// <summary>
+    /// The Sidecar scope of the watcher: its namespace and service from its certificate, its labels as it
+    /// reports them (its --label flags). A gateway is never scoped, as in Istio. Scoping decides what config
+    /// a sidecar holds, not what it may do: AuthorizationPolicy on the callee is the access control.
+    /// </summary>
+    private static Mesh.Core.Scoping.SidecarScope? ScopeOf(HttpContext context, ScopedSnapshots scoped, PublishedSnapshot current, MeshCertificateAuthority ca)
+    {
+        var query = context.Request.Query;
+        if (current.Snapshot.Config.Sidecars.Count == 0 || query["gateway"] == "1" || context.User.Workload(ca.TrustDomain) is not { } caller)
+        {
+            return null;
+        }
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var label in query["label"])
+        {
+            if (label?.IndexOf('=') is > 0 and var eq)
+            {
+                labels[label[..eq]] = label[(eq + 1)..];
+            }
+        }
+        return scoped.ScopeFor(current.Snapshot.Config, current.Snapshot.ConfigVersion, caller.Namespace, caller.Service, labels);
+    }
+
+    private static IResult Delta(HttpContext context, (long Version, byte[] Json) delta, long known)
+    {
+        context.Response.Headers["X-Mesh-Version"] = delta.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers["X-Mesh-Delta"] = known.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Bytes(delta.Json, "application/json");
+    }
+
     public static void MapSnapshots(this RouteGroupBuilder api)
     {
-        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ServiceRegistry registry, Registry.IRegistryStore store, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, IHostApplicationLifetime lifetime, ILogger<SnapshotPublisher> logger) =>
+        api.MapGet("/v1/snapshot", async (HttpContext context, SnapshotPublisher publisher, ScopedSnapshots scoped, ServiceRegistry registry, Registry.IRegistryStore store, ProxyStatusTracker tracker, TimeProvider time, MeshCertificateAuthority ca, IHostApplicationLifetime lifetime, ILogger<SnapshotPublisher> logger) =>
         {
             var query = context.Request.Query;
             long.TryParse(query["version"], out var known);
@@ -122,11 +152,22 @@ internal static class SnapshotEndpoints
                 ControlPlaneTelemetry.Pushed();
                 // A sidecar that asks for deltas and holds a version still in the history gets only what changed.
                 context.Response.Headers["X-Mesh-Epoch"] = publisher.Epoch;
-                if (query["delta"] == "1" && !fromOtherRun && known > 0 && publisher.Delta(known) is { } delta)
+                // What it held was cut by another scope (a Sidecar resource was added, changed or removed): it
+                // needs all of its new scope, not what changed in it.
+                var scope = ScopeOf(context, scoped, snapshot, ca);
+                var sameScope = query["scope"].ToString() == (scope?.Wire.Key ?? "");
+                var deltaAsked = query["delta"] == "1" && !fromOtherRun && known > 0 && sameScope;
+                if (scope is not null)
                 {
-                    context.Response.Headers["X-Mesh-Version"] = delta.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    context.Response.Headers["X-Mesh-Delta"] = known.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    return Results.Bytes(delta.Json, "application/json");
+                    if (deltaAsked && scoped.Delta(known, scope) is { } scopedDelta)
+                    {
+                        return Delta(context, scopedDelta, known);
+                    }
+                    snapshot = scoped.Full(snapshot, scope);
+                }
+                else if (deltaAsked && publisher.Delta(known) is { } delta)
+                {
+                    return Delta(context, delta, known);
                 }
                 context.Response.Headers["X-Mesh-Version"] = snapshot.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 if (AcceptsGzip(context.Request))

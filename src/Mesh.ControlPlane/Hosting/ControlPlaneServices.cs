@@ -55,6 +55,7 @@ internal static class ControlPlaneServices
             new Config.History.FileConfigHistory(options.DataDir, options.ConfigHistory, sp.GetRequiredService<ILogger<Config.History.FileConfigHistory>>()));
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
+        services.AddSingleton(sp => new ScopedSnapshots(sp.GetRequiredService<SnapshotPublisher>()));
         services.AddSingleton<ControlPlaneTelemetry>();
         services.AddSingleton<Telemetry.TrafficSignals>();
         services.AddHostedService<ConfigDirectoryWatcher>();

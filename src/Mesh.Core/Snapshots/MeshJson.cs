@@ -32,6 +32,7 @@ public static class MeshJson
         new JsonStringEnumConverter<ServiceEntryLocation>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServiceEntryResolution>(JsonNamingPolicy.SnakeCaseUpper),
         new JsonStringEnumConverter<ServerTlsMode>(JsonNamingPolicy.SnakeCaseUpper),
+        new JsonStringEnumConverter<OutboundTrafficMode>(JsonNamingPolicy.SnakeCaseUpper),
     ];
 
     public static readonly JsonSerializerOptions Options = Create(indented: false);

@@ -17,4 +17,7 @@ public sealed record MeshSnapshot
     public DateTimeOffset CreatedAt { get; init; }
     public ConfigSet Config { get; init; } = ConfigSet.Empty;
     public IReadOnlyList<ServiceInstance> Instances { get; init; } = [];
+
+    /// <summary>The Sidecar resource this snapshot was cut down by; null when none applies (everything visible).</summary>
+    public SnapshotScope? Scope { get; init; }
 }

@@ -23,6 +23,10 @@ public sealed record SnapshotDelta
     public IReadOnlyList<ServiceInstance> Upserts { get; init; } = [];
     public IReadOnlyList<string> Removed { get; init; } = [];
 
+    /// <summary>The config version of the base, for the control plane (a scoped watcher's delta may carry a config change only if its scope stayed the same since).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public long BaseConfigVersion { get; init; }
+
     /// <summary>The full snapshot this delta makes of <paramref name="base"/>, which must be at <see cref="BaseVersion"/>.</summary>
     public MeshSnapshot ApplyTo(MeshSnapshot @base)
     {
@@ -50,6 +54,8 @@ public sealed record SnapshotDelta
             CreatedAt = CreatedAt,
             Config = Config ?? @base.Config,
             Instances = instances.Values.ToArray(),
+            // A delta never changes the scope: a watcher whose scope changed gets a full snapshot.
+            Scope = @base.Scope,
         };
     }
 }

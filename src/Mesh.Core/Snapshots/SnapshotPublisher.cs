@@ -196,6 +196,24 @@ public sealed class SnapshotPublisher
             {
                 return cached;
             }
+            if (DeltaSince(baseVersion) is not { } delta)
+            {
+                return null;
+            }
+            var encoded = (delta.Version, JsonSerializer.SerializeToUtf8Bytes(delta, MeshJson.Options));
+            _deltas[baseVersion] = encoded;
+            return encoded;
+        }
+    }
+
+    /// <summary>
+    /// What changed from <paramref name="baseVersion"/> to the published version, unencoded (for a scoped
+    /// watcher, who gets a part of it), or null when that version is unknown here.
+    /// </summary>
+    public SnapshotDelta? DeltaSince(long baseVersion)
+    {
+        lock (_gate)
+        {
             var steps = new List<Step>();
             var found = false;
             foreach (var step in _history)
@@ -228,19 +246,17 @@ public sealed class SnapshotPublisher
                     removed.Add(id);
                 }
             }
-            var delta = new SnapshotDelta
+            return new SnapshotDelta
             {
                 Version = _published.Version,
                 ConfigVersion = _published.ConfigVersion,
                 BaseVersion = baseVersion,
                 CreatedAt = _time.GetUtcNow(),
                 Config = steps[0].ConfigFrom == _published.ConfigVersion ? null : _published.Config,
+                BaseConfigVersion = steps[0].ConfigFrom,
                 Upserts = upserts.Values.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToArray(),
                 Removed = removed.Order(StringComparer.Ordinal).ToArray(),
             };
-            var encoded = (delta.Version, JsonSerializer.SerializeToUtf8Bytes(delta, MeshJson.Options));
-            _deltas[baseVersion] = encoded;
-            return encoded;
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
         return RedactedJson(context, new ConfigDump(
             options.NodeId, options.Service, options.Namespace, registration.Registered,
             applied?.Snapshot.Version ?? 0, applied?.Snapshot.ConfigVersion ?? 0, applied?.Source, applied?.AppliedAt,
-            applied?.Snapshot.Config, applied?.Snapshot.Instances));
+            applied?.Snapshot.Config, applied?.Snapshot.Instances, applied?.Snapshot.Scope));
     }
 
     private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
@@ -89,7 +89,7 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
 /// <summary><c>/config_dump</c>: the applied snapshot and where it came from.</summary>
 internal sealed record ConfigDump(
     string Node, string Service, string Namespace, bool Registered, long Version, long ConfigVersion,
-    string? Source, DateTimeOffset? AppliedAt, ConfigSet? Config, IReadOnlyList<ServiceInstance>? Instances);
+    string? Source, DateTimeOffset? AppliedAt, ConfigSet? Config, IReadOnlyList<ServiceInstance>? Instances, SnapshotScope? Scope);
 
 /// <summary>One cluster on <c>/clusters</c>.</summary>
 internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumerable<EndpointView> Endpoints);

@@ -35,7 +35,7 @@ internal sealed class SnapshotWatcher(
         {
             try
             {
-                var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken, deltaOk: _last?.Version == received && received > 0).ConfigureAwait(false);
+                var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken, deltaOk: _last?.Version == received && received > 0, scope: _last?.Scope?.Key).ConfigureAwait(false);
                 if (_backoff.Attempt > 0)
                 {
                     Log.ControlPlaneReachable(logger, options.ControlPlane);

@@ -162,13 +162,37 @@ internal sealed class ControlPlaneClient : IDisposable
     /// <summary>The control plane run (epoch) the last snapshot came from.</summary>
     public string? Epoch { get; private set; }
 
-    public async Task<WatchResult> WatchAsync(long received, long applied, string? error, TimeSpan wait, CancellationToken cancellationToken, bool deltaOk = false)
+    /// <summary>
+    /// What the control plane picks this sidecar's Sidecar resource by (its labels; a gateway is never
+    /// scoped), and the scope of the snapshot it holds, so a snapshot cut by another scope is not patched.
+    /// </summary>
+    private string ScopeQuery(string? heldScope)
+    {
+        var query = new System.Text.StringBuilder();
+        foreach (var (key, value) in _options.Labels)
+        {
+            query.Append("&label=").Append(Uri.EscapeDataString($"{key}={value}"));
+        }
+        if (_options.Gateway is not null)
+        {
+            query.Append("&gateway=1");
+        }
+        if (heldScope is { Length: > 0 })
+        {
+            query.Append("&scope=").Append(Uri.EscapeDataString(heldScope));
+        }
+        return query.ToString();
+    }
+
+    /// <param name="scope">The <see cref="SnapshotScope.Key"/> of the snapshot held, null when unscoped.</param>
+    public async Task<WatchResult> WatchAsync(long received, long applied, string? error, TimeSpan wait, CancellationToken cancellationToken, bool deltaOk = false, string? scope = null)
     {
         var http = await WorkloadAsync(cancellationToken).ConfigureAwait(false);
         var query = $"/v1/snapshot?version={received}&applied={applied}&node={Uri.EscapeDataString(_options.NodeId)}"
             + (Epoch is null ? "" : $"&epoch={Epoch}")
             + (deltaOk && Epoch is not null ? "&delta=1" : "")
             + $"&service={Uri.EscapeDataString(_options.Service)}&namespace={Uri.EscapeDataString(_options.Namespace)}"
+            + ScopeQuery(scope)
             + $"&wait={wait.ToString("c", CultureInfo.InvariantCulture)}"
             + (error is null ? "" : $"&error={Uri.EscapeDataString(error)}");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

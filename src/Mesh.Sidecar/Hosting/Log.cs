@@ -82,4 +82,7 @@ internal static partial class Log
 
     [LoggerMessage(35, LogLevel.Information, "Gateway certificate files changed on disk; read them again for new TLS handshakes")]
     public static partial void GatewayCertificatesChanged(ILogger logger);
+
+    [LoggerMessage(190, LogLevel.Warning, "Passthrough (ALLOW_ANY) to {Target} failed: {Reason}")]
+    public static partial void PassthroughFailed(ILogger logger, string target, string reason);
 }

@@ -64,6 +64,7 @@ internal static class SidecarServices
         services.RemoveAll<Microsoft.AspNetCore.Authorization.IAuthorizationHandlerProvider>();
         services.AddSingleton<ResilienceRegistry>();
         services.AddSingleton<MirrorSender>();
+        services.AddSingleton<PassthroughForwarder>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.AddSingleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>();
         return services;

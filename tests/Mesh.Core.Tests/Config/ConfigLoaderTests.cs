@@ -160,7 +160,7 @@ public sealed class ConfigLoaderTests
     {
         var result = Load("""
             apiVersion: networking.istio.io/v1
-            kind: Sidecar
+            kind: EnvoyFilter
             metadata: {name: g}
             spec: {}
             ---
@@ -172,7 +172,7 @@ public sealed class ConfigLoaderTests
             """);
 
         var messages = result.Errors.Select(e => e.Message).ToArray();
-        Assert.Contains(messages, m => m.Contains("unknown kind 'Sidecar'", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("unknown kind 'EnvoyFilter'", StringComparison.Ordinal));
         Assert.Contains(messages, m => m.Contains("apiVersion 'networking.istio.io/v2' is not valid", StringComparison.Ordinal));
     }
 

@@ -71,7 +71,7 @@ function renderProxies(proxies) {
 
 function renderConfig(config) {
   const kinds = { virtualServices: "VirtualService", destinationRules: "DestinationRule", serviceEntries: "ServiceEntry",
-    peerAuthentications: "PeerAuthentication", authorizationPolicies: "AuthorizationPolicy", gateways: "Gateway" };
+    peerAuthentications: "PeerAuthentication", authorizationPolicies: "AuthorizationPolicy", gateways: "Gateway", sidecars: "Sidecar" };
   const rows = [];
   for (const [field, kind] of Object.entries(kinds)) {
     for (const r of config.config?.[field] ?? []) {

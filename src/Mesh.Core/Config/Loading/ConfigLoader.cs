@@ -255,8 +255,11 @@ public static class ConfigLoader
             case "AuthorizationPolicy":
                 builder.AuthorizationPolicies.Add(Read<AuthorizationPolicy>(binder, envelope, metadata, specNode, file, kindNode, SecurityVersions)!);
                 break;
+            case "Sidecar":
+                builder.Sidecars.Add(Read<IstioSidecar>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
+                break;
             default:
-                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, Gateway, PeerAuthentication, AuthorizationPolicy");
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, Gateway, Sidecar, PeerAuthentication, AuthorizationPolicy");
                 break;
         }
     }

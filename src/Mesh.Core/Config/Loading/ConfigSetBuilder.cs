@@ -11,6 +11,7 @@ internal sealed class ConfigSetBuilder
     public List<Resource<Gateway>> Gateways { get; } = [];
     public List<Resource<PeerAuthentication>> PeerAuthentications { get; } = [];
     public List<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; } = [];
+    public List<Resource<IstioSidecar>> Sidecars { get; } = [];
 
     // Each resource's layer; records compare by value, and two files may hold the same resource.
     private readonly Dictionary<object, int> _layers = new(ReferenceEqualityComparer.Instance);
@@ -24,6 +25,7 @@ internal sealed class ConfigSetBuilder
         Mark(Gateways, layer);
         Mark(PeerAuthentications, layer);
         Mark(AuthorizationPolicies, layer);
+        Mark(Sidecars, layer);
     }
 
     /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
@@ -35,6 +37,7 @@ internal sealed class ConfigSetBuilder
         DropShadowed(Gateways);
         DropShadowed(PeerAuthentications);
         DropShadowed(AuthorizationPolicies);
+        DropShadowed(Sidecars);
     }
 
     private void Mark<T>(List<Resource<T>> resources, int layer) where T : class
@@ -63,5 +66,6 @@ internal sealed class ConfigSetBuilder
         Gateways = Gateways.ToArray(),
         PeerAuthentications = PeerAuthentications.ToArray(),
         AuthorizationPolicies = AuthorizationPolicies.ToArray(),
+        Sidecars = Sidecars.ToArray(),
     };
 }

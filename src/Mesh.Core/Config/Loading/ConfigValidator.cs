@@ -20,6 +20,7 @@ public static class ConfigValidator
         CheckDuplicateNames(config.Gateways, "Gateway", problems);
         CheckDuplicateNames(config.PeerAuthentications, "PeerAuthentication", problems);
         CheckDuplicateNames(config.AuthorizationPolicies, "AuthorizationPolicy", problems);
+        CheckDuplicateNames(config.Sidecars, "Sidecar", problems);
         var hosts = new HostIndex(config, registeredHosts);
         var subsets = KnownSubsets(config);
         var gateways = new Dictionary<(string, string), Resource<Gateway>>();
@@ -44,6 +45,7 @@ public static class ConfigValidator
             ServiceEntryValidator.Validate(new ResourceProblems<ServiceEntry>(se, problems), entryFor);
         }
         SecurityPolicyValidator.Validate(config, problems);
+        SidecarValidator.Validate(config, problems);
         return problems;
     }
 

@@ -147,6 +147,10 @@ internal sealed class YamlBinder(string file, List<ConfigError> errors)
                     property.SetValue(instance, value);
                 }
             }
+            else if (type.GetCustomAttributes<NotImplementedFieldAttribute>().FirstOrDefault(a => a.Field == key) is { } notImplemented)
+            {
+                Error(keyNode, childPath, $"'{key}' is not implemented by Mesh: {notImplemented.Reason}");
+            }
             else if (bindable.Unsupported.Contains(key))
             {
                 Error(keyNode, childPath, $"'{key}' is an Istio field that Mesh does not implement; remove it (Mesh would not honour it)");

@@ -11,4 +11,5 @@ public sealed record ConfigSet
     public IReadOnlyList<Resource<Gateway>> Gateways { get; init; } = [];
     public IReadOnlyList<Resource<PeerAuthentication>> PeerAuthentications { get; init; } = [];
     public IReadOnlyList<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; init; } = [];
+    public IReadOnlyList<Resource<IstioSidecar>> Sidecars { get; init; } = [];
 }
