@@ -46,7 +46,7 @@ internal sealed class Admin : IDisposable
                 Console.WriteLine(JsonSerializer.Serialize(element, MeshJson.Indented));
                 return true;
             case "yaml":
-                Console.Write(new YamlDotNet.Serialization.SerializerBuilder().Build().Serialize(Plain(element)));
+                Console.Write(new YamlDotNet.Serialization.SerializerBuilder().WithEventEmitter(next => new LiteralMultilineEmitter(next)).Build().Serialize(Plain(element)));
                 return true;
             default:
                 return false;

@@ -112,6 +112,10 @@ public sealed class ConfigHistoryTests
             (code, output) = await MeshctlTests.MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString(), "-o", "json"));
             Assert.Equal(0, code);
             Assert.Equal("changed", JsonDocument.Parse(output).RootElement.GetProperty("resources")[0].GetProperty("change").GetString());
+            (code, output) = await MeshctlTests.MeshctlAsync(Admin("diff", toV1.ToString(), toV2.ToString(), "-o", "yaml"));
+            Assert.Equal(0, code);
+            Assert.Contains("  diff: |\n    --- v", output, StringComparison.Ordinal);
+            Assert.Contains("\n    -  - route: [{destination: {host: reviews, subset: v1}}]\n    +  - route: [{destination: {host: reviews, subset: v2}}]", output, StringComparison.Ordinal);
             (code, output) = await MeshctlTests.MeshctlAsync(Admin("rollback", toV2.ToString(), "-y"));
             Assert.Equal(0, code);
             await CallsGoToAsync(mesh, caller, "reviews-v2");

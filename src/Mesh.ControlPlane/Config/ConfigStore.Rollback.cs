@@ -12,7 +12,7 @@ internal sealed partial class ConfigStore
 {
     private RollbackPins? _rollbackPins;
 
-    private RollbackPins Pins => _rollbackPins ??= new RollbackPins(options.DataDir);
+    private RollbackPins Pins => _rollbackPins ??= new RollbackPins(options.DataDir, logger);
 
     /// <summary>
     /// Makes a new version that serves the resources of <paramref name="target"/>, validated like any

@@ -12,7 +12,7 @@ namespace Mesh.ControlPlane.Config.History;
 /// that resource changes, the next file edit wins and the pin is dropped (as GitOps users expect the next
 /// commit to win over a manual rollback). Kept in <c>data-dir/rollback-pins.json</c>.
 /// </summary>
-internal sealed class RollbackPins(string dataDir)
+internal sealed partial class RollbackPins(string dataDir, ILogger logger)
 {
     private readonly string _path = Path.Combine(dataDir, "rollback-pins.json");
     private volatile List<RollbackPin>? _pins;
@@ -23,9 +23,21 @@ internal sealed class RollbackPins(string dataDir)
 
     public IReadOnlyList<RollbackPin> All => Pins;
 
-    private List<RollbackPin> Pins => _pins ??= File.Exists(_path)
-        ? JsonSerializer.Deserialize<List<RollbackPin>>(File.ReadAllBytes(_path), MeshJson.Options) ?? []
-        : [];
+    private List<RollbackPin> Pins => _pins ??= Load();
+
+    /// <summary>The saved pins; none when the file cannot be read (its resources then stay applied until deleted with meshctl delete).</summary>
+    private List<RollbackPin> Load()
+    {
+        try
+        {
+            return File.Exists(_path) ? JsonSerializer.Deserialize<List<RollbackPin>>(File.ReadAllBytes(_path), MeshJson.Options) ?? [] : [];
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            Log.UnreadablePins(logger, _path, e.Message);
+            return [];
+        }
+    }
 
     public static string? Hash(string? text) => text is null ? null : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
@@ -54,5 +66,11 @@ internal sealed class RollbackPins(string dataDir)
             return;
         }
         AtomicFile.Write(_path, JsonSerializer.SerializeToUtf8Bytes(_pins, MeshJson.Options));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(267, LogLevel.Warning, "Rollback pins: {Path} cannot be read ({Reason}); resources a rollback applied stay applied until deleted with meshctl delete")]
+        public static partial void UnreadablePins(ILogger logger, string path, string reason);
     }
 }

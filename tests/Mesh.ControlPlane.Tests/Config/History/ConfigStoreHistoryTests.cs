@@ -163,6 +163,27 @@ public sealed class ConfigStoreHistoryTests : IDisposable
         Assert.Contains("subset: v2", restarted.History.Get(served + 1)!.Resources.Single(r => r.Kind == "VirtualService").Yaml, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Start_WithADamagedPinsFile_ServesThePinnedResourcesAsApplied()
+    {
+        var file = Path.Combine(ConfigDir, "reviews.yaml");
+        Directory.CreateDirectory(ConfigDir);
+        File.WriteAllText(file, Subsets + "---\n" + Route("v1"));
+        var (store, _) = Start();
+        var v1 = store.Version;
+        File.WriteAllText(file, Subsets + "---\n" + Route("v2"));
+        Assert.True(store.Reload().Succeeded);
+        Assert.True(store.Rollback(v1).Result.Succeeded);
+        File.WriteAllText(Path.Combine(DataDir, "rollback-pins.json"), "[{\"appliedName\": ");
+
+        var (restarted, publisher) = Start();
+
+        Assert.Equal(store.Version, restarted.Version);
+        Assert.Equal("v1", SubsetServed(publisher));
+        Assert.True(restarted.Reload().Succeeded);
+        Assert.Equal("v1", SubsetServed(publisher));
+    }
+
     private static string Json(SnapshotPublisher publisher) => System.Text.Json.JsonSerializer.Serialize(publisher.Config, MeshJson.Options);
 
     private string[] AppliedFiles()
