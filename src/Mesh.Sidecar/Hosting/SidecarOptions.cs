@@ -36,6 +36,9 @@ internal sealed record SidecarOptions
         new("gateway-port-offset", "n", "listen on each Gateway port number plus n, where low ports cannot be bound (default 0)"),
         new("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (repeatable; wins over the offset)", Repeatable: true),
         new("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)"),
+        new("app-tcp-port", "[protocol/]number=port", "a TCP service port of the app: callers connect to service port number, the bytes go to 127.0.0.1:port; protocol TCP (default), MONGO, MYSQL or REDIS (repeatable)", Repeatable: true),
+        new("tcp-upstream", "host:port=local-port", "listen on 127.0.0.1:local-port for the app's TCP connections to port of host (a mesh service or ServiceEntry; its VirtualService tcp rules apply) (repeatable)", Repeatable: true),
+        new("tls-upstream", "port=local-port", "listen on 127.0.0.1:local-port for the app's own TLS connections, routed untouched by their SNI as calls to port (VirtualService tls rules, ServiceEntry hosts) (repeatable)", Repeatable: true),
         new("help", null, "print this help"),
     ];
 
@@ -71,6 +74,10 @@ internal sealed record SidecarOptions
     public int GatewayPortOffset { get; init; }
     public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
     public string? CredentialsDir { get; init; }
+
+    public IReadOnlyList<Tcp.AppTcpPort> AppTcpPorts { get; init; } = [];
+    public IReadOnlyList<Tcp.TcpUpstream> TcpUpstreams { get; init; } = [];
+    public IReadOnlyList<Tcp.TlsUpstream> TlsUpstreams { get; init; } = [];
 
     /// <summary>The port the gateway listens on for its Gateway's <paramref name="number"/>.</summary>
     public int GatewayListenPort(int number) => GatewayPorts.TryGetValue(number, out var mapped) ? mapped : number + GatewayPortOffset;
@@ -129,7 +136,14 @@ internal sealed record SidecarOptions
             GatewayPortOffset = cl.Int("gateway-port-offset", 0, -65535, 65535),
             GatewayPorts = GatewayPortMap(cl),
             CredentialsDir = cl.String("credentials-dir"),
+            AppTcpPorts = Tcp.TcpFlags.AppPorts(cl),
+            TcpUpstreams = Tcp.TcpFlags.Upstreams(cl),
+            TlsUpstreams = Tcp.TcpFlags.TlsUpstreams(cl),
         };
+        if (options.AppTcpPorts.Count > 0 && options.AppPort == 0)
+        {
+            throw new UsageException("--app-tcp-port needs --app-port: the instance is registered with its HTTP port and health check");
+        }
         if (gateway is null && (cl.Has("gateway-listen") || cl.Has("gateway-port-offset") || cl.Has("gateway-port") || cl.Has("credentials-dir")))
         {
             throw new UsageException("--gateway-listen, --gateway-port-offset, --gateway-port and --credentials-dir need --gateway");
@@ -146,8 +160,9 @@ internal sealed record SidecarOptions
         {
             throw new UsageException($"--inbound-listen expects an IP address, got '{options.InboundListen}'");
         }
-        var ports = new[] { ("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort),
-            ("consul-port", options.ConsulPort), ("eureka-port", options.EurekaPort) };
+        (string, int)[] ports = [("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort),
+            ("consul-port", options.ConsulPort), ("eureka-port", options.EurekaPort),
+            .. options.TcpUpstreams.Select(u => ("tcp-upstream", u.LocalPort)), .. options.TlsUpstreams.Select(u => ("tls-upstream", u.LocalPort))];
         foreach (var group in ports.Where(p => p.Item2 != 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1))
         {
             throw new UsageException($"--{group.First().Item1} and --{group.Last().Item1} are both {group.Key}; each needs its own port");
