@@ -287,7 +287,8 @@ public sealed class TcpTests
                 """);
             var answer = await EchoOnceAsync(local, "SELECT 1;\n");
             Assert.Equal("db\nSELECT 1;\n" + TcpEchoServer.Trailer, answer);
-            Assert.True(client.Process.HasLogged("TCP outbound sleep.default -> orders-db.example.com via orders-db.example.com:5432"), client.Process.Output);
+            await Eventually.TrueAsync(() => Task.FromResult(client.Process.HasLogged("TCP outbound sleep.default -> orders-db.example.com via orders-db.example.com:5432 default/orders-db/127.0.0.1:")),
+                Deadline, () => "connection logged with its endpoint");
         });
     }
 

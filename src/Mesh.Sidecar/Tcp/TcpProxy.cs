@@ -101,7 +101,9 @@ internal sealed class TcpProxy(MeshState state, SidecarOptions options, TcpConne
             return;
         }
         var cluster = table.Resolve(target, port);
-        var (upstream, failure) = await connector.ConnectAsync(cluster, connection.ConnectionClosed).ConfigureAwait(false);
+        // Not ConnectionClosed: Kestrel fires it at the caller's FIN, and a caller may send and half-close before
+        // the upstream connection is made (a request, then FIN, then the answer).
+        var (upstream, failure) = await connector.ConnectAsync(cluster, CancellationToken.None).ConfigureAwait(false);
         if (upstream is null)
         {
             Refuse(connection, record, cluster.Endpoints.Count == 0 ? "no-healthy-endpoint" : "connect-failed", failure!);
