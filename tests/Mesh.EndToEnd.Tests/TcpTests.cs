@@ -101,6 +101,25 @@ public sealed class TcpTests
             Assert.True(sent >= 64L * MiB, $"outbound bytes sent counted: {sent}");
             Assert.Equal(2, metrics.Where(s => s.Name.StartsWith("mesh_tcp_connections_opened", StringComparison.Ordinal) && s.Has(("destination", "tcp-echo.default"))).Sum(s => s.Value));
 
+            // Half-close the other way: the app speaks first and half-closes; the caller still gets its bytes through.
+            await using (var first = new TcpEchoServer(greeting: "hi\n", closeFirst: true))
+            {
+                var speaker = await mesh.StartServiceAsync("speaker", "speaker-1", "--app-tcp-port", $"9000={first.Port}");
+                var speakerLocal = FreePorts.Next();
+                var caller = await mesh.StartServiceAsync("caller", "caller-1", "--tcp-upstream", $"speaker:9000={speakerLocal}");
+                await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "speaker.default"), e => e.Length == 1, Deadline, () => "speaker routable");
+                using var tcp = await ConnectAsync(speakerLocal);
+                var stream = tcp.GetStream();
+                Assert.Equal("hi\n", Encoding.ASCII.GetString(await ReadExactlyAsync(stream, 3)));
+                using (var fin = new CancellationTokenSource(Deadline))
+                {
+                    Assert.Equal(0, await stream.ReadAsync(new byte[1], fin.Token)); // the app's FIN arrived
+                }
+                await stream.WriteAsync("still here\n"u8.ToArray());
+                tcp.Client.Shutdown(SocketShutdown.Send);
+                Assert.Equal("still here\n", await first.Heard.Task.WaitAsync(Deadline));
+            }
+
             // The inbound port takes only mutual TLS: a plain TCP client gets no echo.
             using (var plain = await ConnectAsync(server.InboundPort))
             {

@@ -112,7 +112,7 @@ internal sealed class TcpProxy(MeshState state, SidecarOptions options, TcpConne
         record.Endpoint = $"{cluster.Id} {upstream.Endpoint.InstanceId} {upstream.Endpoint.Address}:{upstream.Endpoint.Port}";
         await using (upstream.Stream.ConfigureAwait(false))
         {
-            var result = await TcpRelay.RunAsync(connection.Transport, upstream.Stream, upstream.ShutdownWrite).ConfigureAwait(false);
+            var result = await TcpRelay.RunAsync(connection, upstream.Stream, upstream.ShutdownWrite).ConfigureAwait(false);
             record.Close(result.Outcome, result.Sent, result.Received, logger);
         }
     }
@@ -149,7 +149,7 @@ internal sealed class TcpProxy(MeshState state, SidecarOptions options, TcpConne
         }
         record.Endpoint = $"127.0.0.1:{app.AppPort}";
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var result = await TcpRelay.RunAsync(connection.Transport, stream, () => { socket.Shutdown(SocketShutdown.Send); return ValueTask.CompletedTask; }).ConfigureAwait(false);
+        var result = await TcpRelay.RunAsync(connection, stream, () => { socket.Shutdown(SocketShutdown.Send); return ValueTask.CompletedTask; }).ConfigureAwait(false);
         record.Close(result.Outcome, result.Sent, result.Received, logger);
     }
 

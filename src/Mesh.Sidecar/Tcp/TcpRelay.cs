@@ -1,15 +1,17 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
 namespace Mesh.Sidecar.Tcp;
 
 /// <summary>
-/// Copies bytes both ways between an accepted connection (Kestrel's pipes) and an upstream stream until both
-/// directions have ended. Half-close is carried: when the caller finishes sending, the upstream's write side
-/// is shut (TCP FIN, or TLS close_notify between sidecars) while bytes keep flowing back; when the upstream
-/// finishes, the caller's side is completed. An error in either direction (a reset) ends both.
+/// Copies bytes both ways between an accepted connection and an upstream stream until both directions have
+/// ended. Half-close is carried both ways: when the caller finishes sending, the upstream's write side is shut
+/// (TCP FIN, or TLS close_notify between sidecars) while bytes keep flowing back, and when the upstream
+/// finishes, the caller's write side is shut the same way while the caller may still send. The caller's bytes
+/// are read from Kestrel's input pipe; the way back is written to the connection's socket (or, after TLS, its
+/// SslStream) directly, because completing Kestrel's output pipe closes the whole connection: no half-close.
+/// An error in either direction (a reset) ends both.
 /// </summary>
 internal static class TcpRelay
 {
@@ -18,8 +20,10 @@ internal static class TcpRelay
 
     public readonly record struct Result(long Sent, long Received, string Outcome);
 
-    public static async Task<Result> RunAsync(IDuplexPipe caller, Stream upstream, Func<ValueTask> shutdownUpstreamWrite)
+    public static async Task<Result> RunAsync(ConnectionContext connection, Stream upstream, Func<ValueTask> shutdownUpstreamWrite)
     {
+        var caller = connection.Transport;
+        var (back, shutdownBack) = WayBack(connection);
         long sent = 0, received = 0;
         var failed = 0;
 
@@ -82,34 +86,45 @@ internal static class TcpRelay
 
         async Task Down()
         {
+            var chunk = ArrayPool<byte>.Shared.Rent(WriteChunk);
             try
             {
-                while (true)
+                int n;
+                while ((n = await upstream.ReadAsync(chunk.AsMemory(0, WriteChunk)).ConfigureAwait(false)) > 0)
                 {
-                    var memory = caller.Output.GetMemory(WriteChunk);
-                    var n = await upstream.ReadAsync(memory).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-                    caller.Output.Advance(n);
+                    await back.WriteAsync(chunk.AsMemory(0, n)).ConfigureAwait(false);
                     received += n;
-                    if ((await caller.Output.FlushAsync().ConfigureAwait(false)).IsCompleted)
-                    {
-                        Abort(); // the caller is gone
-                        return;
-                    }
                 }
-                await caller.Output.CompleteAsync().ConfigureAwait(false);
+                await shutdownBack().ConfigureAwait(false);
             }
             catch (Exception e) when (IsConnectionError(e))
             {
                 Abort();
             }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
         }
 
         await Task.WhenAll(Up(), Down()).ConfigureAwait(false);
         return new Result(sent, received, failed == 0 ? "closed" : "reset");
+    }
+
+    /// <summary>Where bytes for the caller are written, and how its write side alone is shut.</summary>
+    private static (Stream Stream, Func<ValueTask> Shutdown) WayBack(ConnectionContext connection)
+    {
+        if (connection.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream is { } tls)
+        {
+            return (tls, () => new ValueTask(tls.ShutdownAsync()));
+        }
+        if (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            return (new NetworkStream(socket, ownsSocket: false), () => { socket.Shutdown(SocketShutdown.Send); return ValueTask.CompletedTask; });
+        }
+        // Another transport: its output pipe, whose completion may close both directions.
+        var output = connection.Transport.Output.AsStream(leaveOpen: true);
+        return (output, () => connection.Transport.Output.CompleteAsync());
     }
 
     private static bool IsConnectionError(Exception e) =>

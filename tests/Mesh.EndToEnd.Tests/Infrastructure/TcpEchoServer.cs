@@ -18,11 +18,17 @@ internal sealed class TcpEchoServer : IAsyncDisposable
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly X509Certificate2? _certificate;
+    private readonly bool _closeFirst;
     private int _accepted;
 
-    public TcpEchoServer(string? greeting = null, X509Certificate2? certificate = null)
+    /// <summary>What callers sent after this server half-closed (closeFirst), completed when one of them closes.</summary>
+    public TaskCompletionSource<string> Heard { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <param name="closeFirst">Send the greeting, half-close at once, then only read (into <see cref="Heard"/>): the other direction of half-close.</param>
+    public TcpEchoServer(string? greeting = null, X509Certificate2? certificate = null, bool closeFirst = false)
     {
         Greeting = greeting;
+        _closeFirst = closeFirst;
         _certificate = certificate;
         Port = FreePorts.Next();
         _listener = new TcpListener(IPAddress.Loopback, Port);
@@ -78,6 +84,17 @@ internal sealed class TcpEchoServer : IAsyncDisposable
                 }
                 var buffer = new byte[64 * 1024];
                 int n;
+                if (_closeFirst)
+                {
+                    socket.Shutdown(SocketShutdown.Send);
+                    using var heard = new MemoryStream();
+                    while ((n = await stream.ReadAsync(buffer, _stop.Token)) > 0)
+                    {
+                        heard.Write(buffer, 0, n);
+                    }
+                    Heard.TrySetResult(Encoding.ASCII.GetString(heard.ToArray()));
+                    return;
+                }
                 while ((n = await stream.ReadAsync(buffer, _stop.Token)) > 0)
                 {
                     await stream.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
