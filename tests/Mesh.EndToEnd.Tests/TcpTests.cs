@@ -276,6 +276,51 @@ public sealed class TcpTests
     }
 
     [Fact]
+    public async Task DeadEndpoint_ConnectFailsOverToAnotherAndIsEjected_EveryConnectionSucceeds()
+    {
+        await using var mesh = new MeshCluster();
+        await using var live = new TcpEchoServer(greeting: "live\n");
+        var dead = FreePorts.Next(); // nobody listens: every connect is refused
+        await mesh.RunAsync(async () =>
+        {
+            await mesh.StartControlPlaneAsync();
+            var local = FreePorts.Next();
+            var client = await mesh.StartServiceAsync("sleep", "sleep-1", "--tcp-upstream", $"cache.example.com:6379={local}");
+            await mesh.ApplyConfigAsync("cache.yaml", $$"""
+                apiVersion: networking.istio.io/v1
+                kind: ServiceEntry
+                metadata:
+                  name: cache
+                spec:
+                  hosts:
+                  - cache.example.com
+                  ports:
+                  - number: 6379
+                    name: redis
+                    protocol: REDIS
+                  resolution: STATIC
+                  endpoints:
+                  - address: 127.0.0.1
+                    ports: {redis: {{dead}}}
+                  - address: 127.0.0.1
+                    ports: {redis: {{live.Port}}}
+                """);
+
+            var greetings = new List<string>();
+            for (var i = 0; i < 20; i++)
+            {
+                using var tcp = await ConnectAsync(local);
+                greetings.Add(Encoding.ASCII.GetString(await ReadExactlyAsync(tcp.GetStream(), 5)));
+            }
+
+            Assert.All(greetings, g => Assert.Equal("live\n", g));
+            var refused = client.Process.Output.Split('\n').Count(l => l.Contains($"TCP connect to 127.0.0.1:{dead} of cache.example.com:6379 failed", StringComparison.Ordinal));
+            // Ejected at its first failure (then one probe per backoff: 1 s, 2 s, ...), not tried by half the connections.
+            Assert.InRange(refused, 1, 3);
+        });
+    }
+
+    [Fact]
     public async Task ServiceEntryTcpPort_IsReachedDirectlyThroughTheCallersSidecar()
     {
         await using var mesh = new MeshCluster();
