@@ -81,7 +81,8 @@ internal sealed class TcpConnector(WorkloadIdentity identity, TimeProvider time,
                 // TLS 1.3 close_notify ends this direction only; the peer's answer still arrives.
                 return (new TcpUpstreamConnection(tls, endpoint, () => new ValueTask(tls.ShutdownAsync())), null);
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or AuthenticationException && !cancellationToken.IsCancellationRequested)
+            // Any failure to connect (refused, timed out, handshake, a name that does not resolve) moves on.
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 socket.Dispose();
                 if (detector.Record(endpoint.InstanceId, unreachable: true))

@@ -26,6 +26,7 @@ internal static class TcpRelay
         var (back, shutdownBack) = WayBack(connection);
         long sent = 0, received = 0;
         var failed = 0;
+        var unexpected = 0;
 
         void Abort()
         {
@@ -74,8 +75,13 @@ internal static class TcpRelay
                     }
                 }
             }
-            catch (Exception e) when (IsConnectionError(e))
+            catch (Exception e)
             {
+                // A reset or a peer gone is a "reset"; anything else still ends both ways, as an "error".
+                if (!IsConnectionError(e))
+                {
+                    Volatile.Write(ref unexpected, 1);
+                }
                 Abort();
             }
             finally
@@ -97,8 +103,13 @@ internal static class TcpRelay
                 }
                 await shutdownBack().ConfigureAwait(false);
             }
-            catch (Exception e) when (IsConnectionError(e))
+            catch (Exception e)
             {
+                // A reset or a peer gone is a "reset"; anything else still ends both ways, as an "error".
+                if (!IsConnectionError(e))
+                {
+                    Volatile.Write(ref unexpected, 1);
+                }
                 Abort();
             }
             finally
@@ -108,7 +119,7 @@ internal static class TcpRelay
         }
 
         await Task.WhenAll(Up(), Down()).ConfigureAwait(false);
-        return new Result(sent, received, failed == 0 ? "closed" : "reset");
+        return new Result(sent, received, unexpected == 1 ? "error" : failed == 0 ? "closed" : "reset");
     }
 
     /// <summary>Where bytes for the caller are written, and how its write side alone is shut.</summary>
