@@ -96,10 +96,15 @@ public sealed class TcpTests
 
             // The callee's sidecar saw the caller's verified identity, and both count bytes per connection.
             await Eventually.TrueAsync(() => Task.FromResult(server.Process.HasLogged("TCP inbound sleep.default -> tcp-echo.default via 127.0.0.1:")), Deadline, () => "inbound connection log");
-            var metrics = PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(client.Admin, "/metrics")));
-            var sent = metrics.Where(s => s.Name.StartsWith("mesh_tcp_sent", StringComparison.Ordinal) && s.Has(("direction", "outbound"), ("destination", "tcp-echo.default"))).Sum(s => s.Value);
-            Assert.True(sent >= 64L * MiB, $"outbound bytes sent counted: {sent}");
-            Assert.Equal(2, metrics.Where(s => s.Name.StartsWith("mesh_tcp_connections_opened", StringComparison.Ordinal) && s.Has(("destination", "tcp-echo.default"))).Sum(s => s.Value));
+            (string, string)[] outbound = [("direction", "outbound"), ("source", "sleep.default"), ("destination", "tcp-echo.default")];
+            var metrics = await Eventually.ValueAsync(async () => PrometheusText.Parse(await mesh.Http.GetStringAsync(new Uri(client.Admin, "/metrics"))),
+                m => m.Value("mesh_tcp_connections_active", outbound) == 0, Deadline, () => "both connections closed");
+            Assert.Contains(metrics, m => m.Name == "mesh_tcp_connections_active" && m.Has(outbound)); // the gauge is there, at 0
+            Assert.Equal(2, metrics.Value("mesh_tcp_connections_opened_total", outbound));
+            Assert.Equal(2, metrics.Value("mesh_tcp_connections_closed_total", [.. outbound, ("outcome", "closed")]));
+            Assert.Equal(64L * MiB + "hello\nagain\n".Length, metrics.Value("mesh_tcp_sent_bytes_total", [.. outbound, ("outcome", "closed")]));
+            Assert.Equal(64L * MiB + "hello\nagain\n".Length + 2 * TcpEchoServer.Trailer.Length, metrics.Value("mesh_tcp_received_bytes_total", [.. outbound, ("outcome", "closed")]));
+            Assert.Equal(2, metrics.Value("mesh_tcp_connection_duration_milliseconds_count", [.. outbound, ("outcome", "closed")]));
 
             // Half-close the other way: the app speaks first and half-closes; the caller still gets its bytes through.
             await using (var first = new TcpEchoServer(greeting: "hi\n", closeFirst: true))
