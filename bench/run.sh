@@ -22,7 +22,13 @@
 #
 # Installs haproxy, wrk and python3 with apt-get when missing, builds Release, and writes the table to
 # bench/results/latest.md (and stdout). See docs/performance.md.
+#
+#   bash bench/run.sh --tcp [--rounds N] [--duration SECONDS] [--streams N]
+#
+# --tcp measures opaque TCP instead (bench/tcp.sh): throughput of direct, a Mesh sidecar pair and an HAProxy
+# pair in TCP mode, both with mutual TLS between the two proxies.
 set -euo pipefail
+if [ "${1:-}" = --tcp ]; then shift; exec bash "$(dirname "$0")/tcp.sh" "$@"; fi
 cd "$(dirname "$0")/.."
 root=$(pwd)
 

@@ -65,6 +65,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
         kestrel.Listen(IPAddress.Loopback, options.ConsulPort, l => l.Protocols = HttpProtocols.Http1);
     }
     EurekaEndpoint.ListenEureka(kestrel, options);
+    Mesh.Sidecar.Tcp.TcpListeners.Listen(kestrel, options);
     if (options.Gateway is not null)
     {
         // The Gateway's ports are known only once its config arrives and change with it: Kestrel binds

@@ -9,6 +9,9 @@ public sealed record ServiceInstance
     public required string Address { get; init; }
     public required int Port { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>TCP service ports the instance serves through its sidecar (none for an HTTP-only instance).</summary>
+    public IReadOnlyList<InstancePort> TcpPorts { get; init; } = [];
     public string? Region { get; init; }
     public string? Zone { get; init; }
     public HealthStatus Health { get; init; }

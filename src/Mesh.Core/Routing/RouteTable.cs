@@ -177,7 +177,7 @@ public sealed class RouteTable
         ReferenceEquals(a, b) || (a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value));
 
     /// <summary>A subset's policy fields replace the DestinationRule's, field by field.</summary>
-    private static TrafficPolicy? Merge(TrafficPolicy? host, TrafficPolicy? subset) =>
+    internal static TrafficPolicy? Merge(TrafficPolicy? host, TrafficPolicy? subset) =>
         subset is null ? host : host is null ? subset : new TrafficPolicy
         {
             LoadBalancer = subset.LoadBalancer ?? host.LoadBalancer,
@@ -238,7 +238,7 @@ public sealed class RouteTable
         };
     }
 
-    private static Dictionary<string, Resource<DestinationRule>> DestinationRulesByHost(ConfigSet config)
+    internal static Dictionary<string, Resource<DestinationRule>> DestinationRulesByHost(ConfigSet config)
     {
         var byHost = new Dictionary<string, Resource<DestinationRule>>(StringComparer.Ordinal);
         foreach (var dr in config.DestinationRules)

@@ -15,8 +15,10 @@ internal static class ServiceEntryEndpoints
         foreach (var se in config.ServiceEntries)
         {
             var spec = se.Spec;
-            // Apps reach the sidecar with plain HTTP; the first HTTP port is the one routed.
-            var port = spec.Ports.FirstOrDefault(p => HttpProtocols.Contains(p.Protocol?.ToUpperInvariant() ?? "HTTP")) ?? spec.Ports.FirstOrDefault();
+            // Apps reach the sidecar with plain HTTP; the first HTTP port is the one routed, else the first
+            // HTTPS/TLS one (the sidecar originates TLS). An entry of TCP ports only is not an HTTP host at all.
+            var port = spec.Ports.FirstOrDefault(p => HttpProtocols.Contains(p.Protocol?.ToUpperInvariant() ?? "HTTP"))
+                ?? spec.Ports.FirstOrDefault(p => p.Protocol?.ToUpperInvariant() is "HTTPS" or "TLS");
             if (port is null)
             {
                 continue;

@@ -53,6 +53,11 @@ public sealed class SidecarScope
         {
             foreach (var vs in config.VirtualServices.Where(vs => GatewayBinding.BindsMesh(vs) && SelectsAny(egress, vs)))
             {
+                // tcp: and tls: rules' destinations are reached through this host too, as http: rules' are.
+                foreach (var route in vs.Spec.Tcp.SelectMany(r => r.Route).Concat(vs.Spec.Tls.SelectMany(r => r.Route)).Where(r => r.Destination is not null))
+                {
+                    inferred.Add(HostName.Canonical(route.Destination!.Host, vs.Metadata.Namespace));
+                }
                 foreach (var rule in vs.Spec.Http)
                 {
                     inferred.UnionWith(rule.Route.Where(r => r.Destination is not null).Select(r => HostName.Canonical(r.Destination!.Host, vs.Metadata.Namespace)));

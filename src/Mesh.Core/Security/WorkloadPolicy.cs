@@ -81,6 +81,44 @@ public sealed class WorkloadPolicy
         return new AuthorizationDecision(false, null, $"no ALLOW policy matched (applicable: {names})");
     }
 
+    /// <summary>
+    /// Authorization of an opaque TCP connection, as Istio judges TCP: only who is calling is known. A rule
+    /// with HTTP-only fields (paths, methods, hosts) never matches in an ALLOW policy, and in a DENY policy
+    /// those fields are ignored, so the rule denies on its other conditions (Istio's "more restrictive" choice).
+    /// </summary>
+    public AuthorizationDecision AuthorizeConnection(SpiffeId? peer)
+    {
+        foreach (var policy in _deny)
+        {
+            if ((policy.Spec.Rules ?? []).Any(rule => ConnectionRuleMatches(rule, peer, deny: true)))
+            {
+                return new AuthorizationDecision(false, Name(policy), $"denied by DENY policy {Name(policy)}");
+            }
+        }
+        if (_allow.Length == 0)
+        {
+            return AuthorizationDecision.AllowedNoPolicy;
+        }
+        foreach (var policy in _allow)
+        {
+            if ((policy.Spec.Rules ?? []).Any(rule => ConnectionRuleMatches(rule, peer, deny: false)))
+            {
+                return new AuthorizationDecision(true, Name(policy), $"allowed by {Name(policy)}");
+            }
+        }
+        return new AuthorizationDecision(false, null, $"no ALLOW policy matched a TCP connection (applicable: {string.Join(", ", _allow.Select(Name))}; rules with paths, methods or hosts never match TCP)");
+    }
+
+    private static bool ConnectionRuleMatches(AuthorizationRule rule, SpiffeId? peer, bool deny)
+    {
+        if (rule.From.Count > 0 && !rule.From.Any(f => f.Source is { } s && SourceMatches(s, peer)))
+        {
+            return false;
+        }
+        var httpOnly = rule.To.Any(t => t.Operation is { } o && (o.Paths ?? o.NotPaths ?? o.Methods ?? o.NotMethods ?? o.Hosts ?? o.NotHosts) is not null);
+        return deny || !httpOnly;
+    }
+
     private static string Name(Resource<AuthorizationPolicy> policy) => $"{policy.Metadata.Namespace}/{policy.Metadata.Name}";
 
     private static (MutualTlsMode, string) ResolveMode(ConfigSet config, string ns, Dictionary<string, string> labels)

@@ -18,6 +18,8 @@ internal static class ListenerPorts
             ("--inbound-port", IPAddress.Parse(options.InboundListen), options.InboundPort),
             ("--admin-port", IPAddress.Loopback, options.AdminPort),
         };
+        ports.AddRange(options.TcpUpstreams.Select(u => ("--tcp-upstream", IPAddress.Loopback, u.LocalPort)));
+        ports.AddRange(options.TlsUpstreams.Select(u => ("--tls-upstream", IPAddress.Loopback, u.LocalPort)));
         if (options.ConsulPort != 0)
         {
             ports.Add(("--consul-port", IPAddress.Loopback, options.ConsulPort));

@@ -38,12 +38,16 @@ internal sealed record SidecarOptions
     private static readonly Option<IReadOnlyDictionary<string, string>> GatewayPortFlag = Flags.KeyValues("gateway-port", "number=port", "listen for the Gateway's port number on this port instead, e.g. 443=8443 (wins over the offset)");
     private static readonly Option<string?> CredentialsDirFlag = Flags.Text("credentials-dir", "dir", "where a Gateway tls.credentialName NAME is found: NAME/tls.crt, NAME/tls.key and, for MUTUAL, NAME/ca.crt (PEM)");
 
+    private static readonly Option<IReadOnlyDictionary<string, string>> AppTcpPortFlag = Flags.KeyValues("app-tcp-port", "[protocol/]number=port", "a TCP service port of the app: callers connect to service port number, the bytes go to 127.0.0.1:port; protocol TCP (default), MONGO, MYSQL or REDIS");
+    private static readonly Option<IReadOnlyDictionary<string, string>> TcpUpstreamFlag = Flags.KeyValues("tcp-upstream", "host:port=local-port", "listen on 127.0.0.1:local-port for the app's TCP connections to port of host (a mesh service or ServiceEntry; its VirtualService tcp rules apply)");
+    private static readonly Option<IReadOnlyDictionary<string, string>> TlsUpstreamFlag = Flags.KeyValues("tls-upstream", "port=local-port", "listen on 127.0.0.1:local-port for the app's own TLS connections, routed untouched by their SNI as calls to port (VirtualService tls rules, ServiceEntry hosts)");
+
     private static readonly RootCommand Command = new("mesh-sidecar: routes the local app's outbound calls through the mesh and serves its inbound calls.")
     {
         ServiceFlag, AppPortFlag, ControlPlaneFlag, DataDirFlag, AppHealthFlag, NamespaceFlag, LabelFlag, ZoneFlag, RegionFlag, InstanceIdFlag,
         AddressFlag, OutboundPortFlag, InboundPortFlag, InboundListenFlag, AdminPortFlag, ConsulPortFlag, EurekaPortFlag, HealthIntervalFlag,
         CaCertFlag, JoinTokenFileFlag, RetryBudgetRatioFlag, RetryBudgetMinFlag, DrainDelayFlag, DrainTimeoutFlag, TraceSamplingFlag,
-        GatewayFlag, GatewayListenFlag, GatewayPortOffsetFlag, GatewayPortFlag, CredentialsDirFlag,
+        GatewayFlag, GatewayListenFlag, GatewayPortOffsetFlag, GatewayPortFlag, CredentialsDirFlag, AppTcpPortFlag, TcpUpstreamFlag, TlsUpstreamFlag,
     };
 
     /// <summary>The generated help (<c>mesh-sidecar --help</c>).</summary>
@@ -81,6 +85,10 @@ internal sealed record SidecarOptions
     public int GatewayPortOffset { get; init; }
     public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
     public string? CredentialsDir { get; init; }
+
+    public IReadOnlyList<Tcp.AppTcpPort> AppTcpPorts { get; init; } = [];
+    public IReadOnlyList<Tcp.TcpUpstream> TcpUpstreams { get; init; } = [];
+    public IReadOnlyList<Tcp.TlsUpstream> TlsUpstreams { get; init; } = [];
 
     /// <summary>The port the gateway listens on for its Gateway's <paramref name="number"/>.</summary>
     public int GatewayListenPort(int number) => GatewayPorts.TryGetValue(number, out var mapped) ? mapped : number + GatewayPortOffset;
@@ -138,7 +146,14 @@ internal sealed record SidecarOptions
             GatewayPortOffset = p.GetValue(GatewayPortOffsetFlag),
             GatewayPorts = GatewayPortMap(p.GetValue(GatewayPortFlag)!),
             CredentialsDir = p.GetValue(CredentialsDirFlag),
+            AppTcpPorts = Tcp.TcpFlags.AppPorts(p.GetValue(AppTcpPortFlag)!),
+            TcpUpstreams = Tcp.TcpFlags.Upstreams(p.GetValue(TcpUpstreamFlag)!),
+            TlsUpstreams = Tcp.TcpFlags.TlsUpstreams(p.GetValue(TlsUpstreamFlag)!),
         };
+        if (options.AppTcpPorts.Count > 0 && options.AppPort == 0)
+        {
+            throw new UsageException("--app-tcp-port needs --app-port: the instance is registered with its HTTP port and health check");
+        }
         if (gateway is null && (p.Given(GatewayListenFlag) || p.Given(GatewayPortOffsetFlag) || p.Given(GatewayPortFlag) || p.Given(CredentialsDirFlag)))
         {
             throw new UsageException("--gateway-listen, --gateway-port-offset, --gateway-port and --credentials-dir need --gateway");
@@ -155,8 +170,9 @@ internal sealed record SidecarOptions
         {
             throw new UsageException($"--inbound-listen expects an IP address, got '{options.InboundListen}'");
         }
-        var ports = new[] { ("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort),
-            ("consul-port", options.ConsulPort), ("eureka-port", options.EurekaPort) };
+        (string, int)[] ports = [("outbound-port", options.OutboundPort), ("inbound-port", options.InboundPort), ("admin-port", options.AdminPort), ("app-port", options.AppPort),
+            ("consul-port", options.ConsulPort), ("eureka-port", options.EurekaPort),
+            .. options.TcpUpstreams.Select(u => ("tcp-upstream", u.LocalPort)), .. options.TlsUpstreams.Select(u => ("tls-upstream", u.LocalPort))];
         foreach (var group in ports.Where(p => p.Item2 != 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1))
         {
             throw new UsageException($"--{group.First().Item1} and --{group.Last().Item1} are both {group.Key}; each needs its own port");

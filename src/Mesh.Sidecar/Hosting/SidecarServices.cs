@@ -28,6 +28,8 @@ internal static class SidecarServices
         services.AddSingleton<IdentityAgent>();
         services.AddHostedService(sp => sp.GetRequiredService<IdentityAgent>());
         services.AddSingleton<InboundTls>();
+        services.AddSingleton<Tcp.TcpConnector>();
+        services.AddSingleton<Tcp.TcpProxy>();
         services.AddSingleton<Readiness>();
         services.AddSingleton<MeshState>();
         services.AddSingleton<ControlPlaneTrust>();

@@ -143,6 +143,7 @@ internal sealed class RegistrationAgent(
         Address = options.Address,
         Port = options.InboundPort,
         Labels = options.Labels,
+        TcpPorts = options.AppTcpPorts.Select(p => new Mesh.Core.Registry.InstancePort(p.Number, p.Protocol)).ToArray(),
         Zone = options.Zone,
         Region = options.Region,
         Health = health.Current,

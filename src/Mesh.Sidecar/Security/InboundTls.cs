@@ -32,10 +32,17 @@ internal sealed class PeerIdentityFeature(SpiffeId peer)
 /// handshake is plaintext, handed straight to the HTTP server when the workload's PeerAuthentication
 /// is PERMISSIVE and refused when STRICT. Kestrel cannot serve TLS and plaintext on one port by itself.
 /// </summary>
-internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, TimeProvider time, BenchmarkSwitches switches, ILogger<InboundTls> logger)
+/// <remarks>
+/// The same port carries the app's TCP ports: a caller sidecar offers ALPN <c>mesh-tcp/PORT</c> (and nothing
+/// else), which this side accepts for each <c>--app-tcp-port</c>; such a connection goes to <see cref="Tcp.TcpProxy"/>
+/// after the handshake instead of the HTTP server. One port, one certificate check, no new port to register.
+/// </remarks>
+internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, TimeProvider time, BenchmarkSwitches switches, SidecarOptions options,
+    Tcp.TcpProxy tcp, ILogger<InboundTls> logger)
 {
     private const byte TlsHandshakeRecord = 0x16;
-    private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+    private readonly List<SslApplicationProtocol> _alpn =
+        [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, .. options.AppTcpPorts.Select(p => new SslApplicationProtocol(Tcp.TcpConnector.AlpnPrefix + p.Number))];
     private ConnectionDelegate? _http;
 
     /// <summary>Wires the listener: sniffing, then Kestrel's TLS, then the peer's identity, then HTTP.</summary>
@@ -53,13 +60,30 @@ internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, Tim
             _http = next; // the HTTP server itself, for plaintext connections that skip TLS
             return connection =>
             {
-                if (SpiffeId.FromCertificate(connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate) is { } peer)
+                var peer = SpiffeId.FromCertificate(connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate);
+                if (peer is not null)
                 {
                     connection.Features.Set(new PeerIdentityFeature(peer));
+                }
+                if (TcpPort(connection) is { } port)
+                {
+                    return tcp.InboundAsync(connection, peer, port);
                 }
                 return next(connection);
             };
         });
+    }
+
+    /// <summary>The app's TCP port the caller named by ALPN, or null for HTTP.</summary>
+    private static int? TcpPort(ConnectionContext connection)
+    {
+        var alpn = connection.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default;
+        var prefix = Tcp.TcpConnector.AlpnPrefix.Length;
+        if (alpn.Length <= prefix || alpn.Span[0] != (byte)'m' || !Encoding.ASCII.GetString(alpn.Span[..prefix]).Equals(Tcp.TcpConnector.AlpnPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        return int.TryParse(alpn.Span[prefix..], out var port) ? port : null;
     }
 
     private async Task Sniff(ConnectionContext connection, ConnectionDelegate tls)
@@ -108,7 +132,7 @@ internal sealed class InboundTls(WorkloadIdentity identity, MeshState state, Tim
             ServerCertificateContext = current.Context,
             ClientCertificateRequired = true,
             EnabledSslProtocols = SslProtocols.Tls13,
-            ApplicationProtocols = Alpn,
+            ApplicationProtocols = _alpn,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = !switches.Spiffe ? static (_, _, _, _) => true : (_, certificate, _, _) =>
             {

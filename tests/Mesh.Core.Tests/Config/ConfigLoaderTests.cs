@@ -98,12 +98,13 @@ public sealed class ConfigLoaderTests
             metadata: {name: r}
             spec:
               hosts: [reviews]
-              tcp:
-              - route:
+              http:
+              - corsPolicy: {allowOrigins: [{exact: https://example.com}]}
+                route:
                 - destination: {host: reviews}
             """);
 
-        Assert.Equal("spec.tcp", error.Path);
+        Assert.Equal("spec.http[0].corsPolicy", error.Path);
         Assert.Contains("does not implement", error.Message, StringComparison.Ordinal);
     }
 

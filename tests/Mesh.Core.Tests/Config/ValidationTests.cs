@@ -166,8 +166,8 @@ public sealed class ValidationTests
             "api-1.example.com", "spec.endpoints[0].address", "resolution STATIC needs IP addresses, got 'api-1.example.com'"
         },
         {
-            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db}\nspec:\n  hosts: [db.example.com]\n  ports: [{number: 5432, name: pg, protocol: TCP}]\n  resolution: DNS",
-            "TCP", "spec.ports[0].protocol", "protocol 'TCP' is not proxied by Mesh"
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: dns}\nspec:\n  hosts: [dns.example.com]\n  ports: [{number: 53, name: dns, protocol: UDP}]\n  resolution: DNS",
+            "UDP", "spec.ports[0].protocol", "protocol 'UDP' is not proxied by Mesh"
         },
     };
 

@@ -185,4 +185,35 @@ public sealed class SidecarScopeTests
     {
         Assert.True(SidecarScope.Allows(new SnapshotScope { Sidecar = "default/s", Namespace = "default" }, "anything.prod"));
     }
+
+    [Fact]
+    public void Apply_TcpAndTlsRuleDestinations_AreInScopeLikeHttpOnes()
+    {
+        var result = ConfigLoader.Load([("mesh.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: db, namespace: default}
+            spec:
+              hosts: [db]
+              tcp:
+              - match: [{port: 5432}]
+                route: [{destination: {host: db-primary.data.svc.cluster.local, port: {number: 5432}}}]
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: Sidecar
+            metadata: {name: scope, namespace: default}
+            spec:
+              egress: [{hosts: [./db]}]
+            """)]);
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+        var config = result.Config!;
+        var scope = SidecarScope.Build(config, config.Sidecars[0], "default");
+        var snapshot = scope.Apply(new MeshSnapshot
+        {
+            Version = 1, ConfigVersion = 1, Config = config,
+            Instances = [Instance("db-primary-1", "db-primary", "data"), Instance("other-1", "other", "data")],
+        });
+
+        Assert.Equal(["db-primary-1"], snapshot.Instances.Select(i => i.InstanceId).ToArray());
+    }
 }

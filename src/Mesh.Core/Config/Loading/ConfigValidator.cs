@@ -69,6 +69,10 @@ public static class ConfigValidator
 
         public IReadOnlySet<string>? Registered => registered;
 
+        /// <summary>The first ServiceEntry that defines the host exactly (the one that applies), or null.</summary>
+        public Resource<ServiceEntry>? ServiceEntryFor(string canonical) =>
+            config.ServiceEntries.FirstOrDefault(se => se.Spec.Hosts.Any(h => HostName.IsValid(h) && HostName.Canonical(h, se.Metadata.Namespace) == canonical));
+
         /// <summary>Whether a ServiceEntry defines the host (it is outside the mesh, or a mesh service reached directly).</summary>
         public bool IsServiceEntry(string canonical) =>
             _entries.Any(e => e == canonical || (e.StartsWith("*.", StringComparison.Ordinal) && canonical.EndsWith(e[1..], StringComparison.Ordinal)));

@@ -73,13 +73,11 @@ internal static class ServiceEntryValidator
                 p.Error($"{path}.name", $"port name '{port.Name}' is used twice");
             }
             var protocol = port.Protocol?.ToUpperInvariant() ?? "HTTP";
-            if (TlsProtocols.Contains(protocol))
+            // HTTPS/TLS ports: HTTP calls reach them with the sidecar originating TLS; apps speaking TLS
+            // themselves reach them through a --tls-upstream listener, passed through by SNI (docs/routing.md, "TCP").
+            if (!HttpProtocols.Contains(protocol) && !TlsProtocols.Contains(protocol) && !TcpRouteValidator.OpaqueProtocols.Contains(protocol))
             {
-                p.Warning($"{path}.protocol", $"port {port.Number} is {protocol}: the app would speak TLS itself, which an HTTP sidecar cannot route; call http:// and let the sidecar originate TLS (DestinationRule tls.mode SIMPLE)");
-            }
-            else if (!HttpProtocols.Contains(protocol))
-            {
-                p.Error($"{path}.protocol", $"protocol '{port.Protocol}' is not proxied by Mesh; use HTTP, HTTP2 or GRPC");
+                p.Error($"{path}.protocol", $"protocol '{port.Protocol}' is not proxied by Mesh; use HTTP, HTTP2, GRPC, HTTPS, TLS, or TCP (MONGO, MYSQL and REDIS are carried as TCP)");
             }
         }
     }

@@ -61,10 +61,11 @@ internal static class VirtualServiceValidator
                 }
             }
         }
-        if (spec.Http.Count == 0)
+        if (spec.Http.Count == 0 && spec.Tcp.Count == 0 && spec.Tls.Count == 0)
         {
             p.Warning("spec", "no http rules: requests to these hosts get 404 (no rule matches)");
         }
+        TcpRouteValidator.Validate(p, subsets, hosts, mesh);
         for (var r = 0; r < spec.Http.Count; r++)
         {
             ValidateRule(p, spec.Http[r], $"spec.http[{r}]", subsets, hosts, last: r == spec.Http.Count - 1);
@@ -177,18 +178,19 @@ internal static class VirtualServiceValidator
         }
     }
 
-    private static void ValidateDestination(ResourceProblems<VirtualService> p, Destination destination, string path,
+    /// <summary>Checks a destination; returns its canonical host when the host itself is valid.</summary>
+    internal static string? ValidateDestination(ResourceProblems<VirtualService> p, Destination destination, string path,
         Dictionary<string, HashSet<string>> subsets, ConfigValidator.HostIndex hosts)
     {
         if (destination.Host.Length == 0)
         {
             p.Error(path, "a destination needs host");
-            return;
+            return null;
         }
         if (!HostName.IsValid(destination.Host) || destination.Host.StartsWith('*'))
         {
             p.Error($"{path}.host", $"'{destination.Host}' is not a valid destination host");
-            return;
+            return null;
         }
         var host = HostName.Canonical(destination.Host, p.Resource.Metadata.Namespace);
         if (destination.Subset is { } subset && (!subsets.TryGetValue(host, out var names) || !names.Contains(subset)))
@@ -197,6 +199,7 @@ internal static class VirtualServiceValidator
         }
         p.Range($"{path}.port.number", "port", destination.Port?.Number, 1, 65535);
         p.HostResolves($"{path}.host", destination.Host, host, hosts, "destination host");
+        return host;
     }
 
     private static void ValidateMatch(ResourceProblems<VirtualService> p, HttpMatchRequest match, string path)

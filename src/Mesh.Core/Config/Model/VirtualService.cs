@@ -1,7 +1,6 @@
 namespace Mesh.Core.Config.Model;
 
 /// <summary>networking.istio.io VirtualService: how requests to a host are routed.</summary>
-[UnsupportedFields("tcp", "tls")]
 public sealed record VirtualService
 {
     /// <summary>The reserved name of all sidecars, as a <see cref="Gateways"/> entry.</summary>
@@ -12,6 +11,12 @@ public sealed record VirtualService
     /// <summary><c>mesh</c> (every sidecar), <c>name</c> (a Gateway in this namespace) or <c>namespace/name</c>; absent means <c>mesh</c> only, as in Istio.</summary>
     public IReadOnlyList<string> Gateways { get; init; } = [];
     public IReadOnlyList<HttpRoute> Http { get; init; } = [];
+
+    /// <summary>Opaque TCP rules, for connections to the hosts' TCP ports (docs/routing.md, "TCP").</summary>
+    public IReadOnlyList<TcpRoute> Tcp { get; init; } = [];
+
+    /// <summary>TLS passthrough rules, matched by SNI.</summary>
+    public IReadOnlyList<TlsRoute> Tls { get; init; } = [];
     public IReadOnlyList<string> ExportTo { get; init; } = [];
 }
 
