@@ -8,7 +8,7 @@ internal sealed record SidecarOptions
     [
         new("service", "name", "the service this sidecar's app is an instance of (required; with --gateway, the gateway's name by default)"),
         new("app-port", "port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own"),
-        new("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required)"),
+        new("control-plane", "urls", "control plane sidecar API, e.g. https://127.0.0.1:15012 (required); replicas comma-separated (https://10.0.0.1:15012,https://10.0.0.2:15012), and a DNS name is tried address by address: calls stay on the one that answers and move to the next when it fails"),
         new("data-dir", "dir", "where the last snapshot and pinned CA are kept (required)"),
         new("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check"),
         new("namespace", "name", "namespace of the service (default 'default')"),
@@ -41,7 +41,11 @@ internal sealed record SidecarOptions
 
     public required string Service { get; init; }
     public required int AppPort { get; init; }
-    public required Uri ControlPlane { get; init; }
+    /// <summary>The control plane's replicas (<c>--control-plane</c>), in the order they are tried.</summary>
+    public required IReadOnlyList<Uri> ControlPlanes { get; init; }
+
+    /// <summary>The first of <see cref="ControlPlanes"/>.</summary>
+    public Uri ControlPlane => ControlPlanes[0];
     public required string DataDir { get; init; }
     public string? AppHealthPath { get; init; }
     public string Namespace { get; init; } = "default";
@@ -102,7 +106,7 @@ internal sealed record SidecarOptions
             Service = service,
             Namespace = ns,
             AppPort = appPort,
-            ControlPlane = cl.Url("control-plane", "https", "http"),
+            ControlPlanes = Mesh.Core.Failover.ServerList.Parse("control-plane", cl.Required("control-plane"), "https", "http"),
             DataDir = cl.Required("data-dir"),
             AppHealthPath = cl.String("app-health") is { } path ? (path.StartsWith('/') ? path : throw new UsageException($"--app-health expects a path starting with '/', got '{path}'")) : null,
             Labels = cl.KeyValues("label"),
