@@ -140,13 +140,17 @@ internal sealed class JoinTokenStore
 
 /// <summary>
 /// The admin API's token: made on first start into data-dir/admin-token (owner-readable only) and
-/// never logged; whoever can read that file (or is given its content) may administer the mesh.
+/// never logged; whoever can read that file (or is given its content) may administer the mesh. On etcd,
+/// the first replica's token is the mesh's: its SHA-256 is stored once in etcd and every replica accepts
+/// it (besides its own file's, which only that replica accepts), so one token file serves meshctl
+/// against any replica.
 /// </summary>
 internal sealed class AdminToken
 {
     private readonly byte[] _hash;
+    private readonly byte[]? _meshHash;
 
-    public AdminToken(string dataDir)
+    public AdminToken(string dataDir, Func<byte[], byte[]>? shareHash = null)
     {
         Path = System.IO.Path.Combine(dataDir, "admin-token");
         if (!File.Exists(Path))
@@ -154,10 +158,14 @@ internal sealed class AdminToken
             SecretFile.Write(Path, "mesh-admin." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
         }
         _hash = SHA256.HashData(Encoding.UTF8.GetBytes(File.ReadAllText(Path).Trim()));
+        _meshHash = shareHash?.Invoke(_hash);
     }
 
     public string Path { get; }
 
-    public bool Matches(string presented) =>
-        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented.Trim())), _hash);
+    public bool Matches(string presented)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented.Trim()));
+        return CryptographicOperations.FixedTimeEquals(hash, _hash) | (_meshHash is { } mesh && CryptographicOperations.FixedTimeEquals(hash, mesh));
+    }
 }

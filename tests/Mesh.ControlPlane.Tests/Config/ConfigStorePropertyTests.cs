@@ -188,7 +188,8 @@ public sealed class ConfigStorePropertyTests
     {
         var publisher = new SnapshotPublisher(TimeProvider.System);
         var registry = new ServiceRegistry(new RegistryOptions(), TimeProvider.System);
-        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry, NullLogger<ConfigStore>.Instance);
+        var options = new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data };
+        var store = new ConfigStore(options, new FileConfigSource(options), publisher, registry, NullLogger<ConfigStore>.Instance);
         store.Start();
         return (store, publisher);
     }

@@ -107,6 +107,19 @@ internal sealed class MeshCluster : IAsyncDisposable
         return cp;
     }
 
+    /// <summary>Starts a stopped (or killed) control plane or replica again on its ports and data dir.</summary>
+    public async Task<ControlPlane> RestartAsync(ControlPlane cp)
+    {
+        cp.Process.Kill();
+        if (cp == ControlPlane)
+        {
+            return ControlPlane = await LaunchControlPlaneAsync("control-plane (restarted)", cp.DataDir, cp.Port, cp.AdminPort).ConfigureAwait(false);
+        }
+        var restarted = await LaunchControlPlaneAsync($"control-plane :{cp.Port} (restarted)", cp.DataDir, cp.Port, cp.AdminPort).ConfigureAwait(false);
+        Replicas[Replicas.IndexOf(cp)] = restarted;
+        return restarted;
+    }
+
     /// <summary>The admin token a control plane made in its data dir.</summary>
     public static string AdminTokenOf(ControlPlane cp) => File.ReadAllText(Path.Combine(cp.DataDir, "admin-token")).Trim();
 
