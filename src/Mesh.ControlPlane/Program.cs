@@ -85,6 +85,20 @@ catch (StartupException e)
 }
 app.UseMeshMetricsEndpoint();
 app.Services.StartMeshControlPlane();
+// A call that needed etcd (a join token, a token list) while no member answered: 503 naming etcd, which
+// clients retry (sidecars on another replica), rather than a 500.
+app.Use(async (context, next) =>
+{
+    try
+    {
+        await next(context);
+    }
+    catch (Mesh.ControlPlane.Registry.Etcd.EtcdUnavailableException e) when (!context.Response.HasStarted)
+    {
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        await context.Response.WriteAsync($"{e.Message}\n");
+    }
+});
 app.UseMeshBodyLimits();
 app.UseAuthentication();
 app.UseAuthorization();

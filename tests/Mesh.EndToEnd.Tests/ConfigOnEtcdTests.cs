@@ -51,6 +51,24 @@ public sealed class ConfigOnEtcdTests
                     && (await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/config_dump"))).Contains("ratings-timeout", StringComparison.Ordinal),
                 TimeSpan.FromSeconds(20), () => "the sidecar on replica C applied the new config");
 
+            // A held the config leader key; its lease runs out and B or C takes over the config dir: an edit
+            // there (every replica has the same dir here) is imported once more, as the next version.
+            await Eventually.TrueAsync(() => Task.FromResult(b.Process.HasLogged("Elected to import the config dir") || c.Process.HasLogged("Elected to import the config dir")),
+                TimeSpan.FromSeconds(20), () => "B or C elected to import the config dir after A died");
+            mesh.WriteConfig("ratings-dr.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: ratings}
+                spec: {host: ratings, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 30s}}}
+                """);
+            foreach (var live in new[] { b, c })
+            {
+                await Eventually.ValueAsync(() => ConfigAsync(mesh, live), v => v.Version == before[0] + 2,
+                    TimeSpan.FromSeconds(20), () => $"the config dir's edit, imported by the new leader, on replica :{live.Port}");
+            }
+            Assert.Equal(1, new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Imported config dir", StringComparison.Ordinal))));
+            before[0]++;
+
             // A comes back and reads it from etcd; then every replica restarts: the same config, the same version.
             a = await mesh.RestartAsync(a);
             Assert.Equal((before[0] + 1, true), await ConfigOfAsync(mesh, a));

@@ -57,7 +57,10 @@ internal static class ControlPlaneServices
             services.AddHostedService<LeaseExpiryService>();
         }
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IJoinTokenRecords>(sp => options.Store == RegistryStoreKind.Etcd
+            ? new EtcdJoinTokenRecords(sp.GetRequiredService<EtcdConnection>())
+            : new FileJoinTokenRecords(options.DataDir));
+        services.AddSingleton<JoinTokenStore>();
         services.AddSingleton(sp => options.Store == RegistryStoreKind.Etcd
             ? new AdminToken(options.DataDir, local => EtcdAdminTokenHash.Share(sp.GetRequiredService<EtcdConnection>(), local, sp.GetRequiredService<ILogger<AdminToken>>()))
             : new AdminToken(options.DataDir));
