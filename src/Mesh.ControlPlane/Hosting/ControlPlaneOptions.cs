@@ -21,6 +21,7 @@ internal sealed record ControlPlaneOptions
         new("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service> (default cluster.local)"),
         new("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)"),
         new("root-key", "file", "PEM private key of --root-cert"),
+        new("ca-key-secret-file", "file", "with --store etcd: a secret every replica has (any text, 32+ characters); the root CA's key is kept in etcd encrypted with it (AES-256-GCM), so every replica issues from one root"),
         new("workload-cert-ttl", "duration", "lifetime of workload certificates; sidecars renew at half of it (default 24h)"),
         new("push-debounce", "duration", "changes within this time after the first are pushed to sidecars together (default 100ms; 0 pushes each at once)"),
         new("trace-sampling", "ratio", "share of the control plane's own API calls traced, 0..1 (default 1)"),
@@ -46,6 +47,9 @@ internal sealed record ControlPlaneOptions
     public string TrustDomain { get; init; } = Mesh.Core.Security.SpiffeId.DefaultTrustDomain;
     public string? RootCertPath { get; init; }
     public string? RootKeyPath { get; init; }
+
+    /// <summary>With etcd: the file whose content encrypts the shared root CA's key there (<c>--ca-key-secret-file</c>); null keeps a root per replica.</summary>
+    public string? CaKeySecretFile { get; init; }
     public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
     public TimeSpan PushDebounce { get; init; } = TimeSpan.FromMilliseconds(100);
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
@@ -69,6 +73,7 @@ internal sealed record ControlPlaneOptions
             TrustDomain = cl.String("trust-domain", Mesh.Core.Security.SpiffeId.DefaultTrustDomain),
             RootCertPath = cl.String("root-cert"),
             RootKeyPath = cl.String("root-key"),
+            CaKeySecretFile = cl.String("ca-key-secret-file"),
             WorkloadCertificateTtl = cl.Duration("workload-cert-ttl", TimeSpan.FromHours(24)),
             PushDebounce = cl.Duration("push-debounce", TimeSpan.FromMilliseconds(100)),
             RateLimits = Limits.RateLimitSettings.Parse(cl),
@@ -111,6 +116,17 @@ internal sealed record ControlPlaneOptions
             if (path is not null && !File.Exists(path))
             {
                 throw new UsageException($"--{flag} expects an existing PEM file, got '{path}'");
+            }
+        }
+        if (options.CaKeySecretFile is { } secret)
+        {
+            if (options.Store != RegistryStoreKind.Etcd)
+            {
+                throw new UsageException("--ca-key-secret-file goes with --store etcd (the file store keeps its root in the data dir)");
+            }
+            if (!File.Exists(secret) || File.ReadAllText(secret).Trim().Length < 32)
+            {
+                throw new UsageException($"--ca-key-secret-file expects an existing file holding at least 32 characters of secret (e.g. openssl rand -hex 32 > FILE), got '{secret}'");
             }
         }
         if (options.PushDebounce > TimeSpan.FromSeconds(10))

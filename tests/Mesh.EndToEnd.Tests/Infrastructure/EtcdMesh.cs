@@ -12,14 +12,23 @@ internal static class EtcdMesh
     /// 3 etcd members and <paramref name="replicas"/> control planes on them (the first is the cluster's
     /// <see cref="MeshCluster.ControlPlane"/>), then the scenario; a failure carries every process's output and etcd's.
     /// </summary>
-    public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario)
+    public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario, bool rootOnEtcd = false)
     {
         await using var etcd = await EtcdCluster.StartAsync(3);
         await using var mesh = new MeshCluster();
-        var root = await MakeSharedRootAsync(mesh);
-        // Every replica issues from one root (the CA is not on etcd yet), so sidecars of either trust each other.
-        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints,
-            "--root-cert", Path.Combine(root, "root.crt"), "--root-key", Path.Combine(root, "root.key")]);
+        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints]);
+        if (rootOnEtcd)
+        {
+            // The first replica makes the root and stores it on etcd, its key encrypted with this secret.
+            await File.WriteAllTextAsync(SecretFile(mesh), Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            mesh.ControlPlaneArgs.AddRange(["--ca-key-secret-file", SecretFile(mesh)]);
+        }
+        else
+        {
+            // Every replica starts from the same root files, so sidecars of either trust each other.
+            var root = await MakeSharedRootAsync(mesh);
+            mesh.ControlPlaneArgs.AddRange(["--root-cert", Path.Combine(root, "root.crt"), "--root-key", Path.Combine(root, "root.key")]);
+        }
         try
         {
             await mesh.RunAsync(async () =>
@@ -37,6 +46,9 @@ internal static class EtcdMesh
             throw new Xunit.Sdk.XunitException(e.Message + "\n\n" + etcd.Logs);
         }
     }
+
+    /// <summary>The secret file replicas get with <c>--ca-key-secret-file</c> when the root is on etcd.</summary>
+    public static string SecretFile(MeshCluster mesh) => Path.Combine(mesh.Root, "ca-key-secret");
 
     /// <summary>Checks, for two lease TTLs, that the caller's routing set for ratings stays exactly <paramref name="expected"/>.</summary>
     public static async Task StaysAsync(MeshCluster mesh, Sidecar caller, string[] expected)
