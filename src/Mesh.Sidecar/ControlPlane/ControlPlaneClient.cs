@@ -105,7 +105,7 @@ internal sealed class ControlPlaneClient : IDisposable
     public Uri Current => _servers.Current.Url;
 
     /// <summary>Every replica, for a message saying none answered.</summary>
-    public string All => string.Join(",", _servers.Urls.Select(u => u.GetLeftPart(UriPartial.Authority)));
+    public string All => string.Join(",", _servers.Urls);
 
     /// <summary>The client that presents the workload certificate, once there is one.</summary>
     private async Task<HttpClient> WorkloadAsync(CancellationToken cancellationToken)
