@@ -27,6 +27,8 @@ public sealed class ConfigOnEtcdTests
             var (a, b, c) = (replicas[0], replicas[1], replicas[2]);
             var caller = await mesh.StartServiceOnAsync(c, "productpage", "productpage-1");
             // One replica imports the config dir (elected through etcd); the others serve what etcd holds.
+            await Eventually.TrueAsync(() => Task.FromResult(replicas.Any(r => r.Process.HasLogged("Elected to import the config dir"))),
+                TimeSpan.FromSeconds(10), () => "a replica elected to import the config dir");
             Assert.Single(replicas, r => r.Process.HasLogged("Elected to import the config dir"));
             var before = await VersionsAsync(mesh, replicas);
             Assert.Single(before.Distinct()); // one mesh-wide config version
