@@ -84,7 +84,10 @@ internal sealed class ConfigLeader(EtcdConnection etcd, EtcdConfigSource source,
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         if (source.IsLeader)
         {
-            await etcd.RevokeAsync(_lease).ConfigureAwait(false); // the next replica takes over at once, not after the TTL
+            // The next replica takes over at once, not after the TTL; with etcd down, stopping does not wait on it.
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(TimeSpan.FromSeconds(2));
+            await etcd.RevokeAsync(_lease, bounded.Token).ConfigureAwait(false);
         }
     }
 

@@ -128,13 +128,13 @@ internal sealed class EtcdConnection : IDisposable
         }, cancellationToken);
 
     /// <summary>Revokes a lease (its keys go at once), best effort: a lease left behind runs out by itself.</summary>
-    public async Task RevokeAsync(long lease)
+    public async Task RevokeAsync(long lease, CancellationToken cancellationToken = default)
     {
         try
         {
-            await CallAsync((c, o) => new Etcdserverpb.Lease.LeaseClient(c).LeaseRevokeAsync(new Etcdserverpb.LeaseRevokeRequest { ID = lease }, o).ResponseAsync, CancellationToken.None).ConfigureAwait(false);
+            await CallAsync((c, o) => new Etcdserverpb.Lease.LeaseClient(c).LeaseRevokeAsync(new Etcdserverpb.LeaseRevokeRequest { ID = lease }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RpcException or EtcdUnavailableException)
+        catch (Exception e) when (e is RpcException or EtcdUnavailableException or OperationCanceledException)
         {
         }
     }
