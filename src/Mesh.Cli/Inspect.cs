@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mesh.Core.Config.Model;
+using Mesh.Core.Failover;
 using Mesh.Core.Registry;
 using Mesh.Core.Routing;
 using Mesh.Core.Security;
@@ -11,9 +12,15 @@ namespace Mesh.Cli;
 /// <summary>The admin API and how answers are printed (<c>-o table|json|yaml</c>).</summary>
 internal sealed class Admin : IDisposable
 {
-    public Admin(Uri address, string? token, TimeSpan timeout, string format)
+    public Admin(IReadOnlyList<Uri> replicas, string? token, TimeSpan timeout, string format)
     {
-        Http = new HttpClient { BaseAddress = address, Timeout = timeout };
+        // Each call goes to the first replica that answers (a down one, or one answering 503 for lack of its store, is passed over).
+        var servers = new ServerList(replicas);
+        Http = new HttpClient(new FailoverHandler(servers, new SocketsHttpHandler { ConnectCallback = ServerList.ConnectAsync }))
+        {
+            BaseAddress = replicas[0],
+            Timeout = timeout,
+        };
         if (token is { Length: > 0 })
         {
             Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);

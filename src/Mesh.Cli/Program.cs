@@ -1,18 +1,27 @@
 using System.CommandLine;
 using Mesh.Cli;
+using Mesh.Core.Failover;
 using Mesh.Core.Hosting;
 
 // meshctl: checks config offline and talks to the control plane's admin API. Parsed by System.CommandLine:
 // generated help (`meshctl -h`, `meshctl get -h`), suggestions for mistyped commands, and the global
 // options anywhere on the line.
-var admin = new Option<Uri>("--admin")
+var admin = new Option<IReadOnlyList<Uri>>("--admin")
 {
-    Description = "the control plane's admin API",
-    DefaultValueFactory = _ => new Uri("http://127.0.0.1:15014"),
+    Description = "the control plane's admin API; replicas comma-separated (http://10.0.0.1:15014,http://10.0.0.2:15014): the first that answers is used",
+    DefaultValueFactory = _ => [new Uri("http://127.0.0.1:15014")],
     Recursive = true,
-    CustomParser = r => Uri.TryCreate(r.Tokens.Single().Value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-        ? uri
-        : Fail<Uri>(r, "--admin expects a URL like http://127.0.0.1:15014"),
+    CustomParser = r =>
+    {
+        try
+        {
+            return ServerList.Parse("admin", r.Tokens.Single().Value, "http", "https");
+        }
+        catch (UsageException e)
+        {
+            return Fail<IReadOnlyList<Uri>>(r, e.Message);
+        }
+    },
 };
 var tokenFile = new Option<FileInfo>("--token-file")
 {

@@ -27,10 +27,14 @@ catch (UsageException e)
 }
 
 Directory.CreateDirectory(options.DataDir);
+// One connection to etcd for everything on it; the CA root is read from it before the host is built.
+var etcd = options.Store == RegistryStoreKind.Etcd ? new Mesh.ControlPlane.Registry.Etcd.EtcdConnection(options.EtcdEndpoints, TimeProvider.System) : null;
 MeshCertificateAuthority ca;
 try
 {
-    ca = MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System);
+    ca = etcd is not null && options.CaKeySecretFile is { } secret
+        ? MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System, candidate => EtcdCaRoot.Share(etcd, secret, candidate))
+        : MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System);
 }
 catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException or IOException)
 {
@@ -69,6 +73,10 @@ builder.Services.ConfigureHttpJsonOptions(json =>
     }
 });
 builder.Services.AddSingleton(ca);
+if (etcd is not null)
+{
+    builder.Services.AddSingleton(etcd);
+}
 builder.Services.AddMeshControlPlane(options);
 builder.Services.AddMeshObservability(ControlPlaneTelemetry.Options(options));
 
@@ -85,6 +93,20 @@ catch (StartupException e)
 }
 app.UseMeshMetricsEndpoint();
 app.Services.StartMeshControlPlane();
+// A call that needed etcd (a join token, a token list) while no member answered: 503 naming etcd, which
+// clients retry (sidecars on another replica), rather than a 500.
+app.Use(async (context, next) =>
+{
+    try
+    {
+        await next(context);
+    }
+    catch (Mesh.ControlPlane.Registry.Etcd.EtcdUnavailableException e) when (!context.Response.HasStarted)
+    {
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        await context.Response.WriteAsync($"{e.Message}\n");
+    }
+});
 app.UseMeshBodyLimits();
 app.UseAuthentication();
 app.UseAuthorization();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Mesh.EndToEnd.Tests.Infrastructure;
 
 namespace Mesh.EndToEnd.Tests;
@@ -21,8 +20,8 @@ public sealed class EtcdStoreTests
             var call = await mesh.CallAsync(caller, "ratings", "/r");
             Assert.Equal(HttpStatusCode.OK, call.Status);
             Assert.StartsWith("ratings-1 GET /r", call.Body, StringComparison.Ordinal);
-            Assert.Contains("ratings-1", await InstancesAsync(mesh, b));
-            Assert.Contains("productpage-1", await InstancesAsync(mesh, a));
+            Assert.Contains("ratings-1", await EtcdMesh.InstancesAsync(mesh, b));
+            Assert.Contains("productpage-1", await EtcdMesh.InstancesAsync(mesh, a));
 
             // The member every replica talks to first dies: registrations and heartbeats go on through the others.
             etcd.Kill(0);
@@ -30,8 +29,8 @@ public sealed class EtcdStoreTests
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1", "ratings-2"]),
                 TimeSpan.FromSeconds(20), () => "ratings-2, registered on B with an etcd member down, routable");
             // Over two lease TTLs with the member down, no lease of a live instance runs out.
-            await StaysAsync(mesh, caller, ["ratings-1", "ratings-2"]);
-            Assert.Contains("ratings-1", await InstancesAsync(mesh, b));
+            await EtcdMesh.StaysAsync(mesh, caller, ["ratings-1", "ratings-2"]);
+            Assert.Contains("ratings-1", await EtcdMesh.InstancesAsync(mesh, b));
             Assert.True(a.Process.HasLogged("etcd watch of the registry broke") && b.Process.HasLogged("etcd watch of the registry broke"),
                 "both replicas watched through the killed member and moved to another");
 
@@ -40,7 +39,7 @@ public sealed class EtcdStoreTests
             ratings1.Process.Kill();
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-2"]),
                 TimeSpan.FromSeconds(15), () => "the killed ratings-1 gone from B's callers' set");
-            await Eventually.ValueAsync(() => InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
+            await Eventually.ValueAsync(() => EtcdMesh.InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
                 TimeSpan.FromSeconds(15), () => "ratings-1's lease expired in etcd and left replica B's registry");
             Assert.StartsWith("ratings-2 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
 
@@ -51,7 +50,7 @@ public sealed class EtcdStoreTests
             await mesh.StartServiceAsync("ratings", "ratings-3");
             await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-2", "ratings-3"]),
                 TimeSpan.FromSeconds(20), () => "ratings-3, registered on A after the etcd leader was killed, routable from B");
-            await StaysAsync(mesh, caller, ["ratings-2", "ratings-3"]);
+            await EtcdMesh.StaysAsync(mesh, caller, ["ratings-2", "ratings-3"]);
             Assert.False(ratings2.Process.HasExited);
         });
 
@@ -86,13 +85,13 @@ public sealed class EtcdStoreTests
             // The sidecar itself moves to B (same data dir: its certificate and snapshot from A) and is in sync there.
             caller = mesh.MoveSidecar(caller, b);
             await mesh.WaitReadyAsync(caller);
-            await Eventually.TrueAsync(async () => caller.Process.HasLogged("Applied snapshot") && (await ProxyStatusOfAsync(mesh, b)).Contains("productpage-1.default SYNCED"),
+            await Eventually.TrueAsync(async () => caller.Process.HasLogged("Applied snapshot") && (await EtcdMesh.ProxyStatusOfAsync(mesh, b)).Contains("productpage-1.default SYNCED"),
                 TimeSpan.FromSeconds(20), () => "the moved sidecar SYNCED on replica B");
             Assert.StartsWith("ratings-1 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
 
             // SIGTERM: the sidecar deregisters through A (a delete in etcd), and B drops it from its registry.
             ratings.Process.Terminate();
-            await Eventually.ValueAsync(() => InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
+            await Eventually.ValueAsync(() => EtcdMesh.InstancesAsync(mesh, b), i => !i.Contains("ratings-1"),
                 TimeSpan.FromSeconds(10), () => "ratings-1 deregistered and gone from replica B");
             Assert.True(a.Process.HasLogged("Deregistered ratings-1"), "removed by its deregistration, not by lease expiry");
         });
@@ -104,72 +103,7 @@ public sealed class EtcdStoreTests
         return (response.Headers.GetValues("X-Mesh-Epoch").Single(), long.Parse(response.Headers.GetValues("X-Mesh-Version").Single(), System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    private static async Task<string[]> ProxyStatusOfAsync(MeshCluster mesh, ControlPlane cp)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, "/v1/proxy-status"));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
-        using var response = await mesh.Http.SendAsync(request);
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return [.. doc.RootElement.EnumerateArray().Select(p => $"{p.GetProperty("node").GetString()} {p.GetProperty("status").GetString()}")];
-    }
-
-    /// <summary>
-    /// 3 etcd members and 2 replicas on them (A is the cluster's <see cref="MeshCluster.ControlPlane"/>), then
-    /// the scenario; a failure carries every process's output and etcd's.
-    /// </summary>
-    private static async Task OnTwoReplicasAsync(Func<EtcdCluster, MeshCluster, ControlPlane, ControlPlane, Task> scenario)
-    {
-        await using var etcd = await EtcdCluster.StartAsync(3);
-        await using var mesh = new MeshCluster();
-        var root = await MakeSharedRootAsync(mesh);
-        // Both replicas issue from one root (the CA is not on etcd yet), so sidecars of either trust each other.
-        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints,
-            "--root-cert", Path.Combine(root, "root.crt"), "--root-key", Path.Combine(root, "root.key")]);
-        try
-        {
-            await mesh.RunAsync(async () =>
-            {
-                var a = await mesh.StartControlPlaneAsync();
-                var b = await mesh.StartReplicaAsync();
-                await scenario(etcd, mesh, a, b);
-            });
-        }
-        catch (Xunit.Sdk.XunitException e)
-        {
-            throw new Xunit.Sdk.XunitException(e.Message + "\n\n" + etcd.Logs);
-        }
-    }
-
-    /// <summary>Checks, for two lease TTLs, that the caller's routing set for ratings stays exactly <paramref name="expected"/>.</summary>
-    private static async Task StaysAsync(MeshCluster mesh, Sidecar caller, string[] expected)
-    {
-        var until = DateTime.UtcNow + 2 * MeshCluster.LeaseTtl;
-        while (DateTime.UtcNow < until)
-        {
-            Assert.Equal(expected, await mesh.EndpointsAsync(caller, "ratings.default"));
-            await Task.Delay(250);
-        }
-    }
-
-    private static async Task<string[]> InstancesAsync(MeshCluster mesh, ControlPlane cp)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, "/v1/instances"));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
-        using var response = await mesh.Http.SendAsync(request);
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return [.. doc.RootElement.EnumerateArray().Select(i => i.GetProperty("instanceId").GetString()!)];
-    }
-
-    private static async Task<string> MakeSharedRootAsync(MeshCluster mesh)
-    {
-        var dir = Path.Combine(mesh.Root, "shared-root");
-        using var make = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(RepoPaths.Root, "certs", "make-dev-root.sh"), dir, "30"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        await make.WaitForExitAsync();
-        Assert.True(make.ExitCode == 0, await make.StandardError.ReadToEndAsync());
-        return dir;
-    }
+    /// <summary>3 etcd members and 2 replicas on them, A the cluster's <see cref="MeshCluster.ControlPlane"/>.</summary>
+    private static Task OnTwoReplicasAsync(Func<EtcdCluster, MeshCluster, ControlPlane, ControlPlane, Task> scenario) =>
+        EtcdMesh.RunAsync(2, (etcd, mesh, replicas) => scenario(etcd, mesh, replicas[0], replicas[1]));
 }

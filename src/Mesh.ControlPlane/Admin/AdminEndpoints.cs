@@ -41,16 +41,39 @@ internal static class AdminEndpoints
         admin.MapPost("/v1/apply", async (HttpRequest request, ConfigStore store) =>
         {
             var (name, text) = await ReadFileAsync(request);
-            var (result, applied) = store.Apply(name, text, HistoryEndpoints.Caller(request.HttpContext));
-            return Report(result, result.Succeeded && applied.Count > 0, applied, store.Version);
+            return Stored(() =>
+            {
+                var (result, applied) = store.Apply(name, text, HistoryEndpoints.Caller(request.HttpContext));
+                return Report(result, result.Succeeded && applied.Count > 0, applied, store.Version);
+            });
         }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
         admin.MapPost("/v1/delete", async (HttpRequest request, ConfigStore store) =>
         {
             var (name, text) = await ReadFileAsync(request);
-            var (result, deleted) = store.Delete(name, text, HistoryEndpoints.Caller(request.HttpContext));
-            return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
+            return Stored(() =>
+            {
+                var (result, deleted) = store.Delete(name, text, HistoryEndpoints.Caller(request.HttpContext));
+                return Report(result, result.Succeeded && deleted.Count > 0, deleted, store.Version);
+            });
         }).WithBodyLimit(RequestLimits.MaxConfigBodySize);
 
+    }
+
+    /// <summary>A config write the shared store could not take: 503 naming etcd (nothing was applied), or 409 when other replicas kept changing the config.</summary>
+    private static IResult Stored(Func<IResult> write)
+    {
+        try
+        {
+            return write();
+        }
+        catch (Registry.Etcd.EtcdUnavailableException e)
+        {
+            return Results.Problem($"not applied: {e.Message}", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+        catch (ConfigConflictException e)
+        {
+            return Results.Problem($"not applied: {e.Message} several times running; try again", statusCode: StatusCodes.Status409Conflict);
+        }
     }
 
     private static async Task<(string Name, string Text)> ReadFileAsync(HttpRequest request)

@@ -41,16 +41,20 @@ internal sealed partial class ConfigStore
                 ConfigSeverity.Warning)).ToArray();
 
             // Messages about a restored resource name it as the version's (GET /v1/config/history/{version} shows its text).
-            var check = ConfigLoader.LoadLayers(
-                [.. DirectoryFiles(), .. applied.Select(r => new ConfigFile($"v{target}/{Path.GetFileName(AppliedName(r.Kind, r.Namespace, r.Name))}", r.Yaml, AppliedLayer))],
-                RegisteredHosts());
+            // The applied layer becomes exactly the version's resources the dir does not hold as they were.
+            var put = applied.ToDictionary(r => AppliedName(r.Kind, r.Namespace, r.Name), r => r.Yaml, StringComparer.Ordinal);
+            var stale = CurrentFiles().Where(f => f.Layer == AppliedLayer && !put.ContainsKey(f.Name)).Select(f => f.Name).ToArray();
+            var check = WriteValidated(
+                () => ConfigLoader.LoadLayers(
+                    [.. DirectoryFiles(), .. applied.Select(r => new ConfigFile($"v{target}/{Path.GetFileName(AppliedName(r.Kind, r.Namespace, r.Name))}", r.Yaml, AppliedLayer))],
+                    RegisteredHosts()),
+                put, stale);
             if (!check.Succeeded)
             {
                 Log.RollbackRefused(logger, target, check.Errors.Count());
                 return new RollbackOutcome(true, check with { Problems = [.. check.Problems, .. warnings] }, Version, false);
             }
 
-            WriteAppliedLayer(applied);
             // Pinned: what V had from the config dir, or through an earlier rollback's pin.
             Pins.Replace(applied.Where(r => r.Layer is HistoryResource.DirectoryLayer or HistoryResource.PinnedLayer).Select(r =>
                 new RollbackPins.RollbackPin(AppliedName(r.Kind, r.Namespace, r.Name), r.Key, RollbackPins.Hash(directory.GetValueOrDefault(r.Key)?.Resource.Yaml))));
@@ -58,22 +62,6 @@ internal sealed partial class ConfigStore
             var reloaded = Reload(change: new ConfigChange(ConfigChange.Rollback, who, $"to version {target}", target));
             Log.RolledBack(logger, target, Version);
             return new RollbackOutcome(true, reloaded with { Problems = [.. reloaded.Problems, .. warnings] }, Version, Version != before);
-        }
-    }
-
-    /// <summary>The applied layer becomes exactly <paramref name="resources"/>: others are removed, these written.</summary>
-    private void WriteAppliedLayer(IReadOnlyList<HistoryResource> resources)
-    {
-        var folder = Path.Combine(options.DataDir, AppliedFolder);
-        Directory.CreateDirectory(folder);
-        var names = resources.ToDictionary(r => Path.Combine(options.DataDir, AppliedName(r.Kind, r.Namespace, r.Name)), StringComparer.Ordinal);
-        foreach (var stale in Directory.EnumerateFiles(folder, "*.yaml").Where(f => !names.ContainsKey(f)).ToArray())
-        {
-            File.Delete(stale);
-        }
-        foreach (var (path, resource) in names)
-        {
-            AtomicFile.Write(path, System.Text.Encoding.UTF8.GetBytes(resource.Yaml));
         }
     }
 
@@ -88,9 +76,9 @@ internal sealed partial class ConfigStore
             }
             var directory = VersionResources.Of(DirectoryFiles()).ToDictionary(l => l.Resource.Key, l => l.Resource.Yaml, StringComparer.Ordinal);
             var outdated = Pins.All.Where(p => RollbackPins.Hash(directory.GetValueOrDefault(p.Key)) != p.DirectoryHash).ToArray();
+            source.WriteApplied(new Dictionary<string, string>(), [.. outdated.Select(p => p.AppliedName)]);
             foreach (var pin in outdated)
             {
-                File.Delete(Path.Combine(options.DataDir, pin.AppliedName));
                 Log.RollbackPinDropped(logger, pin.Key);
             }
             Pins.Forget(outdated.Select(p => p.AppliedName));

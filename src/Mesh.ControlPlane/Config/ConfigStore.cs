@@ -21,14 +21,16 @@ namespace Mesh.ControlPlane.Config;
 /// when, how and by whom in the <see cref="IConfigHistory"/> (for diff and rollback).
 /// </summary>
 internal sealed partial class ConfigStore(
-    ControlPlaneOptions options, SnapshotPublisher publisher, ServiceRegistry registry, IConfigHistory history, TimeProvider time, ILogger<ConfigStore> logger)
+    ControlPlaneOptions options, IConfigSource source, SnapshotPublisher publisher, ServiceRegistry registry, IConfigHistory history, TimeProvider time, ILogger<ConfigStore> logger)
 {
-    private const int DirectoryLayer = 0;
-    private const int AppliedLayer = 1;
-    private const int CandidateLayer = 2;
-    private const string AppliedFolder = "applied";
+    private const int DirectoryLayer = ConfigLayers.Directory;
+    private const int AppliedLayer = ConfigLayers.Applied;
+    private const int CandidateLayer = ConfigLayers.Candidate;
+    private const string AppliedFolder = FileConfigSource.AppliedFolder;
+    private const int ConflictRetries = 5;
 
     private readonly Lock _gate = new();
+    private readonly Lock _reloadGate = new();
     private readonly Lock _applyGate = new();
     private byte[] _acceptedJson = [];
 
@@ -39,7 +41,9 @@ internal sealed partial class ConfigStore(
     /// <summary>Loads the last accepted config from the data dir, then the directory on top of it.</summary>
     public void Start()
     {
-        if (File.Exists(AcceptedPath))
+        // Another replica's apply, or the elected replica's import, changed the shared config.
+        source.Changed += () => Reload(checkHosts: false);
+        if (source.KeepsAcceptedLocally && File.Exists(AcceptedPath))
         {
             var saved = JsonSerializer.Deserialize<AcceptedConfig>(File.ReadAllBytes(AcceptedPath), MeshJson.Options);
             if (saved is not null)
@@ -58,7 +62,16 @@ internal sealed partial class ConfigStore(
     /// <param name="change">How the change came about, for the history; an edit of the config dir when not given.</param>
     public ConfigLoadResult Reload(bool checkHosts = true, ConfigChange? change = null)
     {
+        // Before the reload gate: pins are dropped under the apply gate, which Apply holds while it reloads.
         DropOutdatedPins();
+        lock (_reloadGate)
+        {
+            return ReloadLocked(checkHosts, change);
+        }
+    }
+
+    private ConfigLoadResult ReloadLocked(bool checkHosts, ConfigChange? change)
+    {
         var files = CurrentFiles();
         var result = ConfigLoader.LoadLayers(files, checkHosts ? RegisteredHosts() : null);
         foreach (var warning in result.Problems.Where(p => p.Severity == ConfigSeverity.Warning))
@@ -76,8 +89,19 @@ internal sealed partial class ConfigStore(
             }
             return result;
         }
+        long? stored;
+        try
+        {
+            stored = source.Publish(files);
+        }
+        catch (Registry.Etcd.EtcdUnavailableException e)
+        {
+            // The elected replica could not store its directory: nothing changes anywhere, it tries at the next edit or reload.
+            Log.ConfigWriteFailed(logger, e.Message);
+            return new ConfigLoadResult(null, [new ConfigError(options.ConfigDir, 1, 1, "", $"not imported: {e.Message}")]);
+        }
         ControlPlaneTelemetry.ConfigLoaded(accepted: true);
-        Accept(result.Config, files, change ?? ConfigChange.DirectoryEdit);
+        Accept(result.Config, files, change ?? ConfigChange.DirectoryEdit, stored);
         return result;
     }
 
@@ -101,15 +125,15 @@ internal sealed partial class ConfigStore(
             {
                 return (new ConfigLoadResult(null, problems), []);
             }
-            var check = ConfigLoader.LoadLayers(CurrentFiles().Append(new ConfigFile(fileName, text, CandidateLayer)), RegisteredHosts());
+            var check = WriteValidated(
+                () => ConfigLoader.LoadLayers(CurrentFiles().Append(new ConfigFile(fileName, text, CandidateLayer)), RegisteredHosts()),
+                documents.GroupBy(AppliedName).ToDictionary(g => g.Key, g => g.Last().Text, StringComparer.Ordinal), []); // the same resource twice: the last one, as in order
             if (!check.Succeeded)
             {
                 return (check, []);
             }
-            Directory.CreateDirectory(Path.Combine(options.DataDir, AppliedFolder));
             foreach (var document in documents)
             {
-                AtomicFile.Write(Path.Combine(options.DataDir, AppliedName(document)), System.Text.Encoding.UTF8.GetBytes(document.Text));
                 Log.ResourceApplied(logger, document.ToString(), fileName);
             }
             // An explicit apply replaces what a rollback put there: a later file edit no longer drops it.
@@ -134,7 +158,7 @@ internal sealed partial class ConfigStore(
             var problemList = problems.Concat(NameProblems(fileName, documents)).Concat(NoDocuments(fileName, documents, problems)).ToList();
             foreach (var document in documents.Where(Storable))
             {
-                if (File.Exists(Path.Combine(options.DataDir, AppliedName(document))))
+                if (source.IsApplied(AppliedName(document)))
                 {
                     deleted.Add(document);
                 }
@@ -148,15 +172,15 @@ internal sealed partial class ConfigStore(
             {
                 return (new ConfigLoadResult(null, problemList), []);
             }
-            var remaining = CurrentFiles().Where(f => !deleted.Any(d => AppliedName(d) == f.Name));
-            var check = ConfigLoader.LoadLayers(remaining, RegisteredHosts());
+            var check = WriteValidated(
+                () => ConfigLoader.LoadLayers(CurrentFiles().Where(f => !deleted.Any(d => AppliedName(d) == f.Name)), RegisteredHosts()),
+                new Dictionary<string, string>(), [.. deleted.Select(AppliedName)]);
             if (!check.Succeeded)
             {
                 return (check, []);
             }
             foreach (var document in deleted)
             {
-                File.Delete(Path.Combine(options.DataDir, AppliedName(document)));
                 Log.ResourceDeleted(logger, document.ToString());
             }
             Pins.Forget(deleted.Select(AppliedName));
@@ -166,18 +190,36 @@ internal sealed partial class ConfigStore(
     }
 
     /// <summary>The config dir's files and the applied resources, each in its layer.</summary>
-    private ConfigFile[] CurrentFiles()
+    private IReadOnlyList<ConfigFile> CurrentFiles() => source.Files();
+
+    /// <summary>
+    /// Validates, then writes the applied layer; when the shared store changed in between (another
+    /// replica wrote), validates again against what is there now, so two replicas' writes never combine
+    /// into a config nobody validated.
+    /// </summary>
+    private ConfigLoadResult WriteValidated(Func<ConfigLoadResult> validate, IReadOnlyDictionary<string, string> put, IReadOnlyCollection<string> delete)
     {
-        var applied = Path.Combine(options.DataDir, AppliedFolder);
-        var appliedFiles = Directory.Exists(applied)
-            ? Directory.EnumerateFiles(applied, "*.yaml").Order(StringComparer.Ordinal)
-                .Select(f => new ConfigFile($"{AppliedFolder}/{Path.GetFileName(f)}", File.ReadAllText(f), AppliedLayer))
-            : [];
-        return [.. DirectoryFiles(), .. appliedFiles];
+        for (var attempt = 1; ; attempt++)
+        {
+            var check = validate();
+            if (!check.Succeeded)
+            {
+                return check;
+            }
+            try
+            {
+                source.WriteApplied(put, delete);
+                return check;
+            }
+            catch (ConfigConflictException) when (attempt < ConflictRetries)
+            {
+                // The source has caught up with the other write by now (it waits for its watch); check again.
+            }
+        }
     }
 
-    private IEnumerable<ConfigFile> DirectoryFiles() =>
-        ConfigLoader.ReadDirectory(options.ConfigDir).Select(f => new ConfigFile(f.Name, f.Text, DirectoryLayer));
+    /// <summary>The config dir's layer, as the source holds it (with etcd: the elected replica's import).</summary>
+    private IEnumerable<ConfigFile> DirectoryFiles() => CurrentFiles().Where(f => f.Layer == DirectoryLayer);
 
     private static string Described(string fileName, IReadOnlyList<ConfigDocument> documents) =>
         $"{fileName}: {string.Join(", ", documents.Select(d => d.ToString()))}";
@@ -230,7 +272,8 @@ internal sealed partial class ConfigStore(
     private HashSet<string> RegisteredHosts() =>
         registry.Instances.Select(i => HostName.Canonical(i.Service, i.Namespace)).ToHashSet(StringComparer.Ordinal);
 
-    private void Accept(ConfigSet config, IEnumerable<ConfigFile> files, ConfigChange change)
+    /// <summary>Serves <paramref name="config"/> as <paramref name="storedVersion"/> (the shared store's number), or as the next local version, and keeps it in the history.</summary>
+    private void Accept(ConfigSet config, IEnumerable<ConfigFile> files, ConfigChange change, long? storedVersion)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(config, MeshJson.Options);
         lock (_gate)
@@ -239,12 +282,19 @@ internal sealed partial class ConfigStore(
             {
                 return; // an edit that changed nothing routing-relevant (comments, formatting)
             }
-            var version = Version + 1;
+            if (storedVersion is { } stored && stored <= Version)
+            {
+                return; // already serving this version or a newer one (a late reload)
+            }
+            var version = storedVersion ?? Version + 1;
             // Kept in the history before it is saved as the accepted config: a crash in between leaves a
             // recorded version that was never served, which the next start drops (DropNewerThan).
             RecordVersion(version, files, change);
-            // Saved before it is served: a crash after this point cannot lose an accepted change.
-            AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
+            if (source.KeepsAcceptedLocally)
+            {
+                // Saved before it is served: a crash after this point cannot lose an accepted change.
+                AtomicFile.Write(AcceptedPath, JsonSerializer.SerializeToUtf8Bytes(new AcceptedConfig(version, config), MeshJson.Options));
+            }
             _acceptedJson = json;
             publisher.SetConfig(config, version);
             Log.ConfigAccepted(logger, version, options.ConfigDir, config.VirtualServices.Count, config.DestinationRules.Count, config.ServiceEntries.Count, config.Gateways.Count);

@@ -22,6 +22,7 @@ internal sealed record ControlPlaneOptions
     private static readonly Option<string> TrustDomainFlag = Flags.Text("trust-domain", "name", "trust domain of workload identities, spiffe://<trust-domain>/ns/<ns>/sa/<service>", Defaults.TrustDomain);
     private static readonly Option<string?> RootCertFlag = Flags.Text("root-cert", "file", "PEM root CA to use on first start instead of making one (with --root-key; see certs/)");
     private static readonly Option<string?> RootKeyFlag = Flags.Text("root-key", "file", "PEM private key of --root-cert");
+    private static readonly Option<string?> CaKeySecretFileFlag = Flags.Text("ca-key-secret-file", "file", "with --store etcd: a secret every replica has (any text, 32+ characters); the root CA's key is kept in etcd encrypted with it (AES-256-GCM), so every replica issues from one root");
     private static readonly Option<TimeSpan> WorkloadCertTtlFlag = Flags.Duration("workload-cert-ttl", "lifetime of workload certificates; sidecars renew at half of it", Defaults.WorkloadCertificateTtl);
     private static readonly Option<TimeSpan> PushDebounceFlag = Flags.Duration("push-debounce", "changes within this time after the first are pushed to sidecars together; 0 pushes each at once", Defaults.PushDebounce, zeroAllowed: true);
     private static readonly Option<double> TraceSamplingFlag = Flags.Ratio("trace-sampling", "share of the control plane's own API calls traced, 0..1", Defaults.TraceSampling);
@@ -45,7 +46,7 @@ internal sealed record ControlPlaneOptions
         var command = new RootCommand("mesh-control-plane: serves the registry, routing config and snapshots to sidecars.")
         {
             ConfigDirFlag, DataDirFlag, PortFlag, AdminPortFlag, ListenFlag, LeaseTtlFlag, HeartbeatIntervalFlag, RestoreGraceFlag, DisconnectGraceFlag,
-            MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, WorkloadCertTtlFlag, PushDebounceFlag,
+            MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, CaKeySecretFileFlag, WorkloadCertTtlFlag, PushDebounceFlag,
             TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, ConfigHistoryFlag, StoreFlag, EtcdEndpointsFlag,
         };
         foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
@@ -68,6 +69,9 @@ internal sealed record ControlPlaneOptions
     public string TrustDomain { get; init; } = Mesh.Core.Security.SpiffeId.DefaultTrustDomain;
     public string? RootCertPath { get; init; }
     public string? RootKeyPath { get; init; }
+
+    /// <summary>With etcd: the file whose content encrypts the shared root CA's key there (<c>--ca-key-secret-file</c>); null keeps a root per replica.</summary>
+    public string? CaKeySecretFile { get; init; }
     public TimeSpan WorkloadCertificateTtl { get; init; } = TimeSpan.FromHours(24);
     public TimeSpan PushDebounce { get; init; } = TimeSpan.FromMilliseconds(100);
     public Limits.RateLimitSettings RateLimits { get; init; } = new();
@@ -91,6 +95,7 @@ internal sealed record ControlPlaneOptions
             TrustDomain = p.GetValue(TrustDomainFlag)!,
             RootCertPath = p.GetValue(RootCertFlag),
             RootKeyPath = p.GetValue(RootKeyFlag),
+            CaKeySecretFile = p.GetValue(CaKeySecretFileFlag),
             WorkloadCertificateTtl = p.GetValue(WorkloadCertTtlFlag),
             PushDebounce = p.GetValue(PushDebounceFlag),
             RateLimits = Limits.RateLimitSettings.Parse(p),
@@ -134,6 +139,17 @@ internal sealed record ControlPlaneOptions
             if (path is not null && !File.Exists(path))
             {
                 throw new UsageException($"--{flag} expects an existing PEM file, got '{path}'");
+            }
+        }
+        if (options.CaKeySecretFile is { } secret)
+        {
+            if (options.Store != RegistryStoreKind.Etcd)
+            {
+                throw new UsageException("--ca-key-secret-file goes with --store etcd (the file store keeps its root in the data dir)");
+            }
+            if (!File.Exists(secret) || File.ReadAllText(secret).Trim().Length < 32)
+            {
+                throw new UsageException($"--ca-key-secret-file expects an existing file holding at least 32 characters of secret (e.g. openssl rand -hex 32 > FILE), got '{secret}'");
             }
         }
         if (options.PushDebounce > TimeSpan.FromSeconds(10))

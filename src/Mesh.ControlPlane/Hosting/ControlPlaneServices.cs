@@ -20,10 +20,20 @@ internal static class ControlPlaneServices
         services.AddSingleton(sp => new ServiceRegistry(options.Registry, sp.GetRequiredService<TimeProvider>()));
         if (options.Store == RegistryStoreKind.Etcd)
         {
-            services.AddSingleton(sp => new EtcdConnection(options.EtcdEndpoints, sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(sp => new EtcdConnection(options.EtcdEndpoints, sp.GetRequiredService<TimeProvider>()));
             services.AddSingleton<EtcdRegistryStore>();
             services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<EtcdRegistryStore>());
             services.AddHostedService(sp => sp.GetRequiredService<EtcdRegistryStore>());
+            services.AddSingleton(sp =>
+            {
+                var source = ActivatorUtilities.CreateInstance<Config.Etcd.EtcdConfigSource>(sp);
+                source.Load(CancellationToken.None);
+                return source;
+            });
+            services.AddSingleton<IConfigSource>(sp => sp.GetRequiredService<Config.Etcd.EtcdConfigSource>());
+            services.AddHostedService(sp => sp.GetRequiredService<Config.Etcd.EtcdConfigSource>());
+            services.AddSingleton<Config.Etcd.ConfigLeader>();
+            services.AddHostedService(sp => sp.GetRequiredService<Config.Etcd.ConfigLeader>());
             // Versions start at the etcd revision the registry was read at. Replicas number their own
             // snapshots (each also serves its own config dir), so a version means something only with the
             // replica's epoch, which sidecars send back: one from another replica gets a full snapshot.
@@ -35,6 +45,7 @@ internal static class ControlPlaneServices
         else
         {
             services.AddSingleton<IRegistryStore, FileRegistryStore>();
+            services.AddSingleton<IConfigSource, FileConfigSource>();
             services.AddSingleton(sp => new SnapshotPublisher(
                 sp.GetRequiredService<TimeProvider>(),
                 StateStore.Restore(options.DataDir, sp.GetRequiredService<ServiceRegistry>(), sp.GetRequiredService<ILogger<StateStore>>()),
@@ -46,8 +57,13 @@ internal static class ControlPlaneServices
             services.AddHostedService<LeaseExpiryService>();
         }
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new JoinTokenStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(new AdminToken(options.DataDir));
+        services.AddSingleton<IJoinTokenRecords>(sp => options.Store == RegistryStoreKind.Etcd
+            ? new EtcdJoinTokenRecords(sp.GetRequiredService<EtcdConnection>())
+            : new FileJoinTokenRecords(options.DataDir));
+        services.AddSingleton<JoinTokenStore>();
+        services.AddSingleton(sp => options.Store == RegistryStoreKind.Etcd
+            ? new AdminToken(options.DataDir, local => EtcdAdminTokenHash.Share(sp.GetRequiredService<EtcdConnection>(), local, sp.GetRequiredService<ILogger<AdminToken>>()))
+            : new AdminToken(options.DataDir));
         services.AddMeshAuthentication();
         services.AddMeshLimits();
         // The history of accepted config versions; on the embedded store in the data dir.
@@ -83,6 +99,8 @@ internal static class ControlPlaneServices
             Log.RegistryWarmingUp(services.GetRequiredService<ILogger<ServiceRegistry>>(), services.GetRequiredService<ControlPlaneOptions>().DataDir, registry.Options.RestoreGrace);
         }
         services.GetRequiredService<ControlPlaneTelemetry>();
+        // On etcd: if no replica imports the config dir yet, this one does, from its first load on.
+        services.GetService<Config.Etcd.ConfigLeader>()?.TryLeadAtStart();
         services.GetRequiredService<ConfigStore>().Start();
         state?.MarkDirty();
     }

@@ -103,4 +103,22 @@ internal static partial class Log
 
     [LoggerMessage(266, LogLevel.Information, "The config dir's {Resource} changed since a rollback pinned it: the file edit wins, the pin is dropped")]
     public static partial void RollbackPinDropped(ILogger logger, string resource);
+
+    [LoggerMessage(150, LogLevel.Information, "Config on etcd: {Files} file(s) at config version {Version} (etcd revision {Revision}); following it with a watch")]
+    public static partial void EtcdConfigLoaded(ILogger logger, int files, long version, long revision);
+
+    [LoggerMessage(151, LogLevel.Warning, "etcd watch of the config broke at revision {Revision} ({Reason}); watching again from there on the next member")]
+    public static partial void EtcdConfigWatchBroken(ILogger logger, long revision, string reason);
+
+    [LoggerMessage(152, LogLevel.Information, "Imported config dir {Directory} into etcd: {Put} file(s) written, {Deleted} removed; config version {Version}")]
+    public static partial void EtcdConfigImported(ILogger logger, string directory, int put, int deleted, long version);
+
+    [LoggerMessage(153, LogLevel.Information, "Elected to import the config dir: {Replica} holds the config leader key on etcd and imports {Directory}; the other replicas serve what etcd holds")]
+    public static partial void ConfigLeaderElected(ILogger logger, string replica, string directory);
+
+    [LoggerMessage(154, LogLevel.Warning, "No longer the replica importing the config dir ({Replica}): {Reason}; serving the config etcd holds")]
+    public static partial void ConfigLeaderLost(ILogger logger, string replica, string reason);
+
+    [LoggerMessage(155, LogLevel.Warning, "Config write refused: {Reason}")]
+    public static partial void ConfigWriteFailed(ILogger logger, string reason);
 }

@@ -28,40 +28,22 @@ internal readonly record struct JoinTokenCheck(JoinTokenRecord? Token, string? R
 /// <summary>
 /// Join tokens: bearer secrets a sidecar presents once to get its first workload certificate (after
 /// that it renews with the certificate itself). Scoped to a service (or namespace), optionally
-/// expiring, revocable; kept in data-dir/join-tokens.json as hashes, so the file leaks no token.
-/// A token reads "mesh-join.&lt;id&gt;.&lt;secret&gt;"; the id is what logs and listings show.
+/// expiring, revocable; kept as hashes (<see cref="IJoinTokenRecords"/>: data-dir/join-tokens.json, or
+/// etcd), so the store leaks no token. A token reads "mesh-join.&lt;id&gt;.&lt;secret&gt;"; the id is what
+/// logs and listings show.
 /// </summary>
-internal sealed class JoinTokenStore
+internal sealed class JoinTokenStore(IJoinTokenRecords records, TimeProvider time)
 {
     public const string Prefix = "mesh-join.";
-    private readonly Lock _gate = new();
-    private readonly string _path;
-    private readonly TimeProvider _time;
-    private Dictionary<string, JoinTokenRecord> _tokens;
 
-    public JoinTokenStore(string dataDir, TimeProvider time)
-    {
-        _path = Path.Combine(dataDir, "join-tokens.json");
-        _time = time;
-        _tokens = File.Exists(_path)
-            ? JsonSerializer.Deserialize<JoinTokenRecord[]>(File.ReadAllText(_path), MeshJson.Options)!.ToDictionary(t => t.Id, StringComparer.Ordinal)
-            : new Dictionary<string, JoinTokenRecord>(StringComparer.Ordinal);
-    }
-
-    public IReadOnlyList<JoinTokenRecord> List()
-    {
-        lock (_gate)
-        {
-            return _tokens.Values.OrderBy(t => t.Created).ToArray();
-        }
-    }
+    public IReadOnlyList<JoinTokenRecord> List() => [.. records.All().OrderBy(t => t.Created)];
 
     /// <summary>Makes a token; the returned secret is shown once and never stored.</summary>
     public (JoinTokenRecord Record, string Token) Create(string? ns, string? service, TimeSpan? ttl, string? description)
     {
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
-        var now = _time.GetUtcNow();
+        var now = time.GetUtcNow();
         var record = new JoinTokenRecord
         {
             Id = id,
@@ -72,23 +54,19 @@ internal sealed class JoinTokenStore
             Expires = ttl is { } t ? now + t : null,
             Description = description,
         };
-        Update(tokens => tokens[id] = record);
+        records.Put(record);
         return (record, $"{Prefix}{id}.{secret}");
     }
 
     /// <summary>Revokes a token; false if there is no such id.</summary>
     public bool Revoke(string id)
     {
-        var found = false;
-        Update(tokens =>
+        if (records.Find(id) is not { } token)
         {
-            if (tokens.TryGetValue(id, out var token))
-            {
-                found = true;
-                tokens[id] = token with { Revoked = token.Revoked ?? _time.GetUtcNow() };
-            }
-        });
-        return found;
+            return false;
+        }
+        records.Put(token with { Revoked = token.Revoked ?? time.GetUtcNow() });
+        return true;
     }
 
     /// <summary>Checks a presented token; the refusal names the token by id, never by secret.</summary>
@@ -99,11 +77,7 @@ internal sealed class JoinTokenStore
         {
             return new JoinTokenCheck(null, "malformed join token");
         }
-        JoinTokenRecord? token;
-        lock (_gate)
-        {
-            token = _tokens.GetValueOrDefault(id);
-        }
+        var token = records.Find(id);
         if (token is null || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(secret)), Encoding.ASCII.GetBytes(token.SecretSha256)))
         {
             return new JoinTokenCheck(null, $"unknown join token (id {Sanitize(id)})");
@@ -112,22 +86,11 @@ internal sealed class JoinTokenStore
         {
             return new JoinTokenCheck(null, $"join token {id} was revoked at {revoked:u}");
         }
-        if (token.Expires is { } expires && _time.GetUtcNow() > expires)
+        if (token.Expires is { } expires && time.GetUtcNow() > expires)
         {
             return new JoinTokenCheck(null, $"join token {id} expired at {expires:u}");
         }
         return new JoinTokenCheck(token, null);
-    }
-
-    private void Update(Action<Dictionary<string, JoinTokenRecord>> change)
-    {
-        lock (_gate)
-        {
-            var next = new Dictionary<string, JoinTokenRecord>(_tokens, StringComparer.Ordinal);
-            change(next);
-            SecretFile.Write(_path, JsonSerializer.Serialize(next.Values.OrderBy(t => t.Created).ToArray(), MeshJson.Indented));
-            _tokens = next; // only once it is on disk: a crash never loses an accepted revocation
-        }
     }
 
     private static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
@@ -140,13 +103,17 @@ internal sealed class JoinTokenStore
 
 /// <summary>
 /// The admin API's token: made on first start into data-dir/admin-token (owner-readable only) and
-/// never logged; whoever can read that file (or is given its content) may administer the mesh.
+/// never logged; whoever can read that file (or is given its content) may administer the mesh. On etcd,
+/// the first replica's token is the mesh's: its SHA-256 is stored once in etcd and every replica accepts
+/// it (besides its own file's, which only that replica accepts), so one token file serves meshctl
+/// against any replica.
 /// </summary>
 internal sealed class AdminToken
 {
     private readonly byte[] _hash;
+    private readonly byte[]? _meshHash;
 
-    public AdminToken(string dataDir)
+    public AdminToken(string dataDir, Func<byte[], byte[]>? shareHash = null)
     {
         Path = System.IO.Path.Combine(dataDir, "admin-token");
         if (!File.Exists(Path))
@@ -154,10 +121,14 @@ internal sealed class AdminToken
             SecretFile.Write(Path, "mesh-admin." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
         }
         _hash = SHA256.HashData(Encoding.UTF8.GetBytes(File.ReadAllText(Path).Trim()));
+        _meshHash = shareHash?.Invoke(_hash);
     }
 
     public string Path { get; }
 
-    public bool Matches(string presented) =>
-        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented.Trim())), _hash);
+    public bool Matches(string presented)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented.Trim()));
+        return CryptographicOperations.FixedTimeEquals(hash, _hash) | (_meshHash is { } mesh && CryptographicOperations.FixedTimeEquals(hash, mesh));
+    }
 }

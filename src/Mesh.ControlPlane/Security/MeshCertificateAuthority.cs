@@ -28,14 +28,29 @@ internal sealed class MeshCertificateAuthority
     public X509Certificate2 Serving { get; }
     public string TrustDomain { get; }
 
-    public static MeshCertificateAuthority LoadOrCreate(ControlPlaneOptions options, TimeProvider time)
+    /// <summary>
+    /// The CA from the data dir's root (made or copied on first start); or, with <paramref name="share"/>
+    /// (etcd), from the mesh's one root, given this replica's candidate for it: whatever the data dir or
+    /// --root-cert hold, or a new one. Only the root's certificate is kept in the data dir then.
+    /// </summary>
+    public static MeshCertificateAuthority LoadOrCreate(ControlPlaneOptions options, TimeProvider time, Func<Func<X509Certificate2>, X509Certificate2>? share = null)
     {
         var dir = Path.Combine(options.DataDir, "ca");
         Directory.CreateDirectory(dir);
         var certPath = Path.Combine(dir, "root.crt");
         var keyPath = Path.Combine(dir, "root.key");
         X509Certificate2 root;
-        if (File.Exists(certPath) && File.Exists(keyPath))
+        if (share is not null)
+        {
+            var local = File.Exists(certPath) && File.Exists(keyPath) ? X509Certificate2.CreateFromPemFile(certPath, keyPath) : null;
+            root = share(() => local ?? (options.RootCertPath is { } given ? LoadGiven(given, options.RootKeyPath!) : CreateRoot(time)));
+            if (local is not null && local.Thumbprint != root.Thumbprint)
+            {
+                throw new InvalidOperationException($"the root in {certPath} differs from the mesh's root on etcd; a mesh keeps one root (move {dir} away to join this mesh)");
+            }
+            File.WriteAllText(certPath, root.ExportCertificatePem());
+        }
+        else if (File.Exists(certPath) && File.Exists(keyPath))
         {
             root = X509Certificate2.CreateFromPemFile(certPath, keyPath);
             if (options.RootCertPath is { } given && X509Certificate2.CreateFromPem(File.ReadAllText(given)).Thumbprint != root.Thumbprint)

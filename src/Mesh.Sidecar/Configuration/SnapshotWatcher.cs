@@ -10,7 +10,6 @@ namespace Mesh.Sidecar.Configuration;
 /// away, the sidecar keeps routing on what it has and retries with backoff.
 /// </summary>
 internal sealed class SnapshotWatcher(
-    SidecarOptions options,
     ControlPlaneClient controlPlane,
     SnapshotApplier applier,
     MeshState state,
@@ -38,7 +37,7 @@ internal sealed class SnapshotWatcher(
                 var result = await controlPlane.WatchAsync(received, applied, error, Wait, stoppingToken, deltaOk: _last?.Version == received && received > 0, scope: _last?.Scope?.Key).ConfigureAwait(false);
                 if (_backoff.Attempt > 0)
                 {
-                    Log.ControlPlaneReachable(logger, options.ControlPlane);
+                    Log.ControlPlaneReachable(logger, controlPlane.Current);
                     _backoff.Reset();
                 }
                 MeshSnapshot snapshot;
@@ -79,10 +78,10 @@ internal sealed class SnapshotWatcher(
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !stoppingToken.IsCancellationRequested)
             {
                 var delay = _backoff.Next();
-                Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), _backoff.Attempt, delay);
+                Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), _backoff.Attempt, delay);
                 if (applied == 0)
                 {
-                    readiness.NotReady($"no routes yet: control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)}); attempt {_backoff.Attempt}, retrying with backoff");
+                    readiness.NotReady($"no routes yet: control plane {controlPlane.All} unreachable ({ExceptionText.Describe(e)}); attempt {_backoff.Attempt}, retrying with backoff");
                 }
                 try
                 {

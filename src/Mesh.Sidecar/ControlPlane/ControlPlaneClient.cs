@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Core.Failover;
 using Mesh.Core.Registry;
 using Mesh.Core.Snapshots;
 using Mesh.Sidecar.Hosting;
@@ -32,14 +33,20 @@ internal sealed class ControlPlaneClient : IDisposable
     private static readonly TimeSpan RetireAfter = TimeSpan.FromMinutes(1);
 
     private readonly HttpClient _bootstrap;
+    private readonly ServerList _servers;
     private readonly SidecarOptions _options;
     private readonly ControlPlaneTrust _trust;
     private readonly WorkloadIdentity _identity;
     private volatile HttpClient? _workload;
+    private readonly ILogger<ControlPlaneClient> _logger;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _leaseReplicas = new(StringComparer.Ordinal);
 
-    public ControlPlaneClient(SidecarOptions options, ControlPlaneTrust trust, WorkloadIdentity identity)
+    public ControlPlaneClient(SidecarOptions options, ControlPlaneTrust trust, WorkloadIdentity identity, ILogger<ControlPlaneClient> logger)
     {
         _options = options;
+        _logger = logger;
+        _servers = trust.Servers;
+        _servers.Moved += (from, to, reason) => Log.ControlPlaneMoved(logger, from.ToString(), reason, to.ToString());
         _trust = trust;
         _identity = identity;
         _bootstrap = CreateClient(null);
@@ -71,6 +78,12 @@ internal sealed class ControlPlaneClient : IDisposable
             // registration, heartbeats and the watch on a single connection.
             EnableMultipleHttp2Connections = false,
             AutomaticDecompression = DecompressionMethods.GZip, // snapshots come compressed
+            // A replica that hangs (stopped, cut off) keeps the long poll's connection open: pings find it
+            // within a few seconds, and the watch moves to the next replica. A killed one resets at once.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(2),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            ConnectCallback = ServerList.ConnectAsync,
         };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             _trust.Validate(certificate as X509Certificate2, errors);
@@ -79,14 +92,20 @@ internal sealed class ControlPlaneClient : IDisposable
             handler.SslOptions.ClientCertificates = [clientCertificate];
             handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
         }
-        return new HttpClient(handler)
+        return new HttpClient(new FailoverHandler(_servers, handler))
         {
-            BaseAddress = _options.ControlPlane,
+            BaseAddress = _options.ControlPlane, // rebased by FailoverHandler onto the replica in use
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         };
     }
+
+    /// <summary>The replica calls go to now.</summary>
+    public Uri Current => _servers.Current.Url;
+
+    /// <summary>Every replica, for a message saying none answered.</summary>
+    public string All => string.Join(",", _servers.Urls);
 
     /// <summary>The client that presents the workload certificate, once there is one.</summary>
     private async Task<HttpClient> WorkloadAsync(CancellationToken cancellationToken)
@@ -130,6 +149,7 @@ internal sealed class ControlPlaneClient : IDisposable
         using var timeout = ShortTimeout(cancellationToken);
         using var response = await http.PostAsJsonAsync("/v1/register", registration, SidecarJson.Options.Info<Mesh.Core.Registry.Registration>(), timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
+        NoteLeaseReplica(registration.InstanceId, response);
         return (await response.Content.ReadFromJsonAsync(SidecarJson.Options.Info<LeaseGrant>(), timeout.Token).ConfigureAwait(false))!;
     }
 
@@ -144,6 +164,7 @@ internal sealed class ControlPlaneClient : IDisposable
             return false;
         }
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
+        NoteLeaseReplica(instanceId, response);
         return true;
     }
 
@@ -210,6 +231,21 @@ internal sealed class ControlPlaneClient : IDisposable
             return new WatchResult(null, null, System.Text.Json.JsonSerializer.Deserialize(json, SidecarJson.Options.Info<SnapshotDelta>()));
         }
         return new WatchResult(System.Text.Json.JsonSerializer.Deserialize(json, SidecarJson.Options.Info<MeshSnapshot>()), json);
+    }
+
+    /// <summary>Logs when an instance's lease is renewed through another replica than the one before (FailoverHandler leaves the request on the replica that answered).</summary>
+    private void NoteLeaseReplica(string instanceId, HttpResponseMessage response)
+    {
+        if (response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Authority) is not { } replica)
+        {
+            return;
+        }
+        var previous = _leaseReplicas.GetValueOrDefault(instanceId);
+        _leaseReplicas[instanceId] = replica;
+        if (previous is not null && previous != replica)
+        {
+            Log.HeartbeatsMoved(_logger, instanceId, previous, replica);
+        }
     }
 
     public void Dispose()

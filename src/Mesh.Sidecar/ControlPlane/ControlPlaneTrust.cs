@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Core.Failover;
 using Mesh.Sidecar.Hosting;
 
 namespace Mesh.Sidecar.ControlPlane;
@@ -14,6 +15,9 @@ internal sealed class ControlPlaneTrust(SidecarOptions options, ILogger<ControlP
 {
     private readonly SemaphoreSlim _pinning = new(1, 1);
     private volatile X509Certificate2? _root = options.CaCertPath is { } path ? X509Certificate2.CreateFromPem(File.ReadAllText(path)) : LoadPinned(options);
+
+    /// <summary>The control plane's replicas; the trust and the client share them, so both use the one that answers.</summary>
+    public ServerList Servers { get; } = new(options.ControlPlanes);
 
     private static string PinPath(SidecarOptions options) => Path.Combine(options.DataDir, "control-plane-ca.pem");
 
@@ -36,19 +40,19 @@ internal sealed class ControlPlaneTrust(SidecarOptions options, ILogger<ControlP
             }
             X509Certificate2? served = null;
             var nameOk = false;
-            using var handler = new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(3) };
+            using var handler = new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(3), ConnectCallback = ServerList.ConnectAsync };
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
                 served = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
                 nameOk = NameMatches(errors);
                 return true; // judged below, once the root is in hand
             };
-            using var http = new HttpClient(handler) { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromSeconds(5) };
+            using var http = new HttpClient(new FailoverHandler(Servers, handler), disposeHandler: false) { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromSeconds(5) };
             var pem = await http.GetStringAsync("/v1/ca/root", cancellationToken).ConfigureAwait(false);
             var root = X509Certificate2.CreateFromPem(pem);
             if (served is null || !nameOk || root.Subject != root.Issuer || !ChainsTo(served, root))
             {
-                throw new HttpRequestException($"the control plane at {options.ControlPlane} serves a certificate that does not match its own root CA (or its host name); refusing to trust it");
+                throw new HttpRequestException($"the control plane at {Servers.Current} serves a certificate that does not match its own root CA (or its host name); refusing to trust it");
             }
             Directory.CreateDirectory(options.DataDir);
             await File.WriteAllTextAsync(PinPath(options), root.ExportCertificatePem(), cancellationToken).ConfigureAwait(false);

@@ -131,7 +131,7 @@ internal sealed class AgentRegistrations(
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !stoppingToken.IsCancellationRequested)
             {
                 var delay = _backoff.Next();
-                Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), _backoff.Attempt, delay);
+                Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), _backoff.Attempt, delay);
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
                 continue;
             }
@@ -159,7 +159,7 @@ internal sealed class AgentRegistrations(
             }
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
             {
-                Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), 1, TimeSpan.Zero);
+                Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), 1, TimeSpan.Zero);
                 break;
             }
         }

@@ -15,7 +15,7 @@ internal static partial class Log
     public static partial void AgentReregistering(ILogger logger, string instanceId);
 
     [LoggerMessage(64, LogLevel.Warning, "Control plane {ControlPlane} unreachable for the agent's registrations ({Reason}); attempt {Attempt}, retrying in {Delay}")]
-    public static partial void ControlPlaneUnreachable(ILogger logger, Uri controlPlane, string reason, int attempt, TimeSpan delay);
+    public static partial void ControlPlaneUnreachable(ILogger logger, string controlPlane, string reason, int attempt, TimeSpan delay);
 
     [LoggerMessage(65, LogLevel.Information, "Consul check {CheckId} of {ServiceId} is now {Status}: {Output}")]
     public static partial void CheckChanged(ILogger logger, string checkId, string serviceId, string status, string output);

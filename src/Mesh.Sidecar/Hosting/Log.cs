@@ -6,7 +6,7 @@ internal static partial class Log
     public static partial void Registered(ILogger logger, string instanceId, string service, string @namespace, string address, int port, TimeSpan leaseTtl, TimeSpan interval);
 
     [LoggerMessage(2, LogLevel.Warning, "Control plane {ControlPlane} unreachable ({Reason}); attempt {Attempt}, retrying in {Delay}")]
-    public static partial void ControlPlaneUnreachable(ILogger logger, Uri controlPlane, string reason, int attempt, TimeSpan delay);
+    public static partial void ControlPlaneUnreachable(ILogger logger, string controlPlane, string reason, int attempt, TimeSpan delay);
 
     [LoggerMessage(3, LogLevel.Information, "Applied snapshot {Version} from {Source}: {Hosts} host(s), {Clusters} cluster(s), {Endpoints} healthy endpoint(s)")]
     public static partial void SnapshotApplied(ILogger logger, long version, string source, int hosts, int clusters, int endpoints);
@@ -37,6 +37,12 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Warning, "{Variable}={Switches}: benchmark switches off; this sidecar is for measuring their cost, not for a mesh")]
     public static partial void BenchmarkSwitchesOff(ILogger logger, string variable, string switches);
+
+    [LoggerMessage(130, LogLevel.Warning, "Control plane {From} failed ({Reason}); moving to replica {To}")]
+    public static partial void ControlPlaneMoved(ILogger logger, string from, string reason, string to);
+
+    [LoggerMessage(131, LogLevel.Information, "Lease of {InstanceId} renewed through replica {To} (before: {From})")]
+    public static partial void HeartbeatsMoved(ILogger logger, string instanceId, string from, string to);
 
     [LoggerMessage(11, LogLevel.Information, "Control plane {ControlPlane} reachable again")]
     public static partial void ControlPlaneReachable(ILogger logger, Uri controlPlane);

@@ -6,10 +6,10 @@ namespace Mesh.Sidecar.Hosting;
 internal sealed record SidecarOptions
 {
     // Each flag once: its help, the value it takes and its default (the initializers below, through Defaults).
-    private static readonly SidecarOptions Defaults = new() { Service = "", AppPort = 0, ControlPlane = new Uri("https://127.0.0.1:15012"), DataDir = "", InstanceId = "" };
+    private static readonly SidecarOptions Defaults = new() { Service = "", AppPort = 0, ControlPlanes = [new Uri("https://127.0.0.1:15012")], DataDir = "", InstanceId = "" };
     private static readonly Option<string?> ServiceFlag = Flags.Text("service", "name", "the service this sidecar's app is an instance of (required; with --gateway, the gateway's name by default)");
     private static readonly Option<int> AppPortFlag = Flags.Port("app-port", "port of the local app on 127.0.0.1; without it the sidecar is an agent only: it routes outbound calls and serves the Consul and Eureka APIs, and registers no instance of its own", 0);
-    private static readonly Option<string?> ControlPlaneFlag = Flags.Text("control-plane", "url", "control plane sidecar API, e.g. https://127.0.0.1:15012", required: true);
+    private static readonly Option<string?> ControlPlaneFlag = Flags.Text("control-plane", "urls", "control plane sidecar API, e.g. https://127.0.0.1:15012; replicas comma-separated (https://10.0.0.1:15012,https://10.0.0.2:15012), and a DNS name is tried address by address: calls stay on the one that answers and move to the next when it fails", required: true);
     private static readonly Option<string?> DataDirFlag = Flags.Text("data-dir", "dir", "where the last snapshot and pinned CA are kept", required: true);
     private static readonly Option<string?> AppHealthFlag = Flags.Text("app-health", "path", "HTTP path of the app's health check; without it a TCP connect is the check");
     private static readonly Option<string> NamespaceFlag = Flags.Text("namespace", "name", "namespace of the service", Defaults.Namespace);
@@ -55,7 +55,11 @@ internal sealed record SidecarOptions
 
     public required string Service { get; init; }
     public required int AppPort { get; init; }
-    public required Uri ControlPlane { get; init; }
+    /// <summary>The control plane's replicas (<c>--control-plane</c>), in the order they are tried.</summary>
+    public required IReadOnlyList<Uri> ControlPlanes { get; init; }
+
+    /// <summary>The first of <see cref="ControlPlanes"/>.</summary>
+    public Uri ControlPlane => ControlPlanes[0];
     public required string DataDir { get; init; }
     public string? AppHealthPath { get; init; }
     public string Namespace { get; init; } = "default";
@@ -119,7 +123,7 @@ internal sealed record SidecarOptions
             Service = service,
             Namespace = ns,
             AppPort = p.GetValue(AppPortFlag),
-            ControlPlane = ControlPlaneUrl(p.GetValue(ControlPlaneFlag)!),
+            ControlPlanes = Mesh.Core.Failover.ServerList.Parse("control-plane", p.GetValue(ControlPlaneFlag)!, "https", "http"),
             DataDir = p.GetValue(DataDirFlag)!,
             AppHealthPath = p.GetValue(AppHealthFlag) is { } path ? (path.StartsWith('/') ? path : throw new UsageException($"--app-health expects a path starting with '/', got '{path}'")) : null,
             Labels = p.GetValue(LabelFlag)!,
@@ -179,11 +183,6 @@ internal sealed record SidecarOptions
         }
         return options;
     }
-
-    private static Uri ControlPlaneUrl(string text) =>
-        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http"
-            ? uri
-            : throw new UsageException($"--control-plane expects a URL like https://127.0.0.1:15012, got '{text}'");
 
     private static Dictionary<int, int> GatewayPortMap(IReadOnlyDictionary<string, string> given)
     {

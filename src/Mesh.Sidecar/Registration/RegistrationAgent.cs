@@ -74,7 +74,7 @@ internal sealed class RegistrationAgent(
             {
                 var delay = _backoff.Next();
                 _nextContact = time.GetUtcNow() + delay;
-                Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), _backoff.Attempt, delay);
+                Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), _backoff.Attempt, delay);
             }
             try
             {
@@ -107,7 +107,7 @@ internal sealed class RegistrationAgent(
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
             // The lease will expire on its own; shutdown must not hang on an unreachable control plane.
-            Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), 1, TimeSpan.Zero);
+            Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), 1, TimeSpan.Zero);
         }
     }
 
@@ -131,7 +131,7 @@ internal sealed class RegistrationAgent(
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
-            Log.ControlPlaneUnreachable(logger, options.ControlPlane, ExceptionText.Describe(e), 1, TimeSpan.Zero);
+            Log.ControlPlaneUnreachable(logger, controlPlane.All, ExceptionText.Describe(e), 1, TimeSpan.Zero);
         }
     }
 
@@ -155,7 +155,7 @@ internal sealed class RegistrationAgent(
     {
         if (_backoff.Attempt > 0)
         {
-            Log.ControlPlaneReachable(logger, options.ControlPlane);
+            Log.ControlPlaneReachable(logger, controlPlane.Current);
             _backoff.Reset();
         }
     }

@@ -65,7 +65,7 @@ internal sealed class IdentityAgent(
                 }
                 // The log and /ready say the same thing, naming the control plane when it could not be reached.
                 var reason = e is HttpRequestException { StatusCode: null, Message: var m } && !m.StartsWith("a join token", StringComparison.Ordinal)
-                    ? $"control plane {options.ControlPlane} unreachable ({ExceptionText.Describe(e)})"
+                    ? $"control plane {controlPlane.All} unreachable ({ExceptionText.Describe(e)})"
                     : ExceptionText.Describe(e);
                 Log.CertificateFailed(logger, reason, _backoff.Attempt, delay);
                 if (current is null || now >= current.NotAfter)

@@ -195,7 +195,8 @@ public sealed class ConfigStorePropertyTests
     {
         var publisher = new SnapshotPublisher(TimeProvider.System);
         var registry = new ServiceRegistry(new RegistryOptions(), TimeProvider.System);
-        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data }, publisher, registry,
+        var options = new ControlPlaneOptions { ConfigDir = dirs.Config, DataDir = dirs.Data };
+        var store = new ConfigStore(options, new FileConfigSource(options), publisher, registry,
             new FileConfigHistory(dirs.Data, 100, NullLogger.Instance), TimeProvider.System, NullLogger<ConfigStore>.Instance);
         store.Start();
         return (store, publisher);

@@ -113,6 +113,8 @@ public sealed class ControlPlaneOptionsTests
     [InlineData("--store etcd --etcd-endpoints 127.0.0.1:2379", "--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '127.0.0.1:2379'")]
     [InlineData("--store etcd --etcd-endpoints https://127.0.0.1:2379", "--etcd-endpoints: TLS to etcd is not supported yet")]
     [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-user mesh", "--etcd-user: TLS and authentication to etcd are not supported yet")]
+    [InlineData("--ca-key-secret-file /etc/hostname", "--ca-key-secret-file goes with --store etcd")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --ca-key-secret-file /nonexistent/secret", "--ca-key-secret-file expects an existing file holding at least 32 characters of secret")]
     public void Parse_BadStoreFlags_AreRejectedNamingTheFlag(string flags, string expected)
     {
         var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", .. flags.Split(' ')]));

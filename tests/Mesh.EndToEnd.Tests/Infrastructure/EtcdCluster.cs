@@ -80,6 +80,23 @@ internal sealed class EtcdCluster : IAsyncDisposable
         await WaitHealthyAsync(index).ConfigureAwait(false);
     }
 
+    /// <summary>Starts every member again (after all were killed: one alone has no quorum, so none is healthy until most are up).</summary>
+    public async Task RestartAllAsync()
+    {
+        foreach (var member in _members)
+        {
+            if (member.Process is { } old)
+            {
+                await old.DisposeAsync().ConfigureAwait(false);
+            }
+            Launch(member);
+        }
+        for (var i = 0; i < _members.Length; i++)
+        {
+            await WaitHealthyAsync(i).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The index of the member that is the raft leader now, as the members say.</summary>
     public async Task<int> LeaderAsync()
     {

@@ -28,6 +28,12 @@ internal sealed class MeshCluster : IAsyncDisposable
     /// <summary>Whether sidecars are started with the cluster's join token (a test of a sidecar without one turns it off).</summary>
     public bool UseJoinToken { get; set; } = true;
 
+    /// <summary>
+    /// The <c>--control-plane</c> list sidecars get (replicas, comma-separated) instead of the one control
+    /// plane they are started on; that one still makes their join token.
+    /// </summary>
+    public string? SidecarControlPlanes { get; set; }
+
     /// <summary>Extra flags for the control plane (e.g. a short --workload-cert-ttl), kept across restarts.</summary>
     public List<string> ControlPlaneArgs { get; } = [];
 
@@ -101,6 +107,19 @@ internal sealed class MeshCluster : IAsyncDisposable
         return cp;
     }
 
+    /// <summary>Starts a stopped (or killed) control plane or replica again on its ports and data dir.</summary>
+    public async Task<ControlPlane> RestartAsync(ControlPlane cp)
+    {
+        cp.Process.Kill();
+        if (cp == ControlPlane)
+        {
+            return ControlPlane = await LaunchControlPlaneAsync("control-plane (restarted)", cp.DataDir, cp.Port, cp.AdminPort).ConfigureAwait(false);
+        }
+        var restarted = await LaunchControlPlaneAsync($"control-plane :{cp.Port} (restarted)", cp.DataDir, cp.Port, cp.AdminPort).ConfigureAwait(false);
+        Replicas[Replicas.IndexOf(cp)] = restarted;
+        return restarted;
+    }
+
     /// <summary>The admin token a control plane made in its data dir.</summary>
     public static string AdminTokenOf(ControlPlane cp) => File.ReadAllText(Path.Combine(cp.DataDir, "admin-token")).Trim();
 
@@ -166,7 +185,7 @@ internal sealed class MeshCluster : IAsyncDisposable
             "--service", service, "--instance-id", instanceName,
             // appPort 0: an agent-only sidecar, with no app of its own.
             .. appPort == 0 ? Array.Empty<string>() : ["--app-port", appPort.ToString(), "--app-health", "/health"],
-            "--control-plane", cp.SidecarApi.ToString(), "--data-dir", dataDir,
+            "--control-plane", SidecarControlPlanes ?? cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
             "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFileOf(cp)] : Array.Empty<string>()),
             // Many sidecars share this host: their Consul and Eureka APIs are off unless a test asks for them.

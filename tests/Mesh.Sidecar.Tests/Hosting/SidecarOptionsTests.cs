@@ -18,6 +18,17 @@ public sealed class SidecarOptionsTests
     }
 
     [Fact]
+    public void Parse_SeveralControlPlanes_KeptInOrder()
+    {
+        var args = Required.ToList();
+        args[args.IndexOf("--control-plane") + 1] = "https://127.0.0.1:15012,https://cp-2.mesh:15012";
+
+        var options = SidecarOptions.Parse(args);
+
+        Assert.Equal([new Uri("https://127.0.0.1:15012"), new Uri("https://cp-2.mesh:15012")], options.ControlPlanes);
+    }
+
+    [Fact]
     public void Parse_SamePortTwice_NamesBothFlags()
     {
         var e = Assert.Throws<UsageException>(() => SidecarOptions.Parse([.. Required, "--admin-port", "15001"]));
@@ -28,7 +39,8 @@ public sealed class SidecarOptionsTests
     [Theory]
     [InlineData("--service", "Reviews.v1", "--service expects a DNS label (letters, digits, '-'), got 'Reviews.v1'")]
     [InlineData("--app-health", "health", "--app-health expects a path starting with '/', got 'health'")]
-    [InlineData("--control-plane", "ftp://x", "--control-plane expects a URL like https://127.0.0.1:15012, got 'ftp://x'")]
+    [InlineData("--control-plane", "ftp://x", "--control-plane expects URLs like https://127.0.0.1:15012 (several comma-separated), got 'ftp://x'")]
+    [InlineData("--control-plane", "https://a:1,http://b:1", "--control-plane mixes https and http in 'https://a:1,http://b:1'; give every server the same scheme")]
     public void Parse_BadValue_OneLineSayingWhatIsExpected(string flag, string value, string message)
     {
         var args = Required.ToList();

@@ -16,7 +16,7 @@ public sealed class LocalityStepTests
 {
     private static readonly SidecarOptions Caller = new()
     {
-        Service = "productpage", InstanceId = "productpage-1", AppPort = 1, ControlPlane = new Uri("https://127.0.0.1:1"), DataDir = "/nonexistent",
+        Service = "productpage", InstanceId = "productpage-1", AppPort = 1, ControlPlanes = [new Uri("https://127.0.0.1:1")], DataDir = "/nonexistent",
         Region = "eu", Zone = "eu-1",
     };
 

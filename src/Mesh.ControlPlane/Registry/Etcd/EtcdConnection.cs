@@ -80,6 +80,65 @@ internal sealed class EtcdConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a watch stream until the host stops: when it breaks (its member died or lost its leader), says
+    /// why through <paramref name="broken"/> and runs it again on the next member; the watch itself resumes
+    /// from the revision it had applied.
+    /// </summary>
+    public async Task FollowAsync(Func<CancellationToken, Task> watch, Action<string> broken, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await watch(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RpcException or IOException or EtcdUnavailableException or InvalidOperationException)
+            {
+                broken(e.Message);
+            }
+            Next();
+            try
+            {
+                await Task.Delay(RoundPause, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One keep-alive of a lease; its remaining TTL in seconds, 0 or less when it has expired.</summary>
+    public Task<long> KeepAliveAsync(long lease, CancellationToken cancellationToken) =>
+        CallAsync(async (c, o) =>
+        {
+            using var call = new Etcdserverpb.Lease.LeaseClient(c).LeaseKeepAlive(o);
+            await call.RequestStream.WriteAsync(new Etcdserverpb.LeaseKeepAliveRequest { ID = lease }, o.CancellationToken).ConfigureAwait(false);
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            if (!await call.ResponseStream.MoveNext(o.CancellationToken).ConfigureAwait(false))
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed without an answer"));
+            }
+            return call.ResponseStream.Current.TTL;
+        }, cancellationToken);
+
+    /// <summary>Revokes a lease (its keys go at once), best effort: a lease left behind runs out by itself.</summary>
+    public async Task RevokeAsync(long lease, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await CallAsync((c, o) => new Etcdserverpb.Lease.LeaseClient(c).LeaseRevokeAsync(new Etcdserverpb.LeaseRevokeRequest { ID = lease }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or EtcdUnavailableException or OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Errors another member (or the same one after an election) may not give.</summary>
     public static bool IsTransient(RpcException e) =>
         e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown or StatusCode.Aborted;

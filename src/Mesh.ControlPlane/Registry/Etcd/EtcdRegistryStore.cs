@@ -69,7 +69,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         if (_leases.TryGetValue(registration.InstanceId, out var old) && old != lease.ID)
         {
             // The key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
-            _ = RevokeAsync(old);
+            _ = etcd.RevokeAsync(old);
         }
         await WaitAppliedAsync(put.Header.Revision, cancellationToken).ConfigureAwait(false);
         return new LeaseGrant(ttl, registry.Options.HeartbeatInterval);
@@ -81,7 +81,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         {
             return false;
         }
-        if (await KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
+        if (await etcd.KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
         {
             return false; // etcd expired it: the sidecar registers again
         }
@@ -98,7 +98,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         var deleted = await etcd.CallAsync((c, o) => new KV.KVClient(c).DeleteRangeAsync(new DeleteRangeRequest { Key = key }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
         if (_leases.TryGetValue(instanceId, out var lease))
         {
-            _ = RevokeAsync(lease);
+            _ = etcd.RevokeAsync(lease);
         }
         if (deleted.Deleted == 0)
         {
@@ -112,26 +112,8 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance && _leases.TryGetValue(instanceId, out var lease)
         && await PutOnLeaseAsync(instance with { Health = HealthStatus.Unhealthy }, lease, cancellationToken).ConfigureAwait(false);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await WatchAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is RpcException or IOException or EtcdUnavailableException or InvalidOperationException)
-            {
-                Log.EtcdWatchBroken(logger, e.Message, Revision);
-            }
-            etcd.Next();
-            await Task.Delay(TimeSpan.FromMilliseconds(200), time, stoppingToken).ConfigureAwait(false);
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        etcd.FollowAsync(WatchAsync, reason => Log.EtcdWatchBroken(logger, reason, Revision), stoppingToken);
 
     /// <summary>One watch stream from the revision after the last one applied, until it breaks or etcd cancels it.</summary>
     private async Task WatchAsync(CancellationToken cancellationToken)
@@ -258,32 +240,6 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             return false;
-        }
-    }
-
-    /// <summary>One keep-alive of a lease; its remaining TTL in seconds, 0 or less when it has expired.</summary>
-    private Task<long> KeepAliveAsync(long lease, CancellationToken cancellationToken) =>
-        etcd.CallAsync(async (c, o) =>
-        {
-            using var call = new Lease.LeaseClient(c).LeaseKeepAlive(o);
-            await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = lease }, o.CancellationToken).ConfigureAwait(false);
-            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
-            if (!await call.ResponseStream.MoveNext(o.CancellationToken).ConfigureAwait(false))
-            {
-                throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed without an answer"));
-            }
-            return call.ResponseStream.Current.TTL;
-        }, cancellationToken);
-
-    private async Task RevokeAsync(long lease)
-    {
-        try
-        {
-            await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, o).ResponseAsync, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is RpcException or EtcdUnavailableException)
-        {
-            // Best effort: a lease left behind holds no key and runs out by itself.
         }
     }
 

@@ -49,7 +49,8 @@ public sealed class ConfigStoreHistoryTests : IDisposable
     {
         Directory.CreateDirectory(ConfigDir);
         var publisher = new SnapshotPublisher(TimeProvider.System);
-        var store = new ConfigStore(new ControlPlaneOptions { ConfigDir = ConfigDir, DataDir = DataDir }, publisher,
+        var options = new ControlPlaneOptions { ConfigDir = ConfigDir, DataDir = DataDir };
+        var store = new ConfigStore(options, new FileConfigSource(options), publisher,
             new ServiceRegistry(new RegistryOptions(), TimeProvider.System), new FileConfigHistory(DataDir, 100, NullLogger.Instance), TimeProvider.System, NullLogger<ConfigStore>.Instance);
         store.Start();
         return (store, publisher);

@@ -1,0 +1,118 @@
+using System.Text.Json;
+using Mesh.EndToEnd.Tests.Infrastructure;
+
+namespace Mesh.EndToEnd.Tests;
+
+/// <summary>
+/// The config on etcd (<c>--store etcd</c>): 3 real etcd members and 3 control-plane replicas, meshctl and
+/// replicas as real processes on loopback.
+/// </summary>
+public sealed class ConfigOnEtcdTests
+{
+    private const string VirtualService = """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: ratings-timeout}
+        spec:
+          hosts: [ratings]
+          http:
+          - timeout: 3s
+            route: [{destination: {host: ratings}}]
+        """;
+
+    [Fact]
+    public Task MeshctlApply_WhileAReplicaIsDown_AcceptedOnce_VisibleOnEveryReplica_SurvivesRestartingThemAll() =>
+        EtcdMesh.RunAsync(3, async (etcd, mesh, replicas) =>
+        {
+            var (a, b, c) = (replicas[0], replicas[1], replicas[2]);
+            var caller = await mesh.StartServiceOnAsync(c, "productpage", "productpage-1");
+            // One replica imports the config dir (elected through etcd); the others serve what etcd holds.
+            await Eventually.TrueAsync(() => Task.FromResult(replicas.Any(r => r.Process.HasLogged("Elected to import the config dir"))),
+                TimeSpan.FromSeconds(10), () => "a replica elected to import the config dir");
+            Assert.Single(replicas, r => r.Process.HasLogged("Elected to import the config dir"));
+            var before = await VersionsAsync(mesh, replicas);
+            Assert.Single(before.Distinct()); // one mesh-wide config version
+            var admins = string.Join(",", replicas.Select(r => r.Admin.GetLeftPart(UriPartial.Authority)));
+            var file = Path.Combine(mesh.Root, "ratings-timeout.yaml");
+            await File.WriteAllTextAsync(file, VirtualService);
+
+            // A is down; meshctl is given every replica and A's token file (the mesh's admin token, on etcd).
+            a.Process.Kill();
+            var (code, output) = await MeshctlAsync("--admin", admins, "--token-file", Path.Combine(a.DataDir, "admin-token"), "apply", "-f", file);
+            Assert.True(code == 0, $"meshctl apply exited {code}: {output}");
+            Assert.Contains("configured", output, StringComparison.Ordinal);
+
+            // Accepted once: one version more, the same on both live replicas, written through one of them.
+            foreach (var live in new[] { b, c })
+            {
+                await Eventually.ValueAsync(() => ConfigAsync(mesh, live), v => v.Version == before[0] + 1 && v.Names.Contains("ratings-timeout"),
+                    TimeSpan.FromSeconds(20), () => $"the applied VirtualService on replica :{live.Port}");
+            }
+            Assert.Equal(1, new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Applied VirtualService default/ratings-timeout", StringComparison.Ordinal))));
+            await Eventually.TrueAsync(async () => (await EtcdMesh.ProxyStatusOfAsync(mesh, c)).Contains("productpage-1.default SYNCED")
+                    && (await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/config_dump"))).Contains("ratings-timeout", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(20), () => "the sidecar on replica C applied the new config");
+
+            // A held the config leader key; its lease runs out and B or C takes over the config dir: an edit
+            // there (every replica has the same dir here) is imported once more, as the next version.
+            await Eventually.TrueAsync(() => Task.FromResult(b.Process.HasLogged("Elected to import the config dir") || c.Process.HasLogged("Elected to import the config dir")),
+                TimeSpan.FromSeconds(20), () => "B or C elected to import the config dir after A died");
+            mesh.WriteConfig("ratings-dr.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: ratings}
+                spec: {host: ratings, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 30s}}}
+                """);
+            foreach (var live in new[] { b, c })
+            {
+                await Eventually.ValueAsync(() => ConfigAsync(mesh, live), v => v.Version == before[0] + 2,
+                    TimeSpan.FromSeconds(20), () => $"the config dir's edit, imported by the new leader, on replica :{live.Port}");
+            }
+            Assert.Equal(1, new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Imported config dir", StringComparison.Ordinal))));
+            before[0]++;
+
+            // A comes back and reads it from etcd; then every replica restarts: the same config, the same version.
+            a = await mesh.RestartAsync(a);
+            Assert.Equal((before[0] + 1, true), await ConfigOfAsync(mesh, a));
+            foreach (var cp in new[] { a, b, c })
+            {
+                cp.Process.Kill();
+            }
+            List<ControlPlane> restarted = [];
+            foreach (var cp in new[] { a, b, c })
+            {
+                restarted.Add(await mesh.RestartAsync(cp));
+            }
+            foreach (var cp in restarted)
+            {
+                Assert.Equal((before[0] + 1, true), await ConfigOfAsync(mesh, cp));
+            }
+        });
+
+    private static async Task<(long Version, bool HasIt)> ConfigOfAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        var config = await ConfigAsync(mesh, cp);
+        return (config.Version, config.Names.Contains("ratings-timeout"));
+    }
+
+    private static async Task<long[]> VersionsAsync(MeshCluster mesh, IEnumerable<ControlPlane> replicas) =>
+        [.. await Task.WhenAll(replicas.Select(async r => (await ConfigAsync(mesh, r)).Version))];
+
+    /// <summary>A replica's config version and the names of its VirtualServices (<c>GET /v1/config</c>).</summary>
+    private static async Task<(long Version, string[] Names)> ConfigAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, "/v1/config"));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
+        using var response = await mesh.Http.SendAsync(request);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var names = doc.RootElement.GetProperty("config").GetProperty("virtualServices").EnumerateArray().Select(v => v.GetProperty("metadata").GetProperty("name").GetString()!).ToArray();
+        return (doc.RootElement.GetProperty("version").GetInt64(), names);
+    }
+
+    private static async Task<(int Code, string Output)> MeshctlAsync(params string[] args)
+    {
+        await using var meshctl = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, args);
+        var code = await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (code, meshctl.Output);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+
+namespace Mesh.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// Control-plane replicas on a real 3-member etcd (<c>--store etcd</c>), issuing from one shared root CA,
+/// and what tests ask each replica's admin API.
+/// </summary>
+internal static class EtcdMesh
+{
+    /// <summary>
+    /// 3 etcd members and <paramref name="replicas"/> control planes on them (the first is the cluster's
+    /// <see cref="MeshCluster.ControlPlane"/>), then the scenario; a failure carries every process's output and etcd's.
+    /// </summary>
+    public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario, bool rootOnEtcd = false)
+    {
+        await using var etcd = await EtcdCluster.StartAsync(3);
+        await using var mesh = new MeshCluster();
+        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints]);
+        if (rootOnEtcd)
+        {
+            // The first replica makes the root and stores it on etcd, its key encrypted with this secret.
+            await File.WriteAllTextAsync(SecretFile(mesh), Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            mesh.ControlPlaneArgs.AddRange(["--ca-key-secret-file", SecretFile(mesh)]);
+        }
+        else
+        {
+            // Every replica starts from the same root files, so sidecars of either trust each other.
+            var root = await MakeSharedRootAsync(mesh);
+            mesh.ControlPlaneArgs.AddRange(["--root-cert", Path.Combine(root, "root.crt"), "--root-key", Path.Combine(root, "root.key")]);
+        }
+        try
+        {
+            await mesh.RunAsync(async () =>
+            {
+                List<ControlPlane> started = [await mesh.StartControlPlaneAsync()];
+                while (started.Count < replicas)
+                {
+                    started.Add(await mesh.StartReplicaAsync());
+                }
+                await scenario(etcd, mesh, started);
+            });
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            throw new Xunit.Sdk.XunitException(e.Message + "\n\n" + etcd.Logs);
+        }
+    }
+
+    /// <summary>The secret file replicas get with <c>--ca-key-secret-file</c> when the root is on etcd.</summary>
+    public static string SecretFile(MeshCluster mesh) => Path.Combine(mesh.Root, "ca-key-secret");
+
+    /// <summary>Checks, for two lease TTLs, that the caller's routing set for ratings stays exactly <paramref name="expected"/>.</summary>
+    public static async Task StaysAsync(MeshCluster mesh, Sidecar caller, string[] expected)
+    {
+        var until = DateTime.UtcNow + 2 * MeshCluster.LeaseTtl;
+        while (DateTime.UtcNow < until)
+        {
+            Assert.Equal(expected, await mesh.EndpointsAsync(caller, "ratings.default"));
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>The instance ids a replica's registry holds (<c>GET /v1/instances</c>).</summary>
+    public static async Task<string[]> InstancesAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = await AdminGetAsync(mesh, cp, "/v1/instances");
+        return [.. doc.RootElement.EnumerateArray().Select(i => i.GetProperty("instanceId").GetString()!)];
+    }
+
+    /// <summary>"node STATUS" for each sidecar a replica's proxy-status lists.</summary>
+    public static async Task<string[]> ProxyStatusOfAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = await AdminGetAsync(mesh, cp, "/v1/proxy-status");
+        return [.. doc.RootElement.EnumerateArray().Select(p => $"{p.GetProperty("node").GetString()} {p.GetProperty("status").GetString()}")];
+    }
+
+    private static async Task<JsonDocument> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, path));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
+        using var response = await mesh.Http.SendAsync(request);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    private static async Task<string> MakeSharedRootAsync(MeshCluster mesh)
+    {
+        var dir = Path.Combine(mesh.Root, "shared-root");
+        using var make = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(RepoPaths.Root, "certs", "make-dev-root.sh"), dir, "30"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        await make.WaitForExitAsync();
+        Assert.True(make.ExitCode == 0, await make.StandardError.ReadToEndAsync());
+        return dir;
+    }
+}
