@@ -89,6 +89,73 @@ public sealed class ConfigOnEtcdTests
             }
         });
 
+    /// <summary>
+    /// With <c>--store etcd</c> the history is etcd's too: changes applied through replica A are listed once
+    /// by replica B with how and who, a rollback made on B serves the old resources on A as the next
+    /// mesh-wide version, and the history survives restarting both.
+    /// </summary>
+    [Fact]
+    public Task History_IsShared_ARollbackOnOneReplicaServesTheOldVersionOnAll_SurvivesRestarts() =>
+        EtcdMesh.RunAsync(2, async (etcd, mesh, replicas) =>
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            await ApplyAsync(mesh, a, VirtualService);
+            var first = (await ConfigAsync(mesh, a)).Version;
+            await ApplyAsync(mesh, a, VirtualService.Replace("timeout: 3s", "timeout: 7s", StringComparison.Ordinal));
+            var second = (await ConfigAsync(mesh, a)).Version;
+            Assert.Equal(first + 1, second);
+
+            // B lists both, each once, as A made them.
+            var history = await Eventually.ValueAsync(() => HistoryAsync(mesh, b), h => h.Any(v => v.Version == second),
+                TimeSpan.FromSeconds(20), () => "replica B's history has A's second apply");
+            foreach (var version in new[] { first, second })
+            {
+                var entry = Assert.Single(history, v => v.Version == version);
+                Assert.Equal(("apply", "admin-token"), (entry.How, entry.Who));
+            }
+
+            // Rolled back on B: a new version with the first apply's resources, served by A.
+            using (var rollback = new HttpRequestMessage(HttpMethod.Post, new Uri(b.Admin, "/v1/config/rollback")) { Content = new StringContent($"{{\"version\": {first}}}", System.Text.Encoding.UTF8, "application/json") })
+            {
+                rollback.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(b));
+                using var answer = await mesh.Http.SendAsync(rollback);
+                Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+            }
+            await Eventually.ValueAsync(() => ConfigAsync(mesh, a), c => c.Version == second + 1, TimeSpan.FromSeconds(20), () => "replica A serves the rollback");
+            Assert.Contains("timeout: 3s", await AdminGetAsync(mesh, a, $"/v1/config/history/{second + 1}"), StringComparison.Ordinal);
+            var rolledBack = Assert.Single(await HistoryAsync(mesh, a), v => v.Version == second + 1);
+            Assert.Equal("rollback", rolledBack.How);
+
+            // Both restart: the history is etcd's, not a data dir's.
+            a.Process.Kill();
+            b.Process.Kill();
+            a = await mesh.RestartAsync(a);
+            Assert.Equal([second + 1, second, first], (await HistoryAsync(mesh, a)).Select(v => v.Version).Where(v => v >= first).ToArray());
+        });
+
+    private static async Task ApplyAsync(MeshCluster mesh, ControlPlane cp, string yaml)
+    {
+        var file = Path.Combine(mesh.Root, $"apply-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, yaml);
+        var (code, output) = await MeshctlAsync("--admin", cp.Admin.GetLeftPart(UriPartial.Authority), "--token-file", Path.Combine(cp.DataDir, "admin-token"), "apply", "-f", file);
+        Assert.True(code == 0, $"meshctl apply exited {code}: {output}");
+    }
+
+    private static async Task<(long Version, string How, string Who)[]> HistoryAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = JsonDocument.Parse(await AdminGetAsync(mesh, cp, "/v1/config/history"));
+        return [.. doc.RootElement.GetProperty("versions").EnumerateArray()
+            .Select(v => (v.GetProperty("version").GetInt64(), v.GetProperty("how").GetString()!, v.GetProperty("who").GetString()!))];
+    }
+
+    private static async Task<string> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, path));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
+        using var response = await mesh.Http.SendAsync(request);
+        return await response.Content.ReadAsStringAsync();
+    }
+
     private static async Task<(long Version, bool HasIt)> ConfigOfAsync(MeshCluster mesh, ControlPlane cp)
     {
         var config = await ConfigAsync(mesh, cp);

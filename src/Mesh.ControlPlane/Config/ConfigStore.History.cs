@@ -15,6 +15,10 @@ internal sealed partial class ConfigStore
 
     private void RecordVersion(long version, IEnumerable<ConfigFile> files, ConfigChange change)
     {
+        if (ReferenceEquals(change, ConfigChange.FromAnotherReplica))
+        {
+            return; // the replica that made it records it, with how and who
+        }
         var pinned = Pins.All.Select(p => p.AppliedName).ToHashSet(StringComparer.Ordinal);
         var resources = VersionResources.Of(files).Select(l => pinned.Contains(l.Resource.Source) ? l.Resource with { Layer = HistoryResource.PinnedLayer } : l.Resource).ToArray();
         var previous = history.Latest();

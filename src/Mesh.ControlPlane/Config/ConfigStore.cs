@@ -42,7 +42,7 @@ internal sealed partial class ConfigStore(
     public void Start()
     {
         // Another replica's apply, or the elected replica's import, changed the shared config.
-        source.Changed += () => Reload(checkHosts: false);
+        source.Changed += () => Reload(checkHosts: false, change: ConfigChange.FromAnotherReplica);
         if (source.KeepsAcceptedLocally && File.Exists(AcceptedPath))
         {
             var saved = JsonSerializer.Deserialize<AcceptedConfig>(File.ReadAllBytes(AcceptedPath), MeshJson.Options);

@@ -66,9 +66,10 @@ internal static class ControlPlaneServices
             : new AdminToken(options.DataDir));
         services.AddMeshAuthentication();
         services.AddMeshLimits();
-        // The history of accepted config versions; on the embedded store in the data dir.
-        services.TryAddSingleton<Config.History.IConfigHistory>(sp =>
-            new Config.History.FileConfigHistory(options.DataDir, options.ConfigHistory, sp.GetRequiredService<ILogger<Config.History.FileConfigHistory>>()));
+        // The history of accepted config versions: in the data dir on the embedded store, shared in etcd with the etcd store.
+        services.TryAddSingleton<Config.History.IConfigHistory>(sp => options.Store == RegistryStoreKind.Etcd
+            ? new Config.History.EtcdConfigHistory(sp.GetRequiredService<EtcdConnection>(), options.ConfigHistory)
+            : new Config.History.FileConfigHistory(options.DataDir, options.ConfigHistory, sp.GetRequiredService<ILogger<Config.History.FileConfigHistory>>()));
         services.AddSingleton<ConfigStore>();
         services.AddSingleton<ProxyStatusTracker>();
         services.AddSingleton(sp => new ScopedSnapshots(sp.GetRequiredService<SnapshotPublisher>()));

@@ -16,4 +16,7 @@ internal sealed record ConfigChange(string How, string Who, string? Detail = nul
 
     /// <summary>An edit of the config directory, seen by the watcher (or found at start-up).</summary>
     public static readonly ConfigChange DirectoryEdit = new(File, "config-dir");
+
+    /// <summary>A change another replica made in the shared store (etcd): that replica records it in the shared history.</summary>
+    public static readonly ConfigChange FromAnotherReplica = new(File, "another replica");
 }
