@@ -78,6 +78,69 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             Assert.StartsWith("ratings-2 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
         }, rootOnEtcd: true); // the survivors issue from the root A made and stored on etcd
 
+    /// <summary>
+    /// Issue 22's test 3: etcd's raft leader SIGKILLed while calls run through the data path. Sidecars
+    /// route on the snapshots they hold, so not one call fails; writes (a config apply, a registration)
+    /// resume once etcd has elected a new leader, and no live lease lapses meanwhile.
+    /// </summary>
+    [Fact]
+    public Task EtcdLeaderKilled_UnderLoad_NoFailedCall_WritesResumeAfterTheElection_NoLiveLeaseLapses() =>
+        EtcdMesh.RunAsync(2, async (etcd, mesh, replicas) =>
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            mesh.SidecarControlPlanes = string.Join(",", replicas.Select(r => r.SidecarApi.GetLeftPart(UriPartial.Authority)));
+            await mesh.StartServiceAsync("ratings", "ratings-1");
+            await mesh.StartServiceAsync("ratings", "ratings-2");
+            var caller = await mesh.StartServiceAsync("productpage", "productpage-1");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1", "ratings-2"]),
+                TimeSpan.FromSeconds(20), () => "both ratings instances routable");
+            using var load = new DataPathLoad(mesh, caller, "ratings", workers: 4);
+            await load.WaitCallsAsync(50);
+
+            var leader = await etcd.LeaderAsync();
+            etcd.Kill(leader);
+            var killed = Stopwatch.StartNew();
+            // A config write through replica B: refused (503 naming etcd) until the election, then accepted once.
+            var refusals = 0;
+            await Eventually.TrueAsync(async () =>
+            {
+                using var apply = new HttpRequestMessage(HttpMethod.Post, new Uri(b.Admin, "/v1/apply?file=ratings-timeout.yaml"))
+                {
+                    Content = new StringContent("""
+                        apiVersion: networking.istio.io/v1
+                        kind: VirtualService
+                        metadata: {name: ratings-timeout}
+                        spec:
+                          hosts: [ratings]
+                          http:
+                          - timeout: 3s
+                            route: [{destination: {host: ratings}}]
+                        """),
+                };
+                apply.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(b));
+                using var answer = await mesh.Http.SendAsync(apply);
+                if (answer.StatusCode == HttpStatusCode.ServiceUnavailable)
+                {
+                    Assert.Contains("etcd", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+                    refusals++;
+                }
+                return answer.IsSuccessStatusCode;
+            }, TimeSpan.FromSeconds(30), () => "a config write accepted after etcd's election");
+            var writesAfter = killed.Elapsed;
+            // A registration through either replica after the election, routable from the caller.
+            await mesh.StartServiceAsync("ratings", "ratings-3");
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1", "ratings-2", "ratings-3"]),
+                TimeSpan.FromSeconds(20), () => "ratings-3, registered after the etcd leader was killed, routable");
+            await Eventually.TrueAsync(async () => (await mesh.Http.GetStringAsync(new Uri(caller.Admin, "/config_dump"))).Contains("ratings-timeout", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(20), () => "the sidecar applied the config written after the election");
+            // No live lease lapsed: the three stay routable for two lease TTLs.
+            await EtcdMesh.StaysAsync(mesh, caller, ["ratings-1", "ratings-2", "ratings-3"]);
+            var (calls, failures) = await load.StopAsync();
+            Assert.True(failures.Count == 0, $"{failures.Count} of {calls} data-path calls failed after the etcd leader was killed: {string.Join("; ", failures.Take(5))}");
+            Assert.True(calls > 100, $"the load ran ({calls} calls)");
+            output.WriteLine($"etcd leader (member {leader}) killed: a config write accepted {writesAfter.TotalMilliseconds:F0} ms later ({refusals} refused with 503 first); {calls} data-path calls, {failures.Count} failed");
+        });
+
     private static string Revision(string line) => line[(line.LastIndexOf("revision ", StringComparison.Ordinal) + "revision ".Length)..].Trim();
 
     /// <summary>Calls a host through a sidecar from several workers until stopped, keeping every failure.</summary>
