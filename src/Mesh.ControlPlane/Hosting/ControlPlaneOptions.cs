@@ -116,7 +116,10 @@ internal sealed record ControlPlaneOptions
         };
         if (!Directory.Exists(options.ConfigDir))
         {
-            throw new UsageException($"--config-dir expects an existing directory, got '{options.ConfigDir}'");
+            var full = Path.GetFullPath(options.ConfigDir);
+            // A relative path is read from the working directory, which `dotnet run --project` sets to the project's.
+            throw new UsageException($"--config-dir expects an existing directory, got '{options.ConfigDir}'"
+                + (full != options.ConfigDir ? $" (from {Environment.CurrentDirectory}: {full})" : ""));
         }
         if (options.Registry.HeartbeatInterval >= options.Registry.LeaseTtl)
         {
