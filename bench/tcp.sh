@@ -33,32 +33,7 @@ for project in src/Mesh.ControlPlane src/Mesh.Sidecar bench/Mesh.Bench.Upstream;
 done
 
 work=$(mktemp -d /tmp/mesh-bench-tcp-XXXXXX)
-started() { echo "$1" >> "$work/pids"; }
-cleanup() {
-  if [ -f "$work/pids" ]; then
-    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$work/pids"
-  fi
-  wait 2>/dev/null || true
-  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { # url
-  for _ in $(seq 1 150); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "bench: $1 did not answer" >&2; exit 1
-}
-wait_tcp() { # port
-  for _ in $(seq 1 150); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1).close()" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "bench: 127.0.0.1:$1 did not accept" >&2; exit 1
-}
-bin() { echo "$root/$1/bin/Release/net10.0/$(basename "$1").dll"; }
+. bench/common.sh
 
 # --- the TCP app (iperf3's server) and an HTTP app for the server sidecar's health check ---------------
 iperf_port=$(free_port)
@@ -69,16 +44,7 @@ wait_http "http://127.0.0.1:$upstream_port/"
 wait_tcp "$iperf_port"
 
 # --- HAProxy pair in TCP mode, mutual TLS between the two (certificates made for this run only) -------
-certs="$work/certs"; mkdir -p "$certs"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=bench-root" \
-  -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
-for name in server client; do
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
-    -keyout "$certs/$name.key" -out "$certs/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$certs/$name.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial -days 1 \
-    -extfile <(printf "subjectAltName=DNS:upstream,DNS:localhost\n") -out "$certs/$name.crt" 2>/dev/null
-  cat "$certs/$name.crt" "$certs/$name.key" > "$certs/$name.pem"
-done
+make_certs
 haproxy_front=$(free_port); haproxy_back=$(free_port)
 cat > "$work/haproxy-b.cfg" <<CFG
 global
