@@ -9,7 +9,8 @@ namespace Mesh.EndToEnd.Tests;
 /// </summary>
 public sealed class ConfigOnEtcdTests
 {
-    private const string VirtualService = """
+    /// <summary>A VirtualService other etcd tests apply too.</summary>
+    internal const string VirtualService = """
         apiVersion: networking.istio.io/v1
         kind: VirtualService
         metadata: {name: ratings-timeout}

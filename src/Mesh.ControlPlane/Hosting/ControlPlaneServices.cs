@@ -24,6 +24,9 @@ internal static class ControlPlaneServices
             services.AddSingleton<EtcdRegistryStore>();
             services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<EtcdRegistryStore>());
             services.AddHostedService(sp => sp.GetRequiredService<EtcdRegistryStore>());
+            // Lapsed leases are removed by the one replica elected to sweep them, never by each replica.
+            services.AddSingleton<EtcdLeaseSweeper>();
+            services.AddHostedService(sp => sp.GetRequiredService<EtcdLeaseSweeper>());
             services.AddSingleton(sp =>
             {
                 var source = ActivatorUtilities.CreateInstance<Config.Etcd.EtcdConfigSource>(sp);
@@ -52,8 +55,8 @@ internal static class ControlPlaneServices
                 options.PushDebounce));
             services.AddSingleton<StateStore>();
             services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
-            // On etcd, etcd expires the leases (once for the mesh); a sweep here would drop instances
-            // renewed through other replicas.
+            // On etcd, EtcdLeaseSweeper sweeps instead: a sweep of this replica's registry would drop
+            // instances renewed through other replicas.
             services.AddHostedService<LeaseExpiryService>();
         }
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));
