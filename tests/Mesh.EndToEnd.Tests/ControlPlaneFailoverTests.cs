@@ -35,11 +35,16 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             using var load = new DataPathLoad(mesh, caller, "ratings", workers: 4);
             await load.WaitCallsAsync(50);
 
+            // Proxy status is mesh-wide: any replica lists every sidecar once, with the replica it watches.
+            var before = await EtcdMesh.ProxyStatusWithReplicasAsync(mesh, b);
+            Assert.Equal(nodes.Order(StringComparer.Ordinal), before.Select(p => p.Node));
+            Assert.All(before, p => Assert.EndsWith($":{a.Port}", p.Replica, StringComparison.Ordinal));
+
             a.Process.Kill();
             var killed = Stopwatch.StartNew();
-            // Proxy status on the survivors: every sidecar SYNCED on exactly one of them, within 2 s.
-            var synced = await Eventually.ValueAsync(async () => (await EtcdMesh.ProxyStatusOfAsync(mesh, b)).Concat(await EtcdMesh.ProxyStatusOfAsync(mesh, c)).ToArray(),
-                s => nodes.All(n => s.Contains($"{n} SYNCED")), TimeSpan.FromSeconds(20),
+            // Every sidecar SYNCED on B or C within 2 s, as B's mesh-wide proxy status says.
+            var synced = await Eventually.ValueAsync(() => EtcdMesh.ProxyStatusWithReplicasAsync(mesh, b),
+                s => s.Length == nodes.Length && s.All(p => p.Status == "SYNCED" && !p.Replica.EndsWith($":{a.Port}", StringComparison.Ordinal)), TimeSpan.FromSeconds(20),
                 () => "every sidecar SYNCED on replica B or C", pollInterval: TimeSpan.FromMilliseconds(50));
             var syncedAfter = killed.Elapsed;
             // Heart-beating there too: each sidecar says its lease was renewed through another replica.
@@ -50,10 +55,9 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             Assert.True(heartbeatsAfter < FailoverDeadline + TimeSpan.FromMilliseconds(500),
                 $"every sidecar heart-beating on a survivor {heartbeatsAfter.TotalMilliseconds:F0} ms after the kill (deadline {FailoverDeadline}, observed by polling logs)");
             output.WriteLine($"after the kill: every sidecar SYNCED on a survivor in {syncedAfter.TotalMilliseconds:F0} ms, every lease renewed through a survivor by {heartbeatsAfter.TotalMilliseconds:F0} ms");
-            foreach (var node in nodes)
-            {
-                Assert.Single(synced, s => s.StartsWith(node + " ", StringComparison.Ordinal));
-            }
+            // C says the same: each sidecar on the same survivor.
+            await Eventually.ValueAsync(() => EtcdMesh.ProxyStatusWithReplicasAsync(mesh, c), s => s.SequenceEqual(synced),
+                TimeSpan.FromSeconds(5), () => $"replica C's proxy status agrees with B's: {string.Join(", ", synced)}");
 
             // Leases of instances registered on A and renewed through B or C are kept for two TTLs, and
             // the data path routes on without one failure meanwhile.

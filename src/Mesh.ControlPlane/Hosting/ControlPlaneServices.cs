@@ -27,6 +27,9 @@ internal static class ControlPlaneServices
             // Lapsed leases are removed by the one replica elected to sweep them, never by each replica.
             services.AddSingleton<EtcdLeaseSweeper>();
             services.AddHostedService(sp => sp.GetRequiredService<EtcdLeaseSweeper>());
+            services.AddSingleton<Distribution.Etcd.EtcdProxyStatusShare>();
+            services.AddSingleton<IProxyStatusView>(sp => sp.GetRequiredService<Distribution.Etcd.EtcdProxyStatusShare>());
+            services.AddHostedService(sp => sp.GetRequiredService<Distribution.Etcd.EtcdProxyStatusShare>());
             services.AddSingleton(sp =>
             {
                 var source = ActivatorUtilities.CreateInstance<Config.Etcd.EtcdConfigSource>(sp);
@@ -48,6 +51,7 @@ internal static class ControlPlaneServices
         else
         {
             services.AddSingleton<IRegistryStore, FileRegistryStore>();
+            services.AddSingleton<IProxyStatusView, LocalProxyStatusView>();
             services.AddSingleton<IConfigSource, FileConfigSource>();
             services.AddSingleton(sp => new SnapshotPublisher(
                 sp.GetRequiredService<TimeProvider>(),
