@@ -17,9 +17,10 @@ namespace Mesh.ControlPlane.Registry.Etcd;
 /// for an instance still registered whose lease lapsed (every replica was down, or etcd was) attaches a new
 /// lease instead of turning the sidecar away, so an outage of the control plane expires nothing that was
 /// being renewed. Every replica follows the keys with one etcd watch and applies what it sees to its own
-/// <see cref="ServiceRegistry"/>, which snapshots, DNS and the admin API read as with the file store. Writes
-/// go to etcd only and return once this replica's watch has seen them, so a sidecar's next call to the same
-/// replica finds its write.
+/// <see cref="ServiceRegistry"/>, which snapshots, DNS and the admin API read as with the file store. A
+/// registration is applied to this replica's registry as soon as etcd has it, and other writes return once
+/// this replica's watch has seen them, so a sidecar's next call to the same replica finds its write; a
+/// heartbeat for an instance this replica has not seen yet reads it from etcd before answering 404.
 /// </summary>
 internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry registry, TimeProvider time, ILogger<EtcdRegistryStore> logger)
     : BackgroundService, IRegistryStore
@@ -78,13 +79,17 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
             // The live key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
             _ = etcd.RevokeAsync(old);
         }
-        await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        // Applied here at once rather than when this replica's watch delivers it: a watch lagging under load
+        // must not answer the sidecar's first heartbeat 404 (a re-registration, more load, more lag). The
+        // watch applies the same put again when it comes.
+        _leases[registration.InstanceId] = lease.ID;
+        registry.Apply(instance);
         return new LeaseGrant(ttl, registry.Options.HeartbeatInterval);
     }
 
     public async Task<bool> RenewAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken)
     {
-        if (registry.Find(instanceId) is not { } instance)
+        if ((registry.Find(instanceId) ?? await ReadAsync(instanceId, cancellationToken).ConfigureAwait(false)) is not { } instance)
         {
             return false; // removed: the sidecar registers again
         }
@@ -240,6 +245,22 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
             }
         }
         return (instances, range.Header.Revision);
+    }
+
+    /// <summary>
+    /// An instance this replica's registry does not hold (yet), read from etcd: its watch may lag behind a
+    /// registration made through another replica. Applied when found, so the next heartbeat needs no read.
+    /// </summary>
+    private async Task<ServiceInstance?> ReadAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId));
+        var range = await etcd.CallAsync((c, o) => new KV.KVClient(c).RangeAsync(new RangeRequest { Key = key }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        if (range.Kvs.Count == 0 || Decode(range.Kvs[0]) is not { } instance)
+        {
+            return null;
+        }
+        registry.Apply(instance with { LeaseExpiresAt = time.GetUtcNow() + registry.Options.LeaseTtl });
+        return registry.Find(instanceId);
     }
 
     private static RequestOp Put(ServiceInstance instance) => new()
