@@ -59,7 +59,7 @@ internal static class SidecarServices
         services.AddSingleton<InboundForwarder>();
         services.AddSingleton<AdminHandler>();
         services.AddSingleton<SidecarGauges>();
-        services.AddReverseProxy().AddTransforms<RetryResponseTransform>();
+        services.AddReverseProxy().AddTransforms<AttemptTransforms>();
         // YARP registers ASP.NET Core authorization for routes that name an AuthorizationPolicy; the
         // sidecar's routes never do (inbound calls are authorized by InboundForwarder), and with these
         // services present the web host would put the authorization middleware on every call.

@@ -55,40 +55,8 @@ internal sealed class ClusterResilience
     /// <summary><c>connectionPool.http.maxRetries</c>: retries outstanding at once to this cluster.</summary>
     public int MaxRetries { get; }
 
-    /// <summary>
-    /// Whether a call may make one more retry after an attempt that failed as <paramref name="failure"/>,
-    /// and if not, which limit refused it (<c>max-retries</c> or <c>budget</c>). The first retry of a call
-    /// takes one of <c>connectionPool.http.maxRetries</c> slots (<paramref name="holdsRetrySlot"/>, given
-    /// back by <see cref="EndRetry"/> when the call ends). Retries of attempts that never reached an app
-    /// (no connection, or a stream the peer refused unprocessed) do not draw on the budget: the budget
-    /// stops retry storms against overloaded apps, and these cost an app nothing; an instance that died
-    /// made every call that picked it such a retry, and drew the budget dry in seconds.
-    /// </summary>
-    public bool AdmitRetry(AttemptFailure failure, ref bool holdsRetrySlot, out string? refusedBy)
-    {
-        refusedBy = null;
-        if (!holdsRetrySlot)
-        {
-            if (!TryStartRetry())
-            {
-                refusedBy = "max-retries";
-                return false;
-            }
-            holdsRetrySlot = true;
-        }
-        if (failure is AttemptFailure.ConnectFailure or AttemptFailure.RefusedStream)
-        {
-            return true;
-        }
-        if (!Budget.TryWithdraw())
-        {
-            refusedBy = "budget";
-            return false;
-        }
-        return true;
-    }
-
-    private bool TryStartRetry()
+    /// <summary>Takes one of <see cref="MaxRetries"/> slots for a call that starts retrying; false when all are taken.</summary>
+    public bool TryStartRetry()
     {
         if (Interlocked.Increment(ref _activeRetries) <= MaxRetries)
         {
@@ -98,6 +66,7 @@ internal sealed class ClusterResilience
         return false;
     }
 
+    /// <summary>Gives back a slot taken by <see cref="TryStartRetry"/>.</summary>
     public void EndRetry() => Interlocked.Decrement(ref _activeRetries);
 }
 

@@ -1,17 +1,21 @@
+using Mesh.Core.Routing;
+using Mesh.Sidecar.Configuration;
+using Mesh.Sidecar.Resilience;
+
 namespace Mesh.Sidecar.Telemetry;
 
 /// <summary>
-/// What the sidecar decided about one outbound call: the destination service, subset and route,
-/// and how its attempts went. The routing step fills it in; the metrics step and each attempt's
-/// span read it. It travels with the request as an HttpContext feature and, into the forwarder's
-/// connection handler (which sees no HttpContext), through an async-local.
+/// One outbound call, the only state that travels with it: the destination service, subset and route,
+/// the routed cluster (bound when the snapshot was applied), the attempt number and how the last attempt
+/// ended. The telemetry step makes it, the routing step fills in where the call goes, the resilience
+/// step counts and reports its attempts; every step reads it from the one HttpContext feature, and the
+/// forwarder's connection handler (which sees no HttpContext) from the upstream request's options,
+/// where the attempt's request transform puts it.
 /// </summary>
 internal sealed class OutboundCall
 {
-    private static readonly AsyncLocal<OutboundCall?> Ambient = new();
-    private int _attempts;
-
-    public static OutboundCall? Current => Ambient.Value;
+    /// <summary>Where the connection handler finds the call an upstream request belongs to.</summary>
+    public static readonly HttpRequestOptionsKey<OutboundCall> RequestKey = new("mesh.call");
 
     public string Host { get; set; } = "";
     public string Destination { get; set; } = "";
@@ -19,23 +23,34 @@ internal sealed class OutboundCall
     public string Route { get; set; } = "";
 
     /// <summary>The cluster the routing step sent the call to, from the same state as its rule; the later steps read it here.</summary>
-    public Configuration.RoutedCluster? Cluster { get; set; }
+    public RoutedCluster? Cluster { get; set; }
 
     /// <summary>The VirtualService rule that matched; its retry policy drives the attempts.</summary>
-    public Mesh.Core.Routing.RouteRule? Rule { get; set; }
+    public RouteRule? Rule { get; set; }
 
-    /// <summary>How the previous attempt ended ("503", "connect-failure", ...): the reason the next one is a retry.</summary>
-    public string? LastOutcome { get; set; }
+    /// <summary>The retry policy of the matched rule (Istio's default when it sets none).</summary>
+    public Mesh.Core.Resilience.RetryPolicy RetryPolicy => Rule?.RetryPolicy ?? Mesh.Core.Resilience.RetryPolicy.IstioDefault;
 
-    public int Attempts => Volatile.Read(ref _attempts);
+    /// <summary>
+    /// The one attempt counter: attempts sent so far, the one in flight included (1 during the first).
+    /// Only the resilience step moves it (<see cref="BeginAttempt"/>); spans and metrics read it.
+    /// </summary>
+    public int Attempt { get; private set; }
 
-    public int NextAttempt() => Interlocked.Increment(ref _attempts);
+    /// <summary>How the previous attempt ended: the reason the next one is a retry. Set by the resilience step once the attempt is over.</summary>
+    public AttemptOutcome? LastOutcome { get; private set; }
+
+    /// <summary>The call's retry decision, when the resilience step handles it (none for a call without a routed cluster).</summary>
+    public RetryDecision? Retries { get; set; }
+
+    public int BeginAttempt() => ++Attempt;
+
+    public void Report(AttemptOutcome outcome) => LastOutcome = outcome;
 
     public static OutboundCall Begin(HttpContext context)
     {
         var call = new OutboundCall();
         context.Features.Set(call);
-        Ambient.Value = call;
         return call;
     }
 }

@@ -42,7 +42,7 @@ internal sealed class OutboundTelemetryStep(RequestDelegate next, SidecarOptions
             span.SetTag("mesh.destination.service", destination);
             span.SetTag("mesh.destination.subset", call.Subset);
             span.SetTag("mesh.route", call.Route);
-            span.SetTag("mesh.attempts", call.Attempts);
+            span.SetTag("mesh.attempts", call.Attempt);
             if (error.Length > 0)
             {
                 span.SetTag("mesh.error", error);

@@ -7,14 +7,17 @@ namespace Mesh.Sidecar.Telemetry;
 /// One client span per attempt to an upstream endpoint, inside the forwarder's connection handler:
 /// a retried call shows each attempt, the endpoint it hit, how it ended and why the next one was
 /// made. The span is current while the request is sent, so the trace context the next sidecar
-/// receives names this attempt as its parent.
+/// receives names this attempt as its parent. It only describes: the attempt's number and the previous
+/// attempt's outcome come from the call (on the request's options, put there by the attempt's request
+/// transform), which the resilience step keeps.
 /// </summary>
 internal sealed class UpstreamAttemptHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var call = OutboundCall.Current;
-        var attempt = call?.NextAttempt() ?? 1;
+        var call = request.Options.TryGetValue(OutboundCall.RequestKey, out var found) ? found : null;
+        // 0 only without the resilience step (the benchmark's MESH_BENCH_OFF=resilience): one attempt per call.
+        var attempt = Math.Max(1, call?.Attempt ?? 1);
         using var span = SidecarTelemetry.Source.StartActivity(ActivityKind.Client);
         if (span is { IsAllDataRequested: true })
         {
@@ -43,10 +46,6 @@ internal sealed class UpstreamAttemptHandler(HttpMessageHandler inner) : Delegat
         }
         finally
         {
-            if (call is not null)
-            {
-                call.LastOutcome = outcome;
-            }
             span?.SetTag("mesh.outcome", outcome);
             SidecarTelemetry.Attempts.Add(1, new TagList { { "destination", call?.Destination ?? "" }, { "outcome", outcome } });
         }
@@ -68,7 +67,7 @@ internal sealed class UpstreamAttemptHandler(HttpMessageHandler inner) : Delegat
             span.SetTag("mesh.route", call.Route);
             if (attempt > 1 && call.LastOutcome is { } previous)
             {
-                span.SetTag("mesh.retry.reason", previous);
+                span.SetTag("mesh.retry.reason", previous.Reason);
             }
         }
     }

@@ -19,27 +19,27 @@ public sealed class AttemptClassificationTests
     {
         foreach (var code in new long[] { 0x0, 0x7 })
         {
-            var (status, failure) = ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(code));
+            var (status, failure) = AttemptClassifier.Classify(ForwarderError.Request, ClosedByServer(code));
             Assert.Equal((502, AttemptFailure.RefusedStream), (status, failure));
             Assert.True(RetryPolicy.IstioDefault.RetriesFailure(failure), $"error code {code}");
         }
         // Also when the protocol exception is thrown bare.
-        Assert.Equal(AttemptFailure.RefusedStream, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, new HttpProtocolException(0x7, "refused", null)).Failure);
+        Assert.Equal(AttemptFailure.RefusedStream, AttemptClassifier.Classify(ForwarderError.Request, new HttpProtocolException(0x7, "refused", null)).Failure);
     }
 
     [Fact]
     public void OtherFailures_KeepTheirKind()
     {
         // A protocol error or an internal error is a reset: the server may have acted on the request.
-        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(0x1)).Failure);
-        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.Request, ClosedByServer(0x2)).Failure);
+        Assert.Equal(AttemptFailure.Reset, AttemptClassifier.Classify(ForwarderError.Request, ClosedByServer(0x1)).Failure);
+        Assert.Equal(AttemptFailure.Reset, AttemptClassifier.Classify(ForwarderError.Request, ClosedByServer(0x2)).Failure);
         Assert.False(RetryPolicy.IstioDefault.RetriesFailure(AttemptFailure.Reset));
         // Once response headers arrived, a graceful close is not a refusal.
-        Assert.Equal(AttemptFailure.Reset, ResilienceStep.CallAttempts.Classify(ForwarderError.ResponseHeaders, ClosedByServer(0x0)).Failure);
-        Assert.Equal(AttemptFailure.ConnectFailure, ResilienceStep.CallAttempts.Classify(ForwarderError.Request,
+        Assert.Equal(AttemptFailure.Reset, AttemptClassifier.Classify(ForwarderError.ResponseHeaders, ClosedByServer(0x0)).Failure);
+        Assert.Equal(AttemptFailure.ConnectFailure, AttemptClassifier.Classify(ForwarderError.Request,
             new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused", new SocketException((int)SocketError.ConnectionRefused))).Failure);
-        Assert.Equal((504, AttemptFailure.PerTryTimeout), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestTimedOut, null));
-        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.RequestCanceled, new OperationCanceledException()));
+        Assert.Equal(new AttemptOutcome(504, AttemptFailure.PerTryTimeout), AttemptClassifier.Classify(ForwarderError.RequestTimedOut, null));
+        Assert.Equal(new AttemptOutcome(0, AttemptFailure.None), AttemptClassifier.Classify(ForwarderError.RequestCanceled, new OperationCanceledException()));
     }
 
     [Fact]
@@ -49,14 +49,14 @@ public sealed class AttemptClassificationTests
         // used to count as five consecutive 5xx and eject the only, healthy, endpoint.
         foreach (var error in new[] { ForwarderError.ResponseBodyClient, ForwarderError.ResponseBodyCanceled, ForwarderError.UpgradeResponseClient, ForwarderError.UpgradeRequestCanceled })
         {
-            Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(error, new IOException("The client reset the request stream.")));
+            Assert.Equal(new AttemptOutcome(0, AttemptFailure.None), AttemptClassifier.Classify(error, new IOException("The client reset the request stream.")));
         }
         // Kestrel cutting a caller that trickles its body fails the request to the endpoint too.
         var tooSlow = new HttpRequestException("Error while copying content to a stream.", new IOException("copy failed", new Microsoft.AspNetCore.Http.BadHttpRequestException("Reading the request body timed out due to data arriving too slowly.", 408)));
-        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.Request, tooSlow));
-        Assert.Equal((0, AttemptFailure.None), ResilienceStep.CallAttempts.Classify(ForwarderError.Request, new AggregateException(new IOException(), tooSlow)));
+        Assert.Equal(new AttemptOutcome(0, AttemptFailure.None), AttemptClassifier.Classify(ForwarderError.Request, tooSlow));
+        Assert.Equal(new AttemptOutcome(0, AttemptFailure.None), AttemptClassifier.Classify(ForwarderError.Request, new AggregateException(new IOException(), tooSlow)));
         // The endpoint failing mid-body is still its failure.
-        Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.ResponseBodyDestination, new IOException("The response ended prematurely.")));
-        Assert.Equal((502, AttemptFailure.Reset), ResilienceStep.CallAttempts.Classify(ForwarderError.UpgradeResponseDestination, null));
+        Assert.Equal(new AttemptOutcome(502, AttemptFailure.Reset), AttemptClassifier.Classify(ForwarderError.ResponseBodyDestination, new IOException("The response ended prematurely.")));
+        Assert.Equal(new AttemptOutcome(502, AttemptFailure.Reset), AttemptClassifier.Classify(ForwarderError.UpgradeResponseDestination, null));
     }
 }

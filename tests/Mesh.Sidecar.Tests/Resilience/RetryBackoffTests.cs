@@ -10,7 +10,7 @@ public sealed class RetryBackoffTests
     public async Task Pipeline_RetriesTheConfiguredTimes_WithJitteredExponentialBackoffUpTo250ms()
     {
         var time = new FakeTimeProvider();
-        var pipeline = ResilienceStep.Build(new RetryPolicy(5, null, "5xx"), time);
+        var pipeline = RetryPipelines.Build(new RetryPolicy(5, null, "5xx"), time);
         var attemptsAt = new List<DateTimeOffset>();
 
         var run = pipeline.ExecuteAsync(_ =>
@@ -35,7 +35,7 @@ public sealed class RetryBackoffTests
     [Fact]
     public async Task Pipeline_StopsAtTheFirstAttemptNotToRetry()
     {
-        var pipeline = ResilienceStep.Build(new RetryPolicy(3, null, "5xx"));
+        var pipeline = RetryPipelines.Build(new RetryPolicy(3, null, "5xx"));
         var attempts = 0;
 
         var result = await pipeline.ExecuteAsync(_ => ValueTask.FromResult(++attempts < 2 ? AttemptResult.Again : AttemptResult.Done));

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using Mesh.Core.Resilience;
 using Mesh.Observability;
+using Mesh.Sidecar.Resilience;
 using Mesh.Sidecar.Telemetry;
 using Microsoft.AspNetCore.Http;
 using OpenTelemetry;
@@ -17,12 +19,7 @@ public sealed class UpstreamAttemptHandlerTests
     public async Task RetriedCall_ShowsEachAttemptWithWhyItWasRetried_AndPropagatesTheAttemptsContext()
     {
         ObservabilityServices.UseMeshPropagation();
-        var exported = new List<Activity>();
-        using var tracing = Sdk.CreateTracerProviderBuilder()
-            .AddSource(SidecarTelemetry.Name, "test")
-            .SetSampler(new AlwaysOnSampler())
-            .AddInMemoryExporter(exported)
-            .Build();
+        using var tracing = new CapturedSpans(SidecarTelemetry.Name, "test");
         using var testSource = new ActivitySource("test");
         var upstream = new ScriptedUpstream(HttpStatusCode.ServiceUnavailable, HttpStatusCode.OK);
         using var invoker = new HttpMessageInvoker(new UpstreamAttemptHandler(upstream));
@@ -33,16 +30,18 @@ public sealed class UpstreamAttemptHandlerTests
             (call.Destination, call.Subset, call.Route) = ("reviews.default", "v2", "jason");
             for (var i = 0; i < 2; i++)
             {
+                // What the resilience step does around each attempt: count it, and report how it ended.
+                call.BeginAttempt();
                 using var request = new HttpRequestMessage(HttpMethod.Get, "http://10.0.0.7:15006/reviews/1");
+                request.Options.Set(OutboundCall.RequestKey, call);
                 request.Headers.TryAddWithoutValidation("traceparent", "00-11111111111111111111111111111111-2222222222222222-01"); // the app's, replaced
-                using var _ = await invoker.SendAsync(request, CancellationToken.None);
+                using var response = await invoker.SendAsync(request, CancellationToken.None);
+                call.Report(new AttemptOutcome((int)response.StatusCode, AttemptFailure.None));
             }
         }
-        tracing.ForceFlush();
-
-        var attempts = exported.Where(a => a.Kind == ActivityKind.Client).ToArray();
+        var attempts = tracing.Flushed().Where(a => a.Kind == ActivityKind.Client).ToArray();
         Assert.Equal(2, attempts.Length);
-        var parent = Assert.Single(exported, a => a.Kind == ActivityKind.Server);
+        var parent = Assert.Single(tracing.Exported, a => a.Kind == ActivityKind.Server);
         Assert.All(attempts, a =>
         {
             Assert.Equal(parent.SpanId, a.ParentSpanId);
@@ -89,8 +88,11 @@ public sealed class UpstreamAttemptHandlerTests
             Assert.NotNull(server); // made for propagation only
             Assert.False(server.Recorded);
             expected = $"00-{server.TraceId}-{server.SpanId}-00";
-            OutboundCall.Begin(new DefaultHttpContext()).Destination = "reviews.default";
+            var call = OutboundCall.Begin(new DefaultHttpContext());
+            call.Destination = "reviews.default";
+            call.BeginAttempt();
             using var request = new HttpRequestMessage(HttpMethod.Get, "http://10.0.0.7:15006/reviews/1");
+            request.Options.Set(OutboundCall.RequestKey, call);
             using var _ = await invoker.SendAsync(request, CancellationToken.None);
         }
         tracing.ForceFlush();
@@ -101,18 +103,23 @@ public sealed class UpstreamAttemptHandlerTests
     }
 
     [Fact]
-    public async Task ConnectFailure_IsTheOutcome_AndTheErrorGoesOn()
+    public async Task ConnectFailure_IsTheAttemptsOutcome_AndTheErrorGoesOn()
     {
+        using var tracing = new CapturedSpans(SidecarTelemetry.Name);
         var upstream = new ScriptedUpstream(new HttpRequestException(HttpRequestError.ConnectionError, "refused"));
         using var invoker = new HttpMessageInvoker(new UpstreamAttemptHandler(upstream));
         var call = OutboundCall.Begin(new DefaultHttpContext());
+        call.BeginAttempt();
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1:1/");
+        request.Options.Set(OutboundCall.RequestKey, call);
         var error = await Assert.ThrowsAsync<HttpRequestException>(() => invoker.SendAsync(request, CancellationToken.None));
-
         Assert.Equal(HttpRequestError.ConnectionError, error.HttpRequestError);
-        Assert.Equal("connect-failure", call.LastOutcome);
-        Assert.Equal(1, call.Attempts);
+        var span = Assert.Single(tracing.Flushed());
+        Assert.Equal(("connect-failure", 1, ActivityStatusCode.Error), (span.GetTagItem("mesh.outcome"), (int)span.GetTagItem("mesh.attempt")!, span.Status));
+        // The handler describes the attempt; the call's counter and outcome are the resilience step's to keep.
+        Assert.Equal(1, call.Attempt);
+        Assert.Null(call.LastOutcome);
     }
 
     /// <summary>An upstream that answers from a script and records the trace context each request carried.</summary>
