@@ -60,7 +60,9 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                     x.outliers?.IsEjected(d.DestinationId) == true || x.local?.IsEjected(d.DestinationId) == true,
                     Later(x.outliers?.EjectedUntil(d.DestinationId), x.local?.EjectedUntil(d.DestinationId)),
                     x.local?.IsEjected(d.DestinationId) == true ? "unreachable" : x.outliers?.IsEjected(d.DestinationId) == true ? "outlier-detection" : null,
-                    d.ConcurrentRequestCount))));
+                    d.ConcurrentRequestCount,
+                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.PeerKey),
+                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.StaleKey) == "true"))));
         return Json(context, clusters);
     }
 
@@ -96,4 +98,5 @@ internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumer
 
 /// <summary>One endpoint of a cluster on <c>/clusters</c>: health, ejection and calls in flight.</summary>
 internal sealed record EndpointView(
-    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight);
+    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight,
+    string? Peer = null, bool Stale = false);
