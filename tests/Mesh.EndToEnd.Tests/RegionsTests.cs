@@ -10,7 +10,7 @@ namespace Mesh.EndToEnd.Tests;
 /// of their own; peered with meshctl; a service exported by one region called from a sidecar of the other over
 /// mutual TLS, with the caller's own SPIFFE id seen (and authorized) by the callee.
 /// </summary>
-public sealed class RegionsTests(ITestOutputHelper output)
+public sealed partial class RegionsTests(ITestOutputHelper output)
 {
     private const string Exports = """
         apiVersion: peering.mesh.dev/v1alpha1

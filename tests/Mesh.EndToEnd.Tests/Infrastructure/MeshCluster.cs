@@ -166,6 +166,15 @@ internal sealed class MeshCluster : IAsyncDisposable
     public MeshProcess StartApp(string name, int port, params string[] appArgs) =>
         Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name, .. appArgs], netns: Region?.Netns));
 
+    /// <summary>SIGKILLs the app <see cref="StartApp"/> started under <paramref name="name"/> (its sidecar lives on).</summary>
+    public void KillApp(string name)
+    {
+        foreach (var app in _processes.Where(p => p.Name == $"app {name}" && !p.HasExited))
+        {
+            app.Kill();
+        }
+    }
+
     /// <summary>Starts an app and its sidecar and waits until the sidecar has routes.</summary>
     public Task<Sidecar> StartServiceAsync(string service, string instanceName, params string[] extraArgs) =>
         StartServiceWithAppArgsAsync(service, instanceName, [], extraArgs);
