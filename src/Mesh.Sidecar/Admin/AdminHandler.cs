@@ -14,7 +14,8 @@ using Yarp.ReverseProxy.Model;
 namespace Mesh.Sidecar.Admin;
 
 /// <summary>The admin port (127.0.0.1 only): readiness, liveness, the applied config and the endpoints.</summary>
-internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options, ResilienceRegistry resilience)
+internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options, ResilienceRegistry resilience,
+    Peering.RemoteLatency latency)
 {
     public Task InvokeAsync(HttpContext context) => context.Request.Path.Value switch
     {
@@ -62,7 +63,8 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                     x.local?.IsEjected(d.DestinationId) == true ? "unreachable" : x.outliers?.IsEjected(d.DestinationId) == true ? "outlier-detection" : null,
                     d.ConcurrentRequestCount,
                     d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.PeerKey),
-                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.StaleKey) == "true"))));
+                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.StaleKey) == "true",
+                    latency.Get(d.Model.Config.Address) is { } rtt ? Math.Round(rtt, 2) : null))));
         return Json(context, clusters);
     }
 
@@ -99,4 +101,4 @@ internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumer
 /// <summary>One endpoint of a cluster on <c>/clusters</c>: health, ejection and calls in flight.</summary>
 internal sealed record EndpointView(
     string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight,
-    string? Peer = null, bool Stale = false);
+    string? Peer = null, bool Stale = false, double? RttMs = null);

@@ -35,6 +35,7 @@ internal static class SidecarServices
         services.AddSingleton<ControlPlaneTrust>();
         services.AddSingleton<ControlPlaneClient>();
         services.AddHostedService<Peering.FederatedTrust>();
+        services.AddSingleton<Peering.RemoteLatency>();
         services.AddSingleton<AppHealthChecker>();
         services.AddSingleton<RegistrationAgent>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());
