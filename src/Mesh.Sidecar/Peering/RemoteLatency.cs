@@ -8,28 +8,36 @@ namespace Mesh.Sidecar.Peering;
 /// from a request's start to its response headers, through the caller's sidecar, both networks and the
 /// callee's sidecar and app. Among remote regions the locality rules rank equal, <see cref="Prefer"/> keeps
 /// the one with the lowest average; a region not measured yet goes first, so it gets measured, and one call
-/// in fifty is left to the load balancer across all of them, so a slow region that got faster is noticed.
+/// in fifty is left to the load balancer across all of them. An average with no sample for
+/// <see cref="Forget"/> counts as not measured, and its next sample starts it again: otherwise a region
+/// measured once while slow (a cold connection, a moment of load) would keep too few calls to ever recover.
 /// </summary>
-internal sealed class RemoteLatency
+internal sealed class RemoteLatency(TimeProvider time)
 {
+    /// <summary>An average not fed for this long is forgotten.</summary>
+    public static readonly TimeSpan Forget = TimeSpan.FromSeconds(5);
+
     /// <summary>Weight of the newest sample: about the last ten calls count.</summary>
     public const double Alpha = 0.2;
 
     /// <summary>Share of calls not narrowed to the fastest region, to keep measuring the others.</summary>
     public const double Exploration = 0.02;
 
-    private readonly ConcurrentDictionary<string, double> _ewma = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (double Average, long At)> _ewma = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _authorities = new(StringComparer.Ordinal);
 
     /// <summary>Adds one round trip of the endpoint at <paramref name="authority"/> (<c>host:port</c>).</summary>
     public void Record(string authority, TimeSpan roundTrip)
     {
         var sample = roundTrip.TotalMilliseconds;
-        _ewma.AddOrUpdate(authority, sample, (_, average) => average + Alpha * (sample - average));
+        var now = time.GetTimestamp();
+        _ewma.AddOrUpdate(authority, (sample, now), (_, held) =>
+            (time.GetElapsedTime(held.At, now) > Forget ? sample : held.Average + Alpha * (sample - held.Average), now));
     }
 
-    /// <summary>The average in milliseconds, or null before the first sample.</summary>
-    public double? Get(string address) => _ewma.TryGetValue(Authority(address), out var average) ? average : null;
+    /// <summary>The average in milliseconds, or null before the first sample and once it is forgotten.</summary>
+    public double? Get(string address) =>
+        _ewma.TryGetValue(Authority(address), out var held) && time.GetElapsedTime(held.At) <= Forget ? held.Average : null;
 
     /// <summary>
     /// Narrows <paramref name="destinations"/> (already the locality rules' preferred set) to one remote region

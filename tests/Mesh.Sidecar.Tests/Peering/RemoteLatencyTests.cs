@@ -8,6 +8,8 @@ namespace Mesh.Sidecar.Tests.Peering;
 
 public sealed class RemoteLatencyTests
 {
+    private readonly Microsoft.Extensions.Time.Testing.FakeTimeProvider _time = new();
+
     /// <summary>A Random that never explores (its draws are above <see cref="RemoteLatency.Exploration"/>), or always does.</summary>
     private sealed class FixedRandom(double value) : Random
     {
@@ -32,7 +34,7 @@ public sealed class RemoteLatencyTests
     [Fact]
     public void Record_KeepsAMovingAverage()
     {
-        var latency = new RemoteLatency();
+        var latency = new RemoteLatency(_time);
         latency.Record("10.0.0.1:1001", TimeSpan.FromMilliseconds(10));
         latency.Record("10.0.0.1:1001", TimeSpan.FromMilliseconds(20));
 
@@ -43,7 +45,7 @@ public sealed class RemoteLatencyTests
     [Fact]
     public void Prefer_EqualRemoteRegions_TheLowerAverageRoundTrip()
     {
-        var latency = new RemoteLatency();
+        var latency = new RemoteLatency(_time);
         latency.Record("10.0.0.1:1001", TimeSpan.FromMilliseconds(40));
         latency.Record("10.0.0.1:1002", TimeSpan.FromMilliseconds(30));
         latency.Record("10.0.0.1:2001", TimeSpan.FromMilliseconds(5));
@@ -57,9 +59,21 @@ public sealed class RemoteLatencyTests
     }
 
     [Fact]
+    public void Get_AnAverageNotFedForAWhile_IsForgotten_AndStartsAgainFromItsNextSample()
+    {
+        var latency = new RemoteLatency(_time);
+        latency.Record("10.0.0.1:2001", TimeSpan.FromMilliseconds(200));
+        _time.Advance(RemoteLatency.Forget + TimeSpan.FromSeconds(1));
+
+        Assert.Null(latency.Get("https://10.0.0.1:2001"));
+        latency.Record("10.0.0.1:2001", TimeSpan.FromMilliseconds(3));
+        Assert.Equal(3, latency.Get("https://10.0.0.1:2001")!.Value, 6);
+    }
+
+    [Fact]
     public void Prefer_ARegionNotMeasuredYet_GoesFirst()
     {
-        var latency = new RemoteLatency();
+        var latency = new RemoteLatency(_time);
         latency.Record("10.0.0.1:1001", TimeSpan.FromMilliseconds(1));
 
         Assert.Equal(["s1@south"], latency.Prefer(TwoRemoteRegions, "east", NoExploring).Select(d => d.DestinationId));
@@ -68,7 +82,7 @@ public sealed class RemoteLatencyTests
     [Fact]
     public void Prefer_LeavesTheSetAlone_WithTheCallersRegionOrOwnEndpointsInIt_OrWhenExploring()
     {
-        var latency = new RemoteLatency();
+        var latency = new RemoteLatency(_time);
         latency.Record("10.0.0.1:2001", TimeSpan.FromMilliseconds(1));
         DestinationState[] withOwn = [.. TwoRemoteRegions, Endpoint("e1", "east", 3001, peer: null)];
         DestinationState[] withUnpeered = [.. TwoRemoteRegions, Endpoint("n1", "north", 4001, peer: null)];
