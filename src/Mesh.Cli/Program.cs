@@ -114,6 +114,41 @@ joinToken.Add(list);
 joinToken.Add(revoke);
 root.Add(joinToken);
 
+// peering generate-token | establish | list | delete
+var peering = new Command("peering", "peerings with other regions' control planes (docs/regions.md)");
+var peerName = new Option<string>("--peer") { Description = "the name this control plane knows the other region by (what ExportedServices consumers name)", Required = true };
+var peeringToken = new Option<string>("--token") { Description = "the token generate-token printed on the other region ('-' reads it from stdin)", Required = true };
+var generateToken = new Command("generate-token", "make a token for the other region to establish with (printed on stdout)") { peerName };
+generateToken.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await PeeringCommands.GenerateTokenAsync(a.Http, p.GetValue(peerName)!, Console.Out, Console.Error);
+});
+var establish = new Command("establish", "peer with the region whose token this is: dials it, both sides then trust each other's root") { peerName, peeringToken };
+establish.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(30));
+    var given = p.GetValue(peeringToken)!;
+    return await PeeringCommands.EstablishAsync(a.Http, p.GetValue(peerName)!, given == "-" ? await Console.In.ReadToEndAsync(cancel) : given, Console.Out, Console.Error);
+});
+var peeringList = new Command("list", "peerings: role, state, the peer's trust domain and region, instances imported, stale");
+peeringList.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await PeeringCommands.ListAsync(a, cancel);
+});
+var peeringDelete = new Command("delete", "end a peering on this side: its imports leave this region's snapshots") { peerName };
+peeringDelete.SetAction(async (p, cancel) =>
+{
+    using var a = Connect(p, TimeSpan.FromSeconds(10));
+    return await PeeringCommands.DeleteAsync(a.Http, p.GetValue(peerName)!, Console.Out, Console.Error);
+});
+peering.Add(generateToken);
+peering.Add(establish);
+peering.Add(peeringList);
+peering.Add(peeringDelete);
+root.Add(peering);
+
 // get services | instances | config | tokens
 var what = new Argument<string>("what") { Description = "services, instances, config or tokens" };
 what.AcceptOnlyFromAmong("services", "instances", "config", "tokens");

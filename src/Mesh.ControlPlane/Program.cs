@@ -3,6 +3,7 @@ using Mesh.ControlPlane.Admin;
 using Mesh.ControlPlane.Distribution;
 using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Limits;
+using Mesh.ControlPlane.Peering;
 using Mesh.ControlPlane.Registry;
 using Mesh.ControlPlane.Security;
 using Mesh.Core.Hosting;
@@ -116,6 +117,7 @@ app.UseRateLimiter();
 // Each API answers only on its own port.
 var sidecarApi = app.MapGroup("").AddEndpointFilter(OnPort(options.Port));
 sidecarApi.MapCertificateAuthority();
+sidecarApi.MapPeerApi();
 var workloads = sidecarApi.MapGroup("").RequireAuthorization(MeshAuthentication.WorkloadPolicy);
 workloads.MapRegistry();
 workloads.MapSnapshots();
@@ -128,6 +130,7 @@ admin.MapAdmin();
 admin.MapConfigHistory();
 admin.MapDashboardData();
 admin.MapJoinTokens();
+admin.MapPeeringAdmin();
 
 Log.Started(app.Logger, options.Listen, options.Port, options.AdminPort, ca.RootPath, ca.TrustDomain, app.Services.GetRequiredService<AdminToken>().Path);
 await app.RunAsync();

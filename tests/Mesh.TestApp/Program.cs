@@ -7,6 +7,8 @@ var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
 // Failure modes for resilience tests: answer 503 to a share of calls, or never answer.
 var failRate = double.Parse(Arg("--fail-rate") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
 var hang = args.Contains("--hang");
+// --delay-ms N: every call waits N ms before it is answered, a far region's latency where tc netem is missing.
+var delayMs = int.Parse(Arg("--delay-ms") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
 // With --obey-x-fail, a request's x-fail header says how this instance fails it: a status code, or "reset".
 var obeyFailHeader = args.Contains("--obey-x-fail");
 var served = 0L;
@@ -72,6 +74,10 @@ app.Use(async (context, next) =>
             context.Response.Headers["x-app"] = name;
             await context.Response.WriteAsync($"{name} failing on purpose");
             return;
+        }
+        if (delayMs > 0)
+        {
+            await Task.Delay(delayMs, context.RequestAborted);
         }
         await next(context);
     }

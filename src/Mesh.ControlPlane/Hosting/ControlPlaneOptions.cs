@@ -31,6 +31,9 @@ internal sealed record ControlPlaneOptions
     private static readonly Option<int> ConfigHistoryFlag = Flags.Int("config-history", "count", "how many accepted config versions are kept for history, diff and rollback", Defaults.ConfigHistory, 1, 100_000);
     private static readonly Option<string> StoreFlag = Flags.Text("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md)", "file");
     private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)");
+    private static readonly Option<string?> RegionFlag = Flags.Text("region", "name", "this control plane's region: the locality peered regions give the instances they import from it (default: the name they know the peering under)");
+    private static readonly Option<string?> PeeringAddressFlag = Flags.Text("peering-address", "urls", "comma-separated URLs of this sidecar API as peered control planes reach it, put in peering tokens and in the API's certificate (default https://<--listen, or 127.0.0.1>:<--port>)");
+    private static readonly Option<TimeSpan> PeerSyncIntervalFlag = Flags.Duration("peer-sync-interval", "how often the instances exported by each peered region are fetched", Defaults.PeerSyncInterval);
     private static readonly Option<string?>[] EtcdSecurityFlags =
     [
         Flags.Text("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
@@ -48,6 +51,7 @@ internal sealed record ControlPlaneOptions
             ConfigDirFlag, DataDirFlag, PortFlag, AdminPortFlag, ListenFlag, LeaseTtlFlag, HeartbeatIntervalFlag, RestoreGraceFlag, DisconnectGraceFlag,
             MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, CaKeySecretFileFlag, WorkloadCertTtlFlag, PushDebounceFlag,
             TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, ConfigHistoryFlag, StoreFlag, EtcdEndpointsFlag,
+            RegionFlag, PeeringAddressFlag, PeerSyncIntervalFlag,
         };
         foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
         {
@@ -81,6 +85,19 @@ internal sealed record ControlPlaneOptions
     public RegistryStoreKind Store { get; init; } = RegistryStoreKind.File;
     public IReadOnlyList<Uri> EtcdEndpoints { get; init; } = [];
 
+    /// <summary>This region's name, given to peers (<c>--region</c>); null: peers use their name for the peering.</summary>
+    public string? Region { get; init; }
+
+    /// <summary>Where peered control planes reach this sidecar API (<c>--peering-address</c>); empty: from --listen and --port.</summary>
+    public IReadOnlyList<Uri> PeeringAddresses { get; init; } = [];
+
+    public TimeSpan PeerSyncInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The addresses a peering token carries: the given ones, or this API's own.</summary>
+    public IReadOnlyList<Uri> AdvertisedPeeringAddresses => PeeringAddresses.Count > 0
+        ? PeeringAddresses
+        : [new Uri($"https://{(Listen is "0.0.0.0" or "::" ? "127.0.0.1" : Listen.Contains(':') ? $"[{Listen}]" : Listen)}:{Port}")];
+
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
         var p = Flags.Parse(Command, args);
@@ -104,6 +121,9 @@ internal sealed record ControlPlaneOptions
             ConfigHistory = p.GetValue(ConfigHistoryFlag),
             Store = ParseStore(p.GetValue(StoreFlag)!),
             EtcdEndpoints = ParseEtcdEndpoints(p.GetValue(EtcdEndpointsFlag)),
+            Region = p.GetValue(RegionFlag),
+            PeeringAddresses = ParsePeeringAddresses(p.GetValue(PeeringAddressFlag)),
+            PeerSyncInterval = p.GetValue(PeerSyncIntervalFlag),
             Registry = new RegistryOptions
             {
                 LeaseTtl = p.GetValue(LeaseTtlFlag),
@@ -178,7 +198,29 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException("--etcd-endpoints goes with --store etcd");
         }
+        if (options.Region is { } region && !Mesh.Core.Peering.PeerName.IsValid(region))
+        {
+            throw new UsageException($"--region expects a DNS label like eu-west-1, got '{region}'");
+        }
         return options;
+    }
+
+    private static Uri[] ParsePeeringAddresses(string? value)
+    {
+        if (value is null)
+        {
+            return [];
+        }
+        var addresses = new List<Uri>();
+        foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || uri.Scheme != "https" || uri.AbsolutePath != "/")
+            {
+                throw new UsageException($"--peering-address expects comma-separated https URLs like https://10.0.0.1:15012, got '{part}'");
+            }
+            addresses.Add(uri);
+        }
+        return addresses.Count > 0 ? [.. addresses] : throw new UsageException("--peering-address expects at least one URL");
     }
 
     private static RegistryStoreKind ParseStore(string value) => value switch

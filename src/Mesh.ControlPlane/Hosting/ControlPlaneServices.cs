@@ -83,6 +83,9 @@ internal static class ControlPlaneServices
         services.AddSingleton<ControlPlaneTelemetry>();
         services.AddSingleton<Telemetry.TrafficSignals>();
         services.AddHostedService<ConfigDirectoryWatcher>();
+        services.AddSingleton<Peering.PeeringStore>();
+        services.AddSingleton<Peering.PeerImporter>();
+        services.AddHostedService(sp => sp.GetRequiredService<Peering.PeerImporter>());
         if (options.DnsPort > 0)
         {
             services.AddSingleton<Discovery.DnsEndpoint>();

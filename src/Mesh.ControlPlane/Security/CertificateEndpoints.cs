@@ -20,7 +20,15 @@ internal static class CertificateEndpoints
     {
         // The root is public: sidecars without --ca-cert fetch it once and pin it.
         api.MapGet("/v1/ca/root", (MeshCertificateAuthority ca) => Results.Text(ca.RootPem, "application/x-pem-file"));
-        api.MapGet("/v1/ca/bundle", (MeshCertificateAuthority ca) => Results.Json(new { trustDomain = ca.TrustDomain, roots = new[] { ca.RootPem } }));
+        // Federated: the roots of peered regions (SPIFFE trust bundle federation), so sidecars accept their
+        // identities, which keep their own trust domain.
+        api.MapGet("/v1/ca/bundle", (MeshCertificateAuthority ca, Peering.PeeringStore peerings) => Results.Json(new
+        {
+            trustDomain = ca.TrustDomain,
+            roots = new[] { ca.RootPem },
+            federated = peerings.List().Where(p => p.IsActive && p.TrustDomain is not null && p.RootPem is not null)
+                .Select(p => new { trustDomain = p.TrustDomain, roots = new[] { p.RootPem }, peer = p.Name }),
+        }));
 
         // The first certificate is bought with a join token; later ones with the current certificate.
         api.MapPost("/v1/certificates", async (HttpContext context, CertificateSigningRequest body, MeshCertificateAuthority ca,

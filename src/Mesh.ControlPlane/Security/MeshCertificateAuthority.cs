@@ -64,9 +64,12 @@ internal sealed class MeshCertificateAuthority
             SecretFile.Write(keyPath, root.GetECDsaPrivateKey() is { } ec ? ec.ExportPkcs8PrivateKeyPem() : root.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
             File.WriteAllText(certPath, root.ExportCertificatePem());
         }
+        // Peered control planes check this certificate by the addresses their token names (--peering-address).
+        var peering = options.PeeringAddresses.Select(a => a.DnsSafeHost).ToArray();
         var serving = WorkloadCertificates.IssueServer(root, "mesh-control-plane",
-            ["localhost", "mesh-control-plane", Environment.MachineName.ToLowerInvariant()],
-            [IPAddress.Loopback, IPAddress.IPv6Loopback], time.GetUtcNow(), TimeSpan.FromDays(30));
+            ["localhost", "mesh-control-plane", Environment.MachineName.ToLowerInvariant(), .. peering.Where(h => !IPAddress.TryParse(h, out _))],
+            [IPAddress.Loopback, IPAddress.IPv6Loopback, .. peering.Select(h => IPAddress.TryParse(h, out var ip) ? ip : null).OfType<IPAddress>()],
+            time.GetUtcNow(), TimeSpan.FromDays(30));
         return new MeshCertificateAuthority(root, serving, options.TrustDomain, certPath);
     }
 

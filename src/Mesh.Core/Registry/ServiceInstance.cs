@@ -24,6 +24,16 @@ public sealed record ServiceInstance
     public DateTimeOffset RegisteredAt { get; init; }
     public DateTimeOffset LeaseExpiresAt { get; init; }
 
+    /// <summary>For an instance imported from a peered region: the peering's name here; null for this region's own.</summary>
+    public string? Peer { get; init; }
+
+    /// <summary>The trust domain the instance's sidecar proves (its peer's for an imported one); null: this mesh's own.</summary>
+    public string? TrustDomain { get; init; }
+
+    /// <summary>An imported instance last seen while its region's control plane still answered: routed to as it was
+    /// then (outlier detection guards it), never updated until the peer answers again.</summary>
+    public bool Stale { get; init; }
+
     /// <summary>The canonical host key ("name.namespace") this instance serves.</summary>
     public string Host => $"{Service}.{Namespace}";
 

@@ -43,6 +43,8 @@ public sealed class SnapshotPublisher
     private ConfigSet _config = ConfigSet.Empty;
     private long _configVersion;
     private IReadOnlyList<ServiceInstance> _instances = [];
+    private ServiceRegistry? _registry;
+    private IReadOnlyList<ServiceInstance> _imported = [];
     private long _version;
     private State _published;
     private bool _publishPending;
@@ -105,8 +107,26 @@ public sealed class SnapshotPublisher
     public void Follow(ServiceRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        Change(() => _instances = registry.Instances);
-        registry.Changed += () => Change(() => _instances = registry.Instances);
+        _registry = registry;
+        Change(() => _instances = Combined());
+        registry.Changed += () => Change(() => _instances = Combined());
+    }
+
+    /// <summary>
+    /// Replaces the instances imported from peered regions, published with the followed registry's own:
+    /// a region's callers see both, and a change to either is one publish.
+    /// </summary>
+    public void SetImported(IReadOnlyList<ServiceInstance> imported) => Change(() =>
+    {
+        _imported = imported;
+        _instances = Combined();
+    });
+
+    // Under the lock (called from Change): the registry's newest list and the last imports.
+    private IReadOnlyList<ServiceInstance> Combined()
+    {
+        var own = _registry?.Instances ?? [];
+        return _imported.Count == 0 ? own : [.. own, .. _imported];
     }
 
     public PublishedSnapshot Current

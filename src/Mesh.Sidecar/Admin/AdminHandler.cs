@@ -14,7 +14,8 @@ using Yarp.ReverseProxy.Model;
 namespace Mesh.Sidecar.Admin;
 
 /// <summary>The admin port (127.0.0.1 only): readiness, liveness, the applied config and the endpoints.</summary>
-internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options, ResilienceRegistry resilience)
+internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyStateLookup proxy, RegistrationAgent registration, SidecarOptions options, ResilienceRegistry resilience,
+    Peering.RemoteLatency latency)
 {
     public Task InvokeAsync(HttpContext context) => context.Request.Path.Value switch
     {
@@ -60,7 +61,10 @@ internal sealed class AdminHandler(Readiness readiness, MeshState state, IProxyS
                     x.outliers?.IsEjected(d.DestinationId) == true || x.local?.IsEjected(d.DestinationId) == true,
                     Later(x.outliers?.EjectedUntil(d.DestinationId), x.local?.EjectedUntil(d.DestinationId)),
                     x.local?.IsEjected(d.DestinationId) == true ? "unreachable" : x.outliers?.IsEjected(d.DestinationId) == true ? "outlier-detection" : null,
-                    d.ConcurrentRequestCount))));
+                    d.ConcurrentRequestCount,
+                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.PeerKey),
+                    d.Model.Config.Metadata?.GetValueOrDefault(ProxyConfigBuilder.StaleKey) == "true",
+                    latency.Get(d.Model.Config.Address) is { } rtt ? Math.Round(rtt, 2) : null))));
         return Json(context, clusters);
     }
 
@@ -96,4 +100,5 @@ internal sealed record ClusterView(string Cluster, string? LoadBalancer, IEnumer
 
 /// <summary>One endpoint of a cluster on <c>/clusters</c>: health, ejection and calls in flight.</summary>
 internal sealed record EndpointView(
-    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight);
+    string Instance, string Address, string? Region, string? Zone, string Health, bool Ejected, DateTimeOffset? EjectedUntil, string? EjectedFor, int InFlight,
+    string? Peer = null, bool Stale = false, double? RttMs = null);

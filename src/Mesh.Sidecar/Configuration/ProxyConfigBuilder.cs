@@ -70,6 +70,10 @@ internal sealed class ProxyConfigBuilder
             [MeshTransport.TlsKey] = tls,
             [MeshTransport.IdentityKey] = labels.Length > 1 ? $"{labels[1]}/{labels[0]}" : "",
         };
+        if (c.Endpoints.Select(e => e.TrustDomain).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray() is { Length: > 0 } peered)
+        {
+            metadata[MeshTransport.TrustDomainsKey] = string.Join(',', peered);
+        }
         if (c.ExternalScheme == "https" && c.Policy?.Tls is { } external)
         {
             ExternalTls.Describe(external, metadata);
@@ -99,10 +103,26 @@ internal sealed class ProxyConfigBuilder
         _ => LoadBalancingPolicies.RoundRobin,
     };
 
-    private static Dictionary<string, string>? Locality(Mesh.Core.Registry.ServiceInstance e) =>
-        e.Zone is null && e.Region is null
-            ? null
-            : new Dictionary<string, string> { [LocalityStep.RegionKey] = e.Region ?? "", [LocalityStep.ZoneKey] = e.Zone ?? "" };
+    /// <summary>Destination metadata key: the peering an imported endpoint came from (shown on /clusters).</summary>
+    public const string PeerKey = "peer";
+
+    /// <summary>Destination metadata key: "true" when the endpoint's region's control plane stopped answering.</summary>
+    public const string StaleKey = "stale";
+
+    private static Dictionary<string, string>? Locality(Mesh.Core.Registry.ServiceInstance e)
+    {
+        if (e.Zone is null && e.Region is null && e.Peer is null)
+        {
+            return null;
+        }
+        var metadata = new Dictionary<string, string> { [LocalityStep.RegionKey] = e.Region ?? "", [LocalityStep.ZoneKey] = e.Zone ?? "" };
+        if (e.Peer is not null)
+        {
+            metadata[PeerKey] = e.Peer;
+            metadata[StaleKey] = e.Stale ? "true" : "false";
+        }
+        return metadata;
+    }
 
     private static string FormatHost(string address) =>
         address.Contains(':') && !address.StartsWith('[') ? $"[{address}]" : address;

@@ -14,8 +14,11 @@ namespace Mesh.Sidecar.ControlPlane;
 /// <summary>What a watch call brought back: a full snapshot (with its raw JSON), a delta from the version sent, or no change.</summary>
 internal sealed record WatchResult(MeshSnapshot? Snapshot, byte[]? Json, SnapshotDelta? Delta = null);
 
-/// <summary>The control plane's trust bundle.</summary>
-internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots);
+/// <summary>The control plane's trust bundle, with the bundles of the regions it is peered with.</summary>
+internal sealed record TrustBundle(string TrustDomain, IReadOnlyList<string> Roots, IReadOnlyList<FederatedBundle>? Federated = null);
+
+/// <summary>A peered region's trust domain and roots.</summary>
+internal sealed record FederatedBundle(string TrustDomain, IReadOnlyList<string> Roots, string? Peer);
 
 /// <summary>The body of <c>POST /v1/certificates</c>.</summary>
 internal sealed record CertificateRequest(string Csr);
@@ -116,13 +119,17 @@ internal sealed class ControlPlaneClient : IDisposable
     }
 
     /// <summary>The mesh's trust domain, from the control plane's trust bundle.</summary>
-    public async Task<string> TrustDomainAsync(CancellationToken cancellationToken)
+    public async Task<string> TrustDomainAsync(CancellationToken cancellationToken) =>
+        (await TrustBundleAsync(cancellationToken).ConfigureAwait(false)).TrustDomain;
+
+    /// <summary>The control plane's trust bundle (<c>GET /v1/ca/bundle</c>), federated bundles included.</summary>
+    public async Task<TrustBundle> TrustBundleAsync(CancellationToken cancellationToken)
     {
         using var timeout = ShortTimeout(cancellationToken);
         using var response = await _bootstrap.GetAsync("/v1/ca/bundle", timeout.Token).ConfigureAwait(false);
         await EnsureSuccess(response, timeout.Token).ConfigureAwait(false);
         var bundle = await response.Content.ReadFromJsonAsync(SidecarJson.Options.Info<TrustBundle>(), timeout.Token).ConfigureAwait(false);
-        return bundle?.TrustDomain ?? throw new HttpRequestException("the control plane's trust bundle names no trust domain");
+        return bundle is { TrustDomain: not null } ? bundle : throw new HttpRequestException("the control plane's trust bundle names no trust domain");
     }
 
     /// <summary>

@@ -19,6 +19,7 @@ internal static class SidecarJson
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(TrustBundle))]
+[JsonSerializable(typeof(FederatedBundle[]))]
 [JsonSerializable(typeof(IssuedCertificate))]
 [JsonSerializable(typeof(CertificateRequest))]
 [JsonSerializable(typeof(ConfigDump))]

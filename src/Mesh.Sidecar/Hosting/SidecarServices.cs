@@ -34,6 +34,8 @@ internal static class SidecarServices
         services.AddSingleton<MeshState>();
         services.AddSingleton<ControlPlaneTrust>();
         services.AddSingleton<ControlPlaneClient>();
+        services.AddHostedService<Peering.FederatedTrust>();
+        services.AddSingleton<Peering.RemoteLatency>();
         services.AddSingleton<AppHealthChecker>();
         services.AddSingleton<RegistrationAgent>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistrationAgent>());

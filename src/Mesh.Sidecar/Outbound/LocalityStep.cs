@@ -8,7 +8,7 @@ namespace Mesh.Sidecar.Outbound;
 /// Proxy-pipeline step before load balancing: narrows the destinations to the caller's preferred
 /// locality when the destination's policy turns locality load balancing on (see <see cref="LocalityPreference"/>).
 /// </summary>
-internal sealed class LocalityStep(RequestDelegate next, SidecarOptions options)
+internal sealed class LocalityStep(RequestDelegate next, SidecarOptions options, Peering.RemoteLatency latency)
 {
     public const string RegionKey = "region";
     public const string ZoneKey = "zone";
@@ -24,7 +24,9 @@ internal sealed class LocalityStep(RequestDelegate next, SidecarOptions options)
         if (proxy.AvailableDestinations.Count > 1
             && context.Features.Get<Mesh.Sidecar.Telemetry.OutboundCall>()?.Cluster?.Definition is { Locality: { } setting })
         {
-            proxy.AvailableDestinations = LocalityPreference.Select(proxy.AvailableDestinations, LocalityOf, options.Region, options.Zone, setting, Random.Shared);
+            var preferred = LocalityPreference.Select(proxy.AvailableDestinations, LocalityOf, options.Region, options.Zone, setting, Random.Shared);
+            // Among remote regions the rules rank equal, the nearest by measured round trip (docs/regions.md).
+            proxy.AvailableDestinations = latency.Prefer(preferred, options.Region, Random.Shared);
         }
         return next(context);
     }

@@ -13,12 +13,24 @@ internal sealed class WorkloadIdentity
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Current? _current;
+    private volatile IReadOnlyDictionary<string, X509Certificate2> _federated = new Dictionary<string, X509Certificate2>(StringComparer.Ordinal);
 
     public sealed record Current(X509Certificate2 Certificate, SslStreamCertificateContext Context, X509Certificate2 Root, SpiffeId Id, DateTimeOffset ReceivedAt)
     {
         public string TrustDomain => Id.TrustDomain;
         public DateTimeOffset NotAfter => Certificate.NotAfter.ToUniversalTime();
     }
+
+    /// <summary>
+    /// Raised when a peer proves an identity of a trust domain this sidecar holds no root for (a region
+    /// peered since the last bundle fetch): the federated bundle is fetched again, so the next attempt passes.
+    /// </summary>
+    public event Action<string>? UnknownTrustDomain;
+
+    /// <summary>The roots of peered regions' trust domains (SPIFFE trust bundle federation), by trust domain.</summary>
+    public IReadOnlyDictionary<string, X509Certificate2> Federated => _federated;
+
+    public void SetFederated(IReadOnlyDictionary<string, X509Certificate2> roots) => _federated = roots;
 
     /// <summary>Raised after a new certificate is in place (first one, or renewed).</summary>
     public event Action<Current>? Changed;
@@ -50,6 +62,15 @@ internal sealed class WorkloadIdentity
             return "no client certificate";
         }
         var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        // A peered region's workload keeps its own trust domain and chains to its own root, and only to it.
+        if (SpiffeId.FromCertificate(leaf) is { } claimed && claimed.TrustDomain != current.TrustDomain)
+        {
+            if (_federated.TryGetValue(claimed.TrustDomain, out var root))
+            {
+                return WorkloadCertificates.Check(leaf, root, claimed.TrustDomain, now, out peer);
+            }
+            UnknownTrustDomain?.Invoke(claimed.TrustDomain);
+        }
         return WorkloadCertificates.Check(leaf, current.Root, current.TrustDomain, now, out peer);
     }
 }

@@ -4,7 +4,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Sidecar.Transport;
 
 /// <summary>YARP's connection handlers for sidecar-to-sidecar calls, with the transport's settings.</summary>
-internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Mesh.Sidecar.Hosting.BenchmarkSwitches switches) : ForwarderHttpClientFactory
+internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Mesh.Sidecar.Hosting.BenchmarkSwitches switches, Peering.RemoteLatency latency) : ForwarderHttpClientFactory
 {
     /// <summary>A refused or unreachable peer must fail fast (502), never hang the caller.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
@@ -32,6 +32,11 @@ internal sealed class MeshForwarderHttpClientFactory(MeshTransport transport, Me
         if (context.NewMetadata?.GetValueOrDefault(MeshTransport.TlsKey) is "ISTIO_MUTUAL" or "SIMPLE")
         {
             handler = new PlaintextEndpointHandler(handler);
+        }
+        // Only clusters with endpoints imported from other regions are timed: the rest pay nothing for it.
+        if (context.NewMetadata?.ContainsKey(MeshTransport.TrustDomainsKey) == true)
+        {
+            handler = new Peering.RoundTripHandler(handler, latency);
         }
         return switches.Telemetry ? new UpstreamAttemptHandler(handler) : handler;
     }

@@ -23,6 +23,9 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
     /// <summary>Cluster metadata: the identity the server must have, "namespace/service".</summary>
     public const string IdentityKey = "mesh.identity";
 
+    /// <summary>Cluster metadata: the peered trust domains some of the cluster's endpoints (imported from other regions) prove, comma-separated.</summary>
+    public const string TrustDomainsKey = "mesh.trustDomains";
+
     public const string External = "EXTERNAL";
 
     /// <summary>Connections are remade at least this often, so they pick up renewed certificates.</summary>
@@ -54,6 +57,7 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
             return; // plaintext, or an external host checked against the system's roots
         }
         var expected = metadata!.GetValueOrDefault(IdentityKey) ?? "";
+        var peered = (metadata!.GetValueOrDefault(TrustDomainsKey) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         handler.PooledConnectionLifetime = ConnectionLifetime;
         handler.SslOptions.EnabledSslProtocols = SslProtocols.Tls13;
         handler.SslOptions.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
@@ -62,17 +66,22 @@ internal sealed class MeshTransport(WorkloadIdentity identity, TimeProvider time
             handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => identity.Value?.Certificate!;
         }
         handler.SslOptions.RemoteCertificateValidationCallback = switches.Spiffe
-            ? (_, certificate, _, _) => CheckServer(certificate, expected)
+            ? (_, certificate, _, _) => CheckServer(certificate, expected, peered)
             : (_, _, _, _) => true;
     }
 
     /// <summary>The server must be a workload of this mesh with the identity of the service called (not any mesh member).</summary>
-    private bool CheckServer(X509Certificate? certificate, string expected)
+    private bool CheckServer(X509Certificate? certificate, string expected, string[] peered)
     {
         var problem = identity.CheckPeer(certificate, time.GetUtcNow(), out var peer);
         if (problem is null && $"{peer!.Namespace}/{peer.Service}" != expected)
         {
             problem = $"server identity {peer} is not the expected service {expected}";
+        }
+        // Another region's workload may answer only for a host that region's control plane exported here.
+        if (problem is null && peer!.TrustDomain != identity.Value?.TrustDomain && !peered.Contains(peer.TrustDomain, StringComparer.Ordinal))
+        {
+            problem = $"server identity {peer} is from trust domain '{peer.TrustDomain}', which exports no endpoint of {expected} to this region";
         }
         if (problem is not null)
         {

@@ -121,4 +121,25 @@ public sealed class ControlPlaneOptionsTests
 
         Assert.StartsWith(expected, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Parse_PeeringAddress_IsAdvertised_ElseTheListenAddressAndPort()
+    {
+        var given = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--region", "eu-west-1", "--peering-address", "https://10.0.0.1:15012,https://cp.eu.example:15012"]);
+        Assert.Equal("eu-west-1", given.Region);
+        Assert.Equal([new Uri("https://10.0.0.1:15012"), new Uri("https://cp.eu.example:15012")], given.AdvertisedPeeringAddresses);
+
+        var defaults = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--port", "16012"]);
+        Assert.Null(defaults.Region);
+        Assert.Equal([new Uri("https://127.0.0.1:16012")], defaults.AdvertisedPeeringAddresses);
+    }
+
+    [Theory]
+    [InlineData("--peering-address", "http://10.0.0.1:15012", "--peering-address expects comma-separated https URLs like https://10.0.0.1:15012, got 'http://10.0.0.1:15012'")]
+    [InlineData("--region", "EU_West", "--region expects a DNS label like eu-west-1, got 'EU_West'")]
+    public void Parse_BadRegionFlags_AreRejectedNamingTheFlag(string flag, string value, string message)
+    {
+        var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", flag, value]));
+        Assert.Equal(message, e.Message);
+    }
 }

@@ -16,7 +16,19 @@ internal sealed class MeshCluster : IAsyncDisposable
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
     private readonly List<MeshProcess> _processes = [];
-    private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(15) };
+    private readonly HttpClient _http;
+
+    /// <param name="region">A region of a <see cref="RegionNetwork"/>: every process runs in its network namespace, the
+    /// test's calls are made from inside it, and the control plane and inbound ports listen on the region's address
+    /// for other regions (the control plane with <c>--region</c> and <c>--peering-address</c>, sidecars with
+    /// <c>--region</c> and <c>--address</c>). Null: everything on this host's loopback.</param>
+    public MeshCluster(Region? region = null)
+    {
+        Region = region;
+        _http = new(NetnsSockets.Handler(region?.Netns)) { Timeout = TimeSpan.FromSeconds(15) };
+    }
+
+    public Region? Region { get; }
 
     public string Root { get; } = Directory.CreateTempSubdirectory("mesh-e2e-").FullName;
     public ControlPlane? ControlPlane { get; private set; }
@@ -96,11 +108,13 @@ internal sealed class MeshCluster : IAsyncDisposable
         var process = Track(MeshProcess.StartDll(name, RepoPaths.ControlPlaneDll,
         [
             "--config-dir", cp.ConfigDir, "--data-dir", cp.DataDir, "--port", cp.Port.ToString(), "--admin-port", cp.AdminPort.ToString(),
-            "--listen", "127.0.0.1", "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
+            .. Region is null ? new[] { "--listen", "127.0.0.1" }
+                : ["--listen", "0.0.0.0", "--peering-address", $"https://{Region.Address}:{cp.Port}", .. ControlPlaneArgs.Contains("--region") ? Array.Empty<string>() : ["--region", Region.Name]],
+            "--lease-ttl", $"{LeaseTtl.TotalMilliseconds}ms", "--heartbeat-interval", $"{HeartbeatInterval.TotalMilliseconds}ms",
             // DNS is off unless a test asks for it: every control plane of a parallel run would want 8600.
             .. ControlPlaneArgs.Contains("--dns-port") ? Array.Empty<string>() : new[] { "--dns-port", "0" },
             .. ControlPlaneArgs,
-        ], Environment));
+        ], Environment, Region?.Netns));
         cp = cp with { Process = process };
         await Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(cp.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,
             StartTimeout, () => $"{name} did not become ready\n" + process.Output).ConfigureAwait(false);
@@ -150,7 +164,16 @@ internal sealed class MeshCluster : IAsyncDisposable
     }
 
     public MeshProcess StartApp(string name, int port, params string[] appArgs) =>
-        Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name, .. appArgs]));
+        Track(MeshProcess.StartDll($"app {name}", RepoPaths.TestAppDll, ["--port", port.ToString(), "--name", name, .. appArgs], netns: Region?.Netns));
+
+    /// <summary>SIGKILLs the app <see cref="StartApp"/> started under <paramref name="name"/> (its sidecar lives on).</summary>
+    public void KillApp(string name)
+    {
+        foreach (var app in _processes.Where(p => p.Name == $"app {name}" && !p.HasExited))
+        {
+            app.Kill();
+        }
+    }
 
     /// <summary>Starts an app and its sidecar and waits until the sidecar has routes.</summary>
     public Task<Sidecar> StartServiceAsync(string service, string instanceName, params string[] extraArgs) =>
@@ -187,7 +210,9 @@ internal sealed class MeshCluster : IAsyncDisposable
             .. appPort == 0 ? Array.Empty<string>() : ["--app-port", appPort.ToString(), "--app-health", "/health"],
             "--control-plane", SidecarControlPlanes ?? cp.SidecarApi.ToString(), "--data-dir", dataDir,
             "--outbound-port", outbound.ToString(), "--inbound-port", inbound.ToString(), "--admin-port", admin.ToString(),
-            "--inbound-listen", "127.0.0.1", "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFileOf(cp)] : Array.Empty<string>()),
+            .. Region is null ? new[] { "--inbound-listen", "127.0.0.1" }
+                : ["--inbound-listen", "0.0.0.0", "--address", Region.Address, .. extraArgs.Contains("--region") ? Array.Empty<string>() : ["--region", Region.Name]],
+            "--health-interval", "250ms", .. (UseJoinToken ? ["--join-token-file", JoinTokenFileOf(cp)] : Array.Empty<string>()),
             // Many sidecars share this host: their Consul and Eureka APIs are off unless a test asks for them.
             .. extraArgs.Contains("--consul-port") ? Array.Empty<string>() : ["--consul-port", "0"],
             .. extraArgs.Contains("--eureka-port") ? Array.Empty<string>() : ["--eureka-port", "0"],
@@ -220,7 +245,7 @@ internal sealed class MeshCluster : IAsyncDisposable
     }
 
     private MeshProcess StartSidecarProcess(string name, string[] args) =>
-        SidecarBinary is null ? MeshProcess.StartDll(name, RepoPaths.SidecarDll, args, Environment) : MeshProcess.Start(name, SidecarBinary, args, Environment);
+        SidecarBinary is null ? MeshProcess.StartDll(name, RepoPaths.SidecarDll, args, Environment, Region?.Netns) : MeshProcess.Start(name, SidecarBinary, args, Environment, Region?.Netns);
 
     public Task WaitReadyAsync(Sidecar sidecar) =>
         Eventually.TrueAsync(async () => (await _http.GetAsync(new Uri(sidecar.Admin, "/ready")).ConfigureAwait(false)).IsSuccessStatusCode,

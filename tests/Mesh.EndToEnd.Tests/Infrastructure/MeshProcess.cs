@@ -22,18 +22,25 @@ internal sealed class MeshProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
     public string Output => string.Join('\n', _lines);
 
-    public static MeshProcess StartDll(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    public static MeshProcess StartDll(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? netns = null)
     {
         if (!File.Exists(dll))
         {
             throw new FileNotFoundException($"{dll} is not built; run 'dotnet build Mesh.sln' first", dll);
         }
-        return Start(name, "dotnet", [dll, .. args], environment);
+        return Start(name, "dotnet", [dll, .. args], environment, netns);
     }
 
-    /// <summary>Starts an executable (e.g. the native sidecar) or, through <see cref="StartDll"/>, a .NET app.</summary>
-    public static MeshProcess Start(string name, string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts an executable (e.g. the native sidecar) or, through <see cref="StartDll"/>, a .NET app; in network
+    /// namespace <paramref name="netns"/> when given (<c>ip netns exec</c> execs it, so the process id is its own).
+    /// </summary>
+    public static MeshProcess Start(string name, string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? netns = null)
     {
+        if (netns is not null)
+        {
+            (fileName, args) = ("ip", ["netns", "exec", netns, fileName, .. args]);
+        }
         var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,

@@ -54,7 +54,7 @@ public sealed class LocalityStepTests
         {
             seen = c.GetReverseProxyFeature().AvailableDestinations.Select(d => d.DestinationId).ToArray();
             return Task.CompletedTask;
-        }, Caller);
+        }, Caller, new Mesh.Sidecar.Peering.RemoteLatency(TimeProvider.System));
 
         await step.InvokeAsync(context);
 

@@ -27,6 +27,9 @@ public static class ConfigLoader
     private static readonly string[] NetworkingVersions = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
     private static readonly string[] SecurityVersions = ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
+    /// <summary>Mesh's own kinds, which Istio has no equivalent of, live in Mesh's own API group.</summary>
+    public static readonly string[] PeeringVersions = ["peering.mesh.dev/v1alpha1"];
+
     /// <param name="registeredHosts">Canonical hosts the registry knows, so a host that resolves nowhere is
     /// reported; null when the registry is not known (offline validation).</param>
     public static ConfigLoadResult LoadDirectory(string directory, IReadOnlySet<string>? registeredHosts = null) =>
@@ -258,8 +261,11 @@ public static class ConfigLoader
             case "Sidecar":
                 builder.Sidecars.Add(Read<IstioSidecar>(binder, envelope, metadata, specNode, file, kindNode, NetworkingVersions)!);
                 break;
+            case "ExportedServices":
+                builder.ExportedServices.Add(Read<ExportedServices>(binder, envelope, metadata, specNode, file, kindNode, PeeringVersions)!);
+                break;
             default:
-                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, Gateway, Sidecar, PeerAuthentication, AuthorizationPolicy");
+                binder.Error(kindNode, "kind", $"unknown kind '{envelope.Kind}'; Mesh reads VirtualService, DestinationRule, ServiceEntry, Gateway, Sidecar, PeerAuthentication, AuthorizationPolicy, ExportedServices");
                 break;
         }
     }

@@ -12,6 +12,7 @@ internal sealed class ConfigSetBuilder
     public List<Resource<PeerAuthentication>> PeerAuthentications { get; } = [];
     public List<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; } = [];
     public List<Resource<IstioSidecar>> Sidecars { get; } = [];
+    public List<Resource<ExportedServices>> ExportedServices { get; } = [];
 
     // Each resource's layer; records compare by value, and two files may hold the same resource.
     private readonly Dictionary<object, int> _layers = new(ReferenceEqualityComparer.Instance);
@@ -26,6 +27,7 @@ internal sealed class ConfigSetBuilder
         Mark(PeerAuthentications, layer);
         Mark(AuthorizationPolicies, layer);
         Mark(Sidecars, layer);
+        Mark(ExportedServices, layer);
     }
 
     /// <summary>Keeps, for each kind, namespace and name, only the resources of the highest layer.</summary>
@@ -38,6 +40,7 @@ internal sealed class ConfigSetBuilder
         DropShadowed(PeerAuthentications);
         DropShadowed(AuthorizationPolicies);
         DropShadowed(Sidecars);
+        DropShadowed(ExportedServices);
     }
 
     private void Mark<T>(List<Resource<T>> resources, int layer) where T : class
@@ -67,5 +70,6 @@ internal sealed class ConfigSetBuilder
         PeerAuthentications = PeerAuthentications.ToArray(),
         AuthorizationPolicies = AuthorizationPolicies.ToArray(),
         Sidecars = Sidecars.ToArray(),
+        ExportedServices = ExportedServices.ToArray(),
     };
 }

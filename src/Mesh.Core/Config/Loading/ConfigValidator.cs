@@ -21,6 +21,7 @@ public static class ConfigValidator
         CheckDuplicateNames(config.PeerAuthentications, "PeerAuthentication", problems);
         CheckDuplicateNames(config.AuthorizationPolicies, "AuthorizationPolicy", problems);
         CheckDuplicateNames(config.Sidecars, "Sidecar", problems);
+        CheckDuplicateNames(config.ExportedServices, "ExportedServices", problems);
         var hosts = new HostIndex(config, registeredHosts);
         var subsets = KnownSubsets(config);
         var gateways = new Dictionary<(string, string), Resource<Gateway>>();
@@ -46,6 +47,7 @@ public static class ConfigValidator
         }
         SecurityPolicyValidator.Validate(config, problems);
         SidecarValidator.Validate(config, problems);
+        ExportedServicesValidator.Validate(config, problems);
         return problems;
     }
 

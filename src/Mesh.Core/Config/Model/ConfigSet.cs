@@ -12,4 +12,7 @@ public sealed record ConfigSet
     public IReadOnlyList<Resource<PeerAuthentication>> PeerAuthentications { get; init; } = [];
     public IReadOnlyList<Resource<AuthorizationPolicy>> AuthorizationPolicies { get; init; } = [];
     public IReadOnlyList<Resource<IstioSidecar>> Sidecars { get; init; } = [];
+
+    /// <summary>Which services peered regions may import (Mesh's own kind; the control plane reads it, sidecars need not).</summary>
+    public IReadOnlyList<Resource<ExportedServices>> ExportedServices { get; init; } = [];
 }
