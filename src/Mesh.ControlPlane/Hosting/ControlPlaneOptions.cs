@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Mesh.Core.Hosting;
+using Mesh.ControlPlane.Registry.Etcd;
 using Mesh.Core.Registry;
 
 namespace Mesh.ControlPlane.Hosting;
@@ -30,14 +31,7 @@ internal sealed record ControlPlaneOptions
     private static readonly Option<TimeSpan> DnsTtlFlag = Flags.Duration("dns-ttl", "TTL of every DNS answer (0s, as Consul's default)", Defaults.DnsTtl, zeroAllowed: true);
     private static readonly Option<int> ConfigHistoryFlag = Flags.Int("config-history", "count", "how many accepted config versions are kept for history, diff and rollback", Defaults.ConfigHistory, 1, 100_000);
     private static readonly Option<string> StoreFlag = Flags.Text("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md)", "file");
-    private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)");
-    private static readonly Option<string?>[] EtcdSecurityFlags =
-    [
-        Flags.Text("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-cert", "file", "client certificate for etcd (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-key", "file", "key of --etcd-cert (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-user", "name", "etcd user, with MESH_ETCD_PASSWORD (not supported yet: see docs/ha.md)"),
-    ];
+    private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379, or https:// with --etcd-cacert (with --store etcd)");
 
     private static readonly RootCommand Command = Build();
 
@@ -49,7 +43,7 @@ internal sealed record ControlPlaneOptions
             MassExpiryThresholdFlag, MassExpiryHoldFlag, TrustDomainFlag, RootCertFlag, RootKeyFlag, CaKeySecretFileFlag, WorkloadCertTtlFlag, PushDebounceFlag,
             TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, ConfigHistoryFlag, StoreFlag, EtcdEndpointsFlag,
         };
-        foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
+        foreach (var flag in EtcdClientSecurity.All.Concat(Limits.RateLimitSettings.All))
         {
             command.Add(flag);
         }
@@ -80,6 +74,9 @@ internal sealed record ControlPlaneOptions
     public int ConfigHistory { get; init; } = 100;
     public RegistryStoreKind Store { get; init; } = RegistryStoreKind.File;
     public IReadOnlyList<Uri> EtcdEndpoints { get; init; } = [];
+
+    /// <summary>TLS and the etcd user to etcd (<c>--etcd-cacert</c>, <c>--etcd-cert</c>, <c>--etcd-key</c>, <c>--etcd-user</c>, <c>--etcd-password-file</c>).</summary>
+    public EtcdClientSecurity EtcdSecurity { get; init; } = EtcdClientSecurity.None;
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -163,13 +160,6 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException($"--workload-cert-ttl must be between 2s and 365d, got {options.WorkloadCertificateTtl}");
         }
-        foreach (var flag in EtcdSecurityFlags)
-        {
-            if (p.Given(flag))
-            {
-                throw new UsageException($"{flag.Name}: TLS and authentication to etcd are not supported yet; use http:// endpoints on a trusted network (docs/ha.md)");
-            }
-        }
         if (options.Store == RegistryStoreKind.Etcd && options.EtcdEndpoints.Count == 0)
         {
             throw new UsageException("--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379");
@@ -178,7 +168,7 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException("--etcd-endpoints goes with --store etcd");
         }
-        return options;
+        return options with { EtcdSecurity = EtcdClientSecurity.Parse(p, options.Store == RegistryStoreKind.Etcd, options.EtcdEndpoints) };
     }
 
     private static RegistryStoreKind ParseStore(string value) => value switch
@@ -200,10 +190,6 @@ internal sealed record ControlPlaneOptions
             if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
             {
                 throw new UsageException($"--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '{part}'");
-            }
-            if (uri.Scheme == "https")
-            {
-                throw new UsageException($"--etcd-endpoints: TLS to etcd is not supported yet, got '{part}'; use http:// on a trusted network (docs/ha.md)");
             }
             endpoints.Add(uri);
         }

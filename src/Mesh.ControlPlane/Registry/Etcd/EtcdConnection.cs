@@ -17,32 +17,50 @@ internal sealed class EtcdConnection : IDisposable
 
     private readonly GrpcChannel[] _channels;
     private readonly TimeProvider _time;
+    private readonly EtcdAuthToken? _auth;
     private int _current;
 
-    public EtcdConnection(IReadOnlyList<Uri> endpoints, TimeProvider time)
+    public EtcdConnection(IReadOnlyList<Uri> endpoints, TimeProvider time, EtcdClientSecurity? security = null)
     {
         if (endpoints.Count == 0)
         {
             throw new ArgumentException("at least one etcd endpoint", nameof(endpoints));
         }
+        security ??= EtcdClientSecurity.None;
         Endpoints = endpoints;
         _time = time;
-        _channels = [.. endpoints.Select(e => GrpcChannel.ForAddress(e, new GrpcChannelOptions
+        _auth = security.User is { } user ? new EtcdAuthToken(user, security.ReadPassword, time) : null;
+        var tls = EtcdTls.ClientOptions(security);
+        _channels = new GrpcChannel[endpoints.Count];
+        for (var i = 0; i < endpoints.Count; i++)
         {
-            HttpHandler = new SocketsHttpHandler
+            var index = i;
+            var secure = endpoints[i].Scheme == Uri.UriSchemeHttps;
+            _channels[i] = GrpcChannel.ForAddress(endpoints[i], new GrpcChannelOptions
             {
-                ConnectTimeout = TimeSpan.FromSeconds(1),
-                // A member gone without closing its sockets (host down, partition) is noticed by these pings,
-                // not only by the next call's timeout. Not more often than every 5 s: etcd's default
-                // --grpc-keepalive-min-time; pinging faster gets the connection closed (GOAWAY too_many_pings).
-                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                EnableMultipleHttp2Connections = true,
-            },
-        }))];
+                HttpHandler = new SocketsHttpHandler
+                {
+                    ConnectTimeout = TimeSpan.FromSeconds(1),
+                    // A member gone without closing its sockets (host down, partition) is noticed by these pings,
+                    // not only by the next call's timeout. Not more often than every 5 s: etcd's default
+                    // --grpc-keepalive-min-time; pinging faster gets the connection closed (GOAWAY too_many_pings).
+                    KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+                    KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                    EnableMultipleHttp2Connections = true,
+                    SslOptions = tls,
+                },
+                Credentials = _auth is null ? null
+                    : ChannelCredentials.Create(secure ? new SslCredentials() : ChannelCredentials.Insecure, _auth.CredentialsFor(() => _channels[index])),
+                // etcd on http:// with auth on is etcd's own choice (a trusted network); the token then travels in clear, as etcdctl's does.
+                UnsafeUseInsecureChannelCallCredentials = _auth is not null && !secure,
+            });
+        }
     }
 
     public IReadOnlyList<Uri> Endpoints { get; }
+
+    /// <summary>The etcd user (<c>--etcd-user</c>), or null when etcd's auth is not used.</summary>
+    public string? User => _auth?.User;
 
     /// <summary>The channel of the member that answered last, for long-lived streams (the watch).</summary>
     public GrpcChannel Current => _channels[Volatile.Read(ref _current) % _channels.Length];
@@ -60,6 +78,7 @@ internal sealed class EtcdConnection : IDisposable
             for (var tried = 0; tried < _channels.Length; tried++)
             {
                 var index = Volatile.Read(ref _current);
+                var token = _auth?.Current;
                 try
                 {
                     var options = new CallOptions(deadline: _time.GetUtcNow().UtcDateTime + CallTimeout, cancellationToken: cancellationToken);
@@ -69,6 +88,12 @@ internal sealed class EtcdConnection : IDisposable
                 {
                     last = e;
                     Interlocked.CompareExchange(ref _current, index + 1, index);
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated && _auth is not null && token is not null && !cancellationToken.IsCancellationRequested)
+                {
+                    // The token lapsed or the member restarted and forgot it: authenticate again and retry.
+                    last = e;
+                    _auth.Invalidate(token);
                 }
             }
             if (_time.GetElapsedTime(started) >= RetryBudget)
@@ -99,6 +124,10 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (Exception e) when (e is RpcException or IOException or EtcdUnavailableException or InvalidOperationException)
             {
+                if (e is RpcException { StatusCode: StatusCode.Unauthenticated })
+                {
+                    _auth?.Invalidate(_auth.Current);
+                }
                 broken(e.Message);
             }
             Next();
@@ -112,6 +141,10 @@ internal sealed class EtcdConnection : IDisposable
             }
         }
     }
+
+    /// <summary>Authenticates as <see cref="User"/> now (nothing without one), through the members in turn.</summary>
+    public Task AuthenticateAsync(CancellationToken cancellationToken) =>
+        _auth is null ? Task.CompletedTask : CallAsync((c, o) => _auth.AuthenticateAsync(c, o), cancellationToken);
 
     /// <summary>One keep-alive of a lease; its remaining TTL in seconds, 0 or less when it has expired.</summary>
     public Task<long> KeepAliveAsync(long lease, CancellationToken cancellationToken) =>
