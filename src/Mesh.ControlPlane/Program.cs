@@ -36,7 +36,7 @@ try
     {
         etcd = new Mesh.ControlPlane.Registry.Etcd.EtcdConnection(options.EtcdEndpoints, TimeProvider.System, options.EtcdSecurity);
         // A wrong password or certificate ends the start here, naming etcd and the user; etcd not up yet does not.
-        if (await Mesh.ControlPlane.Registry.Etcd.EtcdStartupCheck.RunAsync(etcd, CancellationToken.None) is { } waiting)
+        if (await Mesh.ControlPlane.Registry.Etcd.EtcdStartupCheck.RunAsync(etcd, options.EtcdSecurity, CancellationToken.None) is { } waiting)
         {
             Console.Error.WriteLine($"mesh-control-plane: {waiting}; waiting for etcd");
         }

@@ -106,16 +106,7 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             {
                 using var apply = new HttpRequestMessage(HttpMethod.Post, new Uri(b.Admin, "/v1/apply?file=ratings-timeout.yaml"))
                 {
-                    Content = new StringContent("""
-                        apiVersion: networking.istio.io/v1
-                        kind: VirtualService
-                        metadata: {name: ratings-timeout}
-                        spec:
-                          hosts: [ratings]
-                          http:
-                          - timeout: 3s
-                            route: [{destination: {host: ratings}}]
-                        """),
+                    Content = new StringContent(EtcdMesh.RatingsTimeout),
                 };
                 apply.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(b));
                 using var answer = await mesh.Http.SendAsync(apply);

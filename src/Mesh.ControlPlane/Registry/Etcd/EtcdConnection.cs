@@ -15,6 +15,9 @@ internal sealed class EtcdConnection : IDisposable
     public static readonly TimeSpan RetryBudget = TimeSpan.FromSeconds(6);
     private static readonly TimeSpan RoundPause = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>etcd's reason for refusing a token it does not know (rpctypes.ErrInvalidAuthToken).</summary>
+    private const string InvalidAuthToken = "invalid auth token";
+
     private readonly GrpcChannel[] _channels;
     private readonly TimeProvider _time;
     private readonly EtcdAuthToken? _auth;
@@ -72,7 +75,7 @@ internal sealed class EtcdConnection : IDisposable
     public async Task<T> CallAsync<T>(Func<GrpcChannel, CallOptions, Task<T>> call, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
-        RpcException? last = null;
+        Exception? last = null;
         while (true)
         {
             for (var tried = 0; tried < _channels.Length; tried++)
@@ -84,7 +87,8 @@ internal sealed class EtcdConnection : IDisposable
                     var options = new CallOptions(deadline: _time.GetUtcNow().UtcDateTime + CallTimeout, cancellationToken: cancellationToken);
                     return await call(_channels[index % _channels.Length], options).ConfigureAwait(false);
                 }
-                catch (RpcException e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+                // An IOException: a streaming call (a keep-alive) whose connection broke while writing to it.
+                catch (Exception e) when ((e is RpcException rpc && IsTransient(rpc) || e is IOException) && !cancellationToken.IsCancellationRequested)
                 {
                     last = e;
                     Interlocked.CompareExchange(ref _current, index + 1, index);
@@ -99,7 +103,7 @@ internal sealed class EtcdConnection : IDisposable
             if (_time.GetElapsedTime(started) >= RetryBudget)
             {
                 throw new EtcdUnavailableException(
-                    $"etcd did not answer within {RetryBudget.TotalSeconds:0}s ({string.Join(", ", Endpoints)}): {last?.Status.Detail ?? "no answer"}", last);
+                    $"etcd did not answer within {RetryBudget.TotalSeconds:0}s ({string.Join(", ", Endpoints)}): {(last as RpcException)?.Status.Detail ?? last?.Message ?? "no answer"}", last);
             }
             await Task.Delay(RoundPause, _time, cancellationToken).ConfigureAwait(false);
         }
@@ -124,7 +128,8 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (Exception e) when (e is RpcException or IOException or EtcdUnavailableException or InvalidOperationException)
             {
-                if (e is RpcException { StatusCode: StatusCode.Unauthenticated })
+                // etcd cancels a watch whose token it no longer knows (a member restarted) with this reason.
+                if (e is RpcException { StatusCode: StatusCode.Unauthenticated } || e.Message.Contains(InvalidAuthToken, StringComparison.Ordinal))
                 {
                     _auth?.Invalidate(_auth.Current);
                 }

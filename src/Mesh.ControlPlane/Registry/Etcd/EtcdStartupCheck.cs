@@ -1,4 +1,3 @@
-using System.Security.Authentication;
 using Grpc.Core;
 using Google.Protobuf;
 using Mesh.ControlPlane.Hosting;
@@ -15,10 +14,18 @@ namespace Mesh.ControlPlane.Registry.Etcd;
 internal static class EtcdStartupCheck
 {
     /// <summary>Null when etcd answered as expected; otherwise why it could not be asked (the start goes on).</summary>
-    public static async Task<string?> RunAsync(EtcdConnection etcd, CancellationToken cancellationToken)
+    public static async Task<string?> RunAsync(EtcdConnection etcd, EtcdClientSecurity security, CancellationToken cancellationToken)
     {
         var endpoints = string.Join(",", etcd.Endpoints);
         var who = etcd.User is { } user ? $"user '{user}'" : "no --etcd-user";
+        var tls = EtcdTls.ClientOptions(security);
+        foreach (var endpoint in etcd.Endpoints.Where(e => e.Scheme == Uri.UriSchemeHttps))
+        {
+            if (await EtcdTls.ProbeAsync(endpoint, tls, EtcdConnection.CallTimeout).ConfigureAwait(false) is { } failure)
+            {
+                throw new StartupException($"TLS to etcd ({endpoint}) failed: {failure}; check --etcd-cacert (the CA of etcd's --cert-file) and, when etcd has --client-cert-auth, --etcd-cert and --etcd-key");
+            }
+        }
         try
         {
             try
@@ -51,26 +58,9 @@ internal static class EtcdStartupCheck
             // "user name is empty": etcd has auth on and we gave no user; "invalid auth token" twice: the token is refused.
             throw new StartupException($"etcd ({endpoints}) refused {who}: {e.Status.Detail}; etcd has authentication on: give --etcd-user and --etcd-password-file", e);
         }
-        catch (EtcdUnavailableException e) when (TlsFailure(e) is { } tls)
-        {
-            throw new StartupException($"TLS to etcd ({endpoints}) failed: {tls}; check --etcd-cacert (the CA of etcd's --cert-file) and, when etcd has --client-cert-auth, --etcd-cert and --etcd-key", e);
-        }
         catch (EtcdUnavailableException e)
         {
             return e.Message;
         }
-    }
-
-    /// <summary>The TLS handshake's own error inside a failed call (gRPC keeps the exception it had as its status's debug exception).</summary>
-    private static string? TlsFailure(Exception e)
-    {
-        for (Exception? x = e; x is not null; x = x is RpcException rpc && rpc.Status.DebugException is { } debug ? debug : x.InnerException)
-        {
-            if (x is AuthenticationException)
-            {
-                return x.Message + (x.InnerException is { } inner ? $" ({inner.Message})" : "");
-            }
-        }
-        return null;
     }
 }
