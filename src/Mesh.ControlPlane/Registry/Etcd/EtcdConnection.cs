@@ -21,6 +21,7 @@ internal sealed class EtcdConnection : IDisposable
     private readonly GrpcChannel[] _channels;
     private readonly TimeProvider _time;
     private readonly EtcdAuthToken? _auth;
+    private readonly EtcdKeepAliveStream[] _keepAlives;
     private int _current;
 
     public EtcdConnection(IReadOnlyList<Uri> endpoints, TimeProvider time, EtcdClientSecurity? security = null)
@@ -58,6 +59,7 @@ internal sealed class EtcdConnection : IDisposable
                 UnsafeUseInsecureChannelCallCredentials = _auth is not null && !secure,
             });
         }
+        _keepAlives = [.. _channels.Select(c => new EtcdKeepAliveStream(c, time))];
     }
 
     public IReadOnlyList<Uri> Endpoints { get; }
@@ -153,17 +155,7 @@ internal sealed class EtcdConnection : IDisposable
 
     /// <summary>One keep-alive of a lease; its remaining TTL in seconds, 0 or less when it has expired.</summary>
     public Task<long> KeepAliveAsync(long lease, CancellationToken cancellationToken) =>
-        CallAsync(async (c, o) =>
-        {
-            using var call = new Etcdserverpb.Lease.LeaseClient(c).LeaseKeepAlive(o);
-            await call.RequestStream.WriteAsync(new Etcdserverpb.LeaseKeepAliveRequest { ID = lease }, o.CancellationToken).ConfigureAwait(false);
-            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
-            if (!await call.ResponseStream.MoveNext(o.CancellationToken).ConfigureAwait(false))
-            {
-                throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream closed without an answer"));
-            }
-            return call.ResponseStream.Current.TTL;
-        }, cancellationToken);
+        CallAsync((c, o) => _keepAlives[Array.IndexOf(_channels, c)].RenewAsync(lease, o), cancellationToken);
 
     /// <summary>Revokes a lease (its keys go at once), best effort: a lease left behind runs out by itself.</summary>
     public async Task RevokeAsync(long lease, CancellationToken cancellationToken = default)
