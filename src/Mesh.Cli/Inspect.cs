@@ -15,9 +15,6 @@ internal sealed class Admin : IDisposable
     public Admin(IReadOnlyList<Uri> replicas, string? token, TimeSpan timeout, string format)
     {
         // Each call goes to the first replica that answers (a down one, or one answering 503 for lack of its store, is passed over).
-        Replicas = replicas;
-        _token = token;
-        _timeout = timeout;
         var servers = new ServerList(replicas);
         Http = new HttpClient(new FailoverHandler(servers, new SocketsHttpHandler { ConnectCallback = ServerList.ConnectAsync }))
         {
@@ -31,43 +28,8 @@ internal sealed class Admin : IDisposable
         Format = format;
     }
 
-    private readonly string? _token;
-    private readonly TimeSpan _timeout;
-
     public HttpClient Http { get; }
     public string Format { get; }
-
-    /// <summary>The admin URLs given with <c>--admin</c>, in order.</summary>
-    public IReadOnlyList<Uri> Replicas { get; }
-
-    /// <summary>
-    /// A GET of the same path on every replica, not only the first that answers (what each replica knows only
-    /// of itself, like the sidecars watching it); a replica that does not answer gives its error instead.
-    /// </summary>
-    public async Task<(Uri Replica, JsonElement? Body, string? Error)[]> GetFromEachAsync(string path, CancellationToken cancel) =>
-        await Task.WhenAll(Replicas.Select(async Task<(Uri Replica, JsonElement? Body, string? Error)> (replica) =>
-        {
-            using var http = new HttpClient { BaseAddress = replica, Timeout = _timeout };
-            if (_token is { Length: > 0 })
-            {
-                http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _token);
-            }
-            try
-            {
-                using var response = await http.GetAsync(path, cancel);
-                var body = await response.Content.ReadAsStringAsync(cancel);
-                if (!response.IsSuccessStatusCode)
-                {
-                    return (replica, null, $"{(int)response.StatusCode} {body.Trim()}");
-                }
-                using var doc = JsonDocument.Parse(body);
-                return (replica, doc.RootElement.Clone(), null);
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
-            {
-                return (replica, null, e.Message);
-            }
-        }));
 
     /// <summary>A GET of the admin API; null (and the reason on stderr) when it failed.</summary>
     public async Task<JsonElement?> GetAsync(string path, CancellationToken cancel)
@@ -120,10 +82,6 @@ internal static class Inspect
 {
     public static async Task<int> ProxyStatusAsync(Admin admin, CancellationToken cancel)
     {
-        if (admin.Replicas.Count > 1)
-        {
-            return await MeshWideProxyStatusAsync(admin, cancel);
-        }
         if (await admin.GetAsync("/v1/proxy-status", cancel) is not { } statuses)
         {
             return 1;
@@ -138,38 +96,6 @@ internal static class Inspect
             Console.WriteLine($"{s.GetProperty("node").GetString(),-40} {s.GetProperty("service").GetString(),-20} {s.GetProperty("appliedVersion").GetInt64(),8} {s.GetProperty("currentVersion").GetInt64(),8} {s.GetProperty("status").GetString()}");
         }
         return 0;
-    }
-
-    /// <summary>
-    /// With several replicas: each knows only the sidecars watching it, so every replica is asked and the
-    /// lists are joined, each sidecar with the replica it watches (versions are per replica: a sidecar's
-    /// applied version is compared with its own replica's current one). 1 when a replica did not answer.
-    /// </summary>
-    private static async Task<int> MeshWideProxyStatusAsync(Admin admin, CancellationToken cancel)
-    {
-        var answers = await admin.GetFromEachAsync("/v1/proxy-status", cancel);
-        var rows = answers.Where(a => a.Body is not null)
-            .SelectMany(a => a.Body!.Value.EnumerateArray().Select(s => (Replica: a.Replica.GetLeftPart(UriPartial.Authority), Status: s)))
-            .OrderBy(r => r.Status.GetProperty("node").GetString(), StringComparer.Ordinal).ToList();
-        foreach (var (replica, _, error) in answers.Where(a => a.Error is not null))
-        {
-            Console.Error.WriteLine($"meshctl: replica {replica.GetLeftPart(UriPartial.Authority)} did not answer ({error}); its sidecars are not listed");
-        }
-        var joined = rows.Select(r =>
-        {
-            var entry = r.Status.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value);
-            entry["replica"] = r.Replica;
-            return entry;
-        }).ToList();
-        if (!admin.PrintStructured(joined))
-        {
-            Console.WriteLine($"{"NODE",-40} {"SERVICE",-20} {"REPLICA",-24} {"APPLIED",8} {"CURRENT",8} STATUS");
-            foreach (var (replica, s) in rows)
-            {
-                Console.WriteLine($"{s.GetProperty("node").GetString(),-40} {s.GetProperty("service").GetString(),-20} {replica,-24} {s.GetProperty("appliedVersion").GetInt64(),8} {s.GetProperty("currentVersion").GetInt64(),8} {s.GetProperty("status").GetString()}");
-            }
-        }
-        return answers.Any(a => a.Error is not null) ? 1 : 0;
     }
 
     public static async Task<int> GetAsync(Admin admin, string what, CancellationToken cancel)

@@ -46,7 +46,7 @@ Admin Connect(ParseResult p, TimeSpan timeout) =>
     new(p.GetValue(admin)!, p.GetValue(tokenFile) is { } file ? File.ReadAllText(file.FullName).Trim() : Environment.GetEnvironmentVariable("MESH_ADMIN_TOKEN"), timeout, p.GetValue(format)!);
 
 // proxy-status
-var proxyStatus = new Command("proxy-status", "every sidecar and whether it applied the current version; with several --admin replicas, asks each and joins their lists (each sidecar with the replica it watches)");
+var proxyStatus = new Command("proxy-status", "every sidecar and whether it applied the current version");
 proxyStatus.SetAction(async (p, cancel) =>
 {
     using var a = Connect(p, TimeSpan.FromSeconds(10));
