@@ -90,10 +90,12 @@ internal static class Inspect
         {
             return 0;
         }
-        Console.WriteLine($"{"NODE",-40} {"SERVICE",-20} {"APPLIED",8} {"CURRENT",8} STATUS");
+        // CURRENT is the version of the replica the sidecar watches (each replica numbers its own snapshots).
+        Console.WriteLine($"{"NODE",-40} {"SERVICE",-20} {"APPLIED",8} {"CURRENT",8} {"STATUS",-12} REPLICA");
         foreach (var s in statuses.EnumerateArray())
         {
-            Console.WriteLine($"{s.GetProperty("node").GetString(),-40} {s.GetProperty("service").GetString(),-20} {s.GetProperty("appliedVersion").GetInt64(),8} {s.GetProperty("currentVersion").GetInt64(),8} {s.GetProperty("status").GetString()}");
+            var replica = s.TryGetProperty("replica", out var r) ? r.GetString() : "";
+            Console.WriteLine($"{s.GetProperty("node").GetString(),-40} {s.GetProperty("service").GetString(),-20} {s.GetProperty("appliedVersion").GetInt64(),8} {s.GetProperty("currentVersion").GetInt64(),8} {s.GetProperty("status").GetString(),-12} {replica}");
         }
         return 0;
     }

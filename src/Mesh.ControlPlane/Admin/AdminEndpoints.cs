@@ -12,8 +12,8 @@ internal static class AdminEndpoints
 {
     public static void MapAdmin(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/v1/proxy-status", (ProxyStatusTracker tracker, SnapshotPublisher publisher) =>
-            Results.Json(tracker.List(publisher.Version), MeshJson.Indented));
+        admin.MapGet("/v1/proxy-status", async (IProxyStatusView view, CancellationToken cancel) =>
+            Results.Json(await view.ListAsync(cancel), MeshJson.Indented));
 
         admin.MapGet("/v1/instances", (ServiceRegistry registry) => Results.Json(registry.InstancesWithLiveLeases(), MeshJson.Indented));
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Mesh.ControlPlane.Hosting;
 
 namespace Mesh.ControlPlane.Distribution;
 
@@ -12,20 +13,28 @@ internal sealed record ProxyStatus(
     string Status,
     string? Error,
     DateTimeOffset LastSeen,
-    bool Connected);
+    bool Connected,
+    string Replica);
 
 /// <summary>Remembers, per sidecar, the version it last applied (its acknowledgement) or rejected.</summary>
-internal sealed class ProxyStatusTracker(TimeProvider time)
+internal sealed class ProxyStatusTracker(TimeProvider time, ControlPlaneOptions options)
 {
     private readonly ConcurrentDictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
+
+    /// <summary>This replica, as proxy-status names it: host and sidecar API port.</summary>
+    public string Replica { get; } = $"{Environment.MachineName}:{options.Port}";
+
+    /// <summary>Raised after a watch call starts or ends (outside any lock).</summary>
+    public event Action? Changed;
 
     /// <summary>Records a watch call; true when it acknowledges a version this sidecar had not applied before.</summary>
     public bool Seen(string node, string service, string ns, long applied, string? error)
     {
         var entry = _nodes.GetOrAdd(node, _ => new Entry());
+        bool newlyApplied;
         lock (entry)
         {
-            var newlyApplied = applied != entry.Applied && error is null;
+            newlyApplied = applied != entry.Applied && error is null;
             entry.Service = service;
             entry.Namespace = ns;
             entry.Applied = applied;
@@ -33,8 +42,9 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
             entry.LastSeen = time.GetUtcNow();
             entry.Watching++;
             entry.Started++;
-            return newlyApplied;
         }
+        Changed?.Invoke();
+        return newlyApplied;
     }
 
     /// <summary>How many watch calls this sidecar has made; a watch that ended abnormally compares it after a grace to see whether the sidecar came back.</summary>
@@ -50,6 +60,7 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
                 entry.Watching--;
                 entry.LastSeen = time.GetUtcNow();
             }
+            Changed?.Invoke();
         }
     }
 
@@ -68,7 +79,7 @@ internal sealed class ProxyStatusTracker(TimeProvider time)
                         : e.Error is not null ? "REJECTED"
                         : e.Applied == currentVersion ? "SYNCED"
                         : "STALE";
-                    return new ProxyStatus(kv.Key, e.Service, e.Namespace, e.Applied, currentVersion, status, e.Error, e.LastSeen, connected);
+                    return new ProxyStatus(kv.Key, e.Service, e.Namespace, e.Applied, currentVersion, status, e.Error, e.LastSeen, connected, Replica);
                 }
             })
             .OrderBy(s => s.Node, StringComparer.Ordinal)

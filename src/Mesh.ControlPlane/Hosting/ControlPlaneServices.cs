@@ -24,6 +24,12 @@ internal static class ControlPlaneServices
             services.AddSingleton<EtcdRegistryStore>();
             services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<EtcdRegistryStore>());
             services.AddHostedService(sp => sp.GetRequiredService<EtcdRegistryStore>());
+            // Lapsed leases are removed by the one replica elected to sweep them, never by each replica.
+            services.AddSingleton<EtcdLeaseSweeper>();
+            services.AddHostedService(sp => sp.GetRequiredService<EtcdLeaseSweeper>());
+            services.AddSingleton<Distribution.Etcd.EtcdProxyStatusShare>();
+            services.AddSingleton<IProxyStatusView>(sp => sp.GetRequiredService<Distribution.Etcd.EtcdProxyStatusShare>());
+            services.AddHostedService(sp => sp.GetRequiredService<Distribution.Etcd.EtcdProxyStatusShare>());
             services.AddSingleton(sp =>
             {
                 var source = ActivatorUtilities.CreateInstance<Config.Etcd.EtcdConfigSource>(sp);
@@ -45,6 +51,7 @@ internal static class ControlPlaneServices
         else
         {
             services.AddSingleton<IRegistryStore, FileRegistryStore>();
+            services.AddSingleton<IProxyStatusView, LocalProxyStatusView>();
             services.AddSingleton<IConfigSource, FileConfigSource>();
             services.AddSingleton(sp => new SnapshotPublisher(
                 sp.GetRequiredService<TimeProvider>(),
@@ -52,8 +59,8 @@ internal static class ControlPlaneServices
                 options.PushDebounce));
             services.AddSingleton<StateStore>();
             services.AddHostedService(sp => sp.GetRequiredService<StateStore>());
-            // On etcd, etcd expires the leases (once for the mesh); a sweep here would drop instances
-            // renewed through other replicas.
+            // On etcd, EtcdLeaseSweeper sweeps instead: a sweep of this replica's registry would drop
+            // instances renewed through other replicas.
             services.AddHostedService<LeaseExpiryService>();
         }
         services.TryAddSingleton(sp => MeshCertificateAuthority.LoadOrCreate(options, sp.GetRequiredService<TimeProvider>()));

@@ -91,6 +91,18 @@ internal static partial class Log
     [LoggerMessage(47, LogLevel.Warning, "Registry write refused: {Reason}")]
     public static partial void RegistryWriteFailed(ILogger logger, string reason);
 
+    [LoggerMessage(48, LogLevel.Information, "Elected to sweep lapsed leases: {Replica} removes instances whose etcd lease ran out; {Orphans} instance(s) had no live lease on taking office and have {Grace} to heartbeat")]
+    public static partial void SweeperElected(ILogger logger, string replica, int orphans, TimeSpan grace);
+
+    [LoggerMessage(49, LogLevel.Warning, "No longer the replica sweeping lapsed leases ({Replica}): {Reason}")]
+    public static partial void SweeperLost(ILogger logger, string replica, string reason);
+
+    [LoggerMessage(50, LogLevel.Warning, "Mass expiry suspected: {Lapsed} of {Total} instances' etcd leases lapsed within one lease TTL (threshold {Threshold:P0}); removing none of them for {Hold}")]
+    public static partial void EtcdLeaseRemovalsHeld(ILogger logger, int lapsed, int total, double threshold, TimeSpan hold);
+
+    [LoggerMessage(51, LogLevel.Information, "The etcd lease of {InstanceId} had lapsed while it stayed registered; a heartbeat attached a new one")]
+    public static partial void EtcdLeaseReattached(ILogger logger, string instanceId);
+
     // Config history and rollback: 263-269 (261-262 are FileConfigHistory's).
     [LoggerMessage(263, LogLevel.Information, "Config version {ConfigVersion} recorded in the history: {How} by {Who}; {Added} added, {Removed} removed, {Changed} changed")]
     public static partial void ConfigVersionRecorded(ILogger logger, long configVersion, string how, string who, int added, int removed, int changed);

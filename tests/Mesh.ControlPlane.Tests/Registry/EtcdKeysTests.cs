@@ -14,6 +14,17 @@ public sealed class EtcdKeysTests
         Assert.Equal("web@ratings-1", EtcdKeys.InstanceId(key));
     }
 
+    [Fact]
+    public void LiveKey_BesideTheInstanceKey_RoundTripsItsId_AndIsNoInstanceKey()
+    {
+        var key = EtcdKeys.LiveKey("web@ratings-1");
+
+        Assert.Equal("/mesh/registry/live/web@ratings-1", key);
+        Assert.Equal("web@ratings-1", EtcdKeys.LiveId(key));
+        Assert.Null(EtcdKeys.InstanceId(key));
+        Assert.Null(EtcdKeys.LiveId(EtcdKeys.Instance("web@ratings-1")));
+    }
+
     [Theory]
     [InlineData("/mesh/registry/instances/")]
     [InlineData("/mesh/config/x")]

@@ -136,6 +136,20 @@ internal sealed class EtcdCluster : IAsyncDisposable
         throw new InvalidOperationException("no etcd member is the leader\n" + Logs);
     }
 
+    /// <summary>How many keys start with <paramref name="prefix"/>, as a live member reads them (etcd's gRPC gateway).</summary>
+    public async Task<long> KeyCountAsync(string prefix)
+    {
+        var key = System.Text.Encoding.UTF8.GetBytes(prefix);
+        var end = (byte[])key.Clone();
+        end[^1]++;
+        var member = _members.First(m => m.Process is { HasExited: false });
+        var body = JsonSerializer.Serialize(new Dictionary<string, object> { ["key"] = Convert.ToBase64String(key), ["range_end"] = Convert.ToBase64String(end), ["count_only"] = true });
+        using var response = await _http.PostAsync(new Uri($"http://127.0.0.1:{member.ClientPort}/v3/kv/range"), new StringContent(body)).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false));
+        // The gateway leaves zero-valued fields out and writes int64s as strings.
+        return doc.RootElement.TryGetProperty("count", out var count) ? long.Parse(count.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
     private async Task<(string Member, string Leader)?> StatusAsync(int index)
     {
         try

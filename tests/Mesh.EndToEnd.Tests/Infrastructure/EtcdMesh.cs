@@ -94,6 +94,13 @@ internal static class EtcdMesh
         return [.. doc.RootElement.EnumerateArray().Select(p => $"{p.GetProperty("node").GetString()} {p.GetProperty("status").GetString()}")];
     }
 
+    /// <summary>Each sidecar a replica's proxy-status lists, with the replica it watches.</summary>
+    public static async Task<(string Node, string Status, string Replica)[]> ProxyStatusWithReplicasAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = await AdminGetAsync(mesh, cp, "/v1/proxy-status");
+        return [.. doc.RootElement.EnumerateArray().Select(p => (p.GetProperty("node").GetString()!, p.GetProperty("status").GetString()!, p.GetProperty("replica").GetString()!))];
+    }
+
     private static async Task<JsonDocument> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path) =>
         JsonDocument.Parse(await AdminGetTextAsync(mesh, cp, path));
 

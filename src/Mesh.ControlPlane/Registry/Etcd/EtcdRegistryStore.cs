@@ -11,22 +11,27 @@ namespace Mesh.ControlPlane.Registry.Etcd;
 
 /// <summary>
 /// The registry on etcd (<c>--store etcd</c>), shared by every control-plane replica on the same etcd.
-/// Each instance is a key (<see cref="EtcdKeys"/>) on its own etcd lease of the lease TTL: a heartbeat,
-/// on any replica, is a keep-alive of that lease; a sidecar that stops renewing loses its key when etcd
-/// expires the lease, once for the whole mesh, and no replica sweeps leases itself. Every replica
-/// follows the keys with one etcd watch and applies what it sees to its own <see cref="ServiceRegistry"/>,
-/// which snapshots, DNS and the admin API read as with the file store. Writes go to etcd only and return
-/// once this replica's watch has seen them, so a sidecar's next call to the same replica finds its write.
+/// Each instance is a key on no lease and a live key on its own etcd lease of the lease TTL (<see cref="EtcdKeys"/>):
+/// a heartbeat, on any replica, is a keep-alive of that lease. When a lease runs out etcd deletes the live
+/// key and the elected <see cref="EtcdLeaseSweeper"/> removes the instance, once for the mesh. A heartbeat
+/// for an instance still registered whose lease lapsed (every replica was down, or etcd was) attaches a new
+/// lease instead of turning the sidecar away, so an outage of the control plane expires nothing that was
+/// being renewed. Every replica follows the keys with one etcd watch and applies what it sees to its own
+/// <see cref="ServiceRegistry"/>, which snapshots, DNS and the admin API read as with the file store. A
+/// registration is applied to this replica's registry as soon as etcd has it, and other writes return once
+/// this replica's watch has seen them, so a sidecar's next call to the same replica finds its write; a
+/// heartbeat for an instance this replica has not seen yet reads it from etcd before answering 404.
 /// </summary>
 internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry registry, TimeProvider time, ILogger<EtcdRegistryStore> logger)
     : BackgroundService, IRegistryStore
 {
     private static readonly TimeSpan ReadYourWriteTimeout = TimeSpan.FromSeconds(5);
-    private static readonly ByteString Prefix = ByteString.CopyFromUtf8(EtcdKeys.Instances);
-    private static readonly ByteString PrefixEnd = ByteString.CopyFrom(EtcdKeys.RangeEnd(EtcdKeys.Instances));
+    private static readonly ByteString Prefix = ByteString.CopyFromUtf8(EtcdKeys.Registry);
+    private static readonly ByteString PrefixEnd = ByteString.CopyFrom(EtcdKeys.RangeEnd(EtcdKeys.Registry));
     // The watch is cancelled by etcd when its member loses the leader, instead of going silent.
     private static readonly Metadata RequireLeader = new() { { "hasleader", "true" } };
 
+    // Each instance's live lease, learned from its live key.
     private readonly ConcurrentDictionary<string, long> _leases = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private long _revision;
@@ -65,42 +70,51 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         var now = time.GetUtcNow();
         var lease = await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(ttl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
         var instance = registration.ToInstance(registry.Find(registration.InstanceId)?.RegisteredAt ?? now, now + ttl);
-        var put = await PutAsync(instance, lease.ID, cancellationToken).ConfigureAwait(false);
+        var txn = new TxnRequest();
+        txn.Success.Add(Put(instance));
+        txn.Success.Add(PutLive(instance.InstanceId, lease.ID));
+        var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
         if (_leases.TryGetValue(registration.InstanceId, out var old) && old != lease.ID)
         {
-            // The key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
+            // The live key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
             _ = etcd.RevokeAsync(old);
         }
-        await WaitAppliedAsync(put.Header.Revision, cancellationToken).ConfigureAwait(false);
+        // Applied here at once rather than when this replica's watch delivers it: a watch lagging under load
+        // must not answer the sidecar's first heartbeat 404 (a re-registration, more load, more lag). The
+        // watch applies the same put again when it comes.
+        _leases[registration.InstanceId] = lease.ID;
+        registry.Apply(instance);
         return new LeaseGrant(ttl, registry.Options.HeartbeatInterval);
     }
 
     public async Task<bool> RenewAsync(string instanceId, HealthStatus health, CancellationToken cancellationToken)
     {
-        if (registry.Find(instanceId) is not { } instance || !_leases.TryGetValue(instanceId, out var lease))
+        if ((registry.Find(instanceId) ?? await ReadAsync(instanceId, cancellationToken).ConfigureAwait(false)) is not { } instance)
         {
-            return false;
+            return false; // removed: the sidecar registers again
         }
-        if (await etcd.KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
+        if (!_leases.TryGetValue(instanceId, out var lease) || await etcd.KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
         {
-            return false; // etcd expired it: the sidecar registers again
+            return await ReattachAsync(instance with { Health = health }, cancellationToken).ConfigureAwait(false);
         }
         if (instance.Health != health)
         {
-            return await PutOnLeaseAsync(instance with { Health = health }, lease, cancellationToken).ConfigureAwait(false);
+            return await PutIfPresentAsync(instance with { Health = health }, cancellationToken).ConfigureAwait(false);
         }
         return true;
     }
 
     public async Task<bool> DeregisterAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId));
-        var deleted = await etcd.CallAsync((c, o) => new KV.KVClient(c).DeleteRangeAsync(new DeleteRangeRequest { Key = key }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var txn = new TxnRequest();
+        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId)) } });
+        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)) } });
+        var deleted = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
         if (_leases.TryGetValue(instanceId, out var lease))
         {
             _ = etcd.RevokeAsync(lease);
         }
-        if (deleted.Deleted == 0)
+        if (deleted.Responses[0].ResponseDeleteRange.Deleted == 0)
         {
             return false; // nothing changed, so no watch event will come to wait for
         }
@@ -109,8 +123,8 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
     }
 
     public async Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken) =>
-        registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance && _leases.TryGetValue(instanceId, out var lease)
-        && await PutOnLeaseAsync(instance with { Health = HealthStatus.Unhealthy }, lease, cancellationToken).ConfigureAwait(false);
+        registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance
+        && await PutIfPresentAsync(instance with { Health = HealthStatus.Unhealthy }, cancellationToken).ConfigureAwait(false);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         etcd.FollowAsync(WatchAsync, reason => Log.EtcdWatchBroken(logger, reason, Revision), stoppingToken);
@@ -153,7 +167,20 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
 
     private void Apply(Mvccpb.Event.Types.EventType type, Mvccpb.KeyValue kv)
     {
-        if (EtcdKeys.InstanceId(kv.Key.ToStringUtf8()) is not { } id)
+        var key = kv.Key.ToStringUtf8();
+        if (EtcdKeys.LiveId(key) is { } live)
+        {
+            if (type == Mvccpb.Event.Types.EventType.Delete)
+            {
+                _leases.TryRemove(live, out _);
+            }
+            else
+            {
+                _leases[live] = kv.Lease;
+            }
+            return;
+        }
+        if (EtcdKeys.InstanceId(key) is not { } id)
         {
             return;
         }
@@ -168,7 +195,6 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         }
         if (Decode(kv) is { } instance)
         {
-            _leases[id] = kv.Lease;
             registry.Apply(instance with { LeaseExpiresAt = time.GetUtcNow() + registry.Options.LeaseTtl });
         }
     }
@@ -208,39 +234,88 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         var instances = new List<ServiceInstance>(range.Kvs.Count);
         foreach (var kv in range.Kvs)
         {
-            if (EtcdKeys.InstanceId(kv.Key.ToStringUtf8()) is { } id && Decode(kv) is { } instance)
+            var key = kv.Key.ToStringUtf8();
+            if (EtcdKeys.LiveId(key) is { } live)
             {
-                _leases[id] = kv.Lease;
+                _leases[live] = kv.Lease;
+            }
+            else if (EtcdKeys.InstanceId(key) is not null && Decode(kv) is { } instance)
+            {
                 instances.Add(instance);
             }
         }
         return (instances, range.Header.Revision);
     }
 
-    private Task<PutResponse> PutAsync(ServiceInstance instance, long lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// An instance this replica's registry does not hold (yet), read from etcd: its watch may lag behind a
+    /// registration made through another replica. Applied when found, so the next heartbeat needs no read.
+    /// </summary>
+    private async Task<ServiceInstance?> ReadAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var request = new PutRequest
+        var key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId));
+        var range = await etcd.CallAsync((c, o) => new KV.KVClient(c).RangeAsync(new RangeRequest { Key = key }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        if (range.Kvs.Count == 0 || Decode(range.Kvs[0]) is not { } instance)
+        {
+            return null;
+        }
+        registry.Apply(instance with { LeaseExpiresAt = time.GetUtcNow() + registry.Options.LeaseTtl });
+        return registry.Find(instanceId);
+    }
+
+    private static RequestOp Put(ServiceInstance instance) => new()
+    {
+        RequestPut = new PutRequest
         {
             Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instance.InstanceId)),
             Value = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(instance, MeshJson.Options)),
-            Lease = lease,
-        };
-        return etcd.CallAsync((c, o) => new KV.KVClient(c).PutAsync(request, o).ResponseAsync, cancellationToken);
+        },
+    };
+
+    private static RequestOp PutLive(string instanceId, long lease) =>
+        new() { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)), Lease = lease } };
+
+    /// <summary>A transaction whose writes hold only while the instance is registered (its key exists).</summary>
+    private static TxnRequest IfPresent(string instanceId) => new()
+    {
+        Compare = { new Compare { Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId)), Target = Compare.Types.CompareTarget.Version, Result = Compare.Types.CompareResult.Greater, Version = 0 } },
+    };
+
+    private Task<TxnResponse> TxnAsync(TxnRequest txn, CancellationToken cancellationToken) =>
+        etcd.CallAsync((c, o) => new KV.KVClient(c).TxnAsync(txn, o).ResponseAsync, cancellationToken);
+
+    /// <summary>Rewrites a registered instance; false when it is no longer registered (never brings one back).</summary>
+    private async Task<bool> PutIfPresentAsync(ServiceInstance instance, CancellationToken cancellationToken)
+    {
+        var txn = IfPresent(instance.InstanceId);
+        txn.Success.Add(Put(instance));
+        var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
+        if (written.Succeeded)
+        {
+            await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        }
+        return written.Succeeded;
     }
 
-    /// <summary>Rewrites an instance on the lease it has; false when that lease is gone (etcd expired it).</summary>
-    private async Task<bool> PutOnLeaseAsync(ServiceInstance instance, long lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// Gives a registered instance whose lease lapsed a new one (and writes it with the health its sidecar
+    /// reports); false when the sweeper removed it first, and the sidecar registers again.
+    /// </summary>
+    private async Task<bool> ReattachAsync(ServiceInstance instance, CancellationToken cancellationToken)
     {
-        try
+        var lease = await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(registry.Options.LeaseTtl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var txn = IfPresent(instance.InstanceId);
+        txn.Success.Add(Put(instance));
+        txn.Success.Add(PutLive(instance.InstanceId, lease.ID));
+        var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
+        if (!written.Succeeded)
         {
-            var put = await PutAsync(instance, lease, cancellationToken).ConfigureAwait(false);
-            await WaitAppliedAsync(put.Header.Revision, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
-        {
+            _ = etcd.RevokeAsync(lease.ID);
             return false;
         }
+        Log.EtcdLeaseReattached(logger, instance.InstanceId);
+        await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     private void Advance(long revision)
