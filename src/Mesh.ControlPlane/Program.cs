@@ -29,15 +29,24 @@ catch (UsageException e)
 
 Directory.CreateDirectory(options.DataDir);
 // One connection to etcd for everything on it; the CA root is read from it before the host is built.
-var etcd = options.Store == RegistryStoreKind.Etcd ? new Mesh.ControlPlane.Registry.Etcd.EtcdConnection(options.EtcdEndpoints, TimeProvider.System) : null;
+Mesh.ControlPlane.Registry.Etcd.EtcdConnection? etcd = null;
 MeshCertificateAuthority ca;
 try
 {
+    if (options.Store == RegistryStoreKind.Etcd)
+    {
+        etcd = new Mesh.ControlPlane.Registry.Etcd.EtcdConnection(options.EtcdEndpoints, TimeProvider.System, options.EtcdSecurity);
+        // A wrong password or certificate ends the start here, naming etcd and the user; etcd not up yet does not.
+        if (await Mesh.ControlPlane.Registry.Etcd.EtcdStartupCheck.RunAsync(etcd, options.EtcdSecurity, CancellationToken.None) is { } waiting)
+        {
+            Console.Error.WriteLine($"mesh-control-plane: {waiting}; waiting for etcd");
+        }
+    }
     ca = etcd is not null && options.CaKeySecretFile is { } secret
         ? MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System, candidate => EtcdCaRoot.Share(etcd, secret, candidate))
         : MeshCertificateAuthority.LoadOrCreate(options, TimeProvider.System);
 }
-catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException or IOException)
+catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException or IOException or StartupException)
 {
     Console.Error.WriteLine($"mesh-control-plane: {e.Message}");
     return 1;

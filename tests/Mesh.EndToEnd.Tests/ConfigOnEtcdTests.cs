@@ -9,18 +9,6 @@ namespace Mesh.EndToEnd.Tests;
 /// </summary>
 public sealed class ConfigOnEtcdTests
 {
-    /// <summary>A VirtualService other etcd tests apply too.</summary>
-    internal const string VirtualService = """
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: ratings-timeout}
-        spec:
-          hosts: [ratings]
-          http:
-          - timeout: 3s
-            route: [{destination: {host: ratings}}]
-        """;
-
     [Fact]
     public Task MeshctlApply_WhileAReplicaIsDown_AcceptedOnce_VisibleOnEveryReplica_SurvivesRestartingThemAll() =>
         EtcdMesh.RunAsync(3, async (etcd, mesh, replicas) =>
@@ -35,18 +23,18 @@ public sealed class ConfigOnEtcdTests
             Assert.Single(before.Distinct()); // one mesh-wide config version
             var admins = string.Join(",", replicas.Select(r => r.Admin.GetLeftPart(UriPartial.Authority)));
             var file = Path.Combine(mesh.Root, "ratings-timeout.yaml");
-            await File.WriteAllTextAsync(file, VirtualService);
+            await File.WriteAllTextAsync(file, EtcdMesh.RatingsTimeout);
 
             // A is down; meshctl is given every replica and A's token file (the mesh's admin token, on etcd).
             a.Process.Kill();
-            var (code, output) = await MeshctlAsync("--admin", admins, "--token-file", Path.Combine(a.DataDir, "admin-token"), "apply", "-f", file);
+            var (code, output) = await EtcdMesh.MeshctlAsync("--admin", admins, "--token-file", Path.Combine(a.DataDir, "admin-token"), "apply", "-f", file);
             Assert.True(code == 0, $"meshctl apply exited {code}: {output}");
             Assert.Contains("configured", output, StringComparison.Ordinal);
 
             // Accepted once: one version more, the same on both live replicas, written through one of them.
             foreach (var live in new[] { b, c })
             {
-                await Eventually.ValueAsync(() => ConfigAsync(mesh, live), v => v.Version == before[0] + 1 && v.Names.Contains("ratings-timeout"),
+                await Eventually.ValueAsync(() => EtcdMesh.ConfigAsync(mesh, live), v => v.Version == before[0] + 1 && v.Names.Contains("ratings-timeout"),
                     TimeSpan.FromSeconds(20), () => $"the applied VirtualService on replica :{live.Port}");
             }
             Assert.Equal(1, new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Applied VirtualService default/ratings-timeout", StringComparison.Ordinal))));
@@ -66,7 +54,7 @@ public sealed class ConfigOnEtcdTests
                 """);
             foreach (var live in new[] { b, c })
             {
-                await Eventually.ValueAsync(() => ConfigAsync(mesh, live), v => v.Version == before[0] + 2,
+                await Eventually.ValueAsync(() => EtcdMesh.ConfigAsync(mesh, live), v => v.Version == before[0] + 2,
                     TimeSpan.FromSeconds(20), () => $"the config dir's edit, imported by the new leader, on replica :{live.Port}");
             }
             Assert.Equal(1, new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Imported config dir", StringComparison.Ordinal))));
@@ -100,14 +88,14 @@ public sealed class ConfigOnEtcdTests
         EtcdMesh.RunAsync(2, async (etcd, mesh, replicas) =>
         {
             var (a, b) = (replicas[0], replicas[1]);
-            await ApplyAsync(mesh, a, VirtualService);
-            var first = (await ConfigAsync(mesh, a)).Version;
-            await ApplyAsync(mesh, a, VirtualService.Replace("timeout: 3s", "timeout: 7s", StringComparison.Ordinal));
-            var second = (await ConfigAsync(mesh, a)).Version;
+            await EtcdMesh.ApplyAsync(mesh, a, EtcdMesh.RatingsTimeout);
+            var first = (await EtcdMesh.ConfigAsync(mesh, a)).Version;
+            await EtcdMesh.ApplyAsync(mesh, a, EtcdMesh.RatingsTimeout.Replace("timeout: 3s", "timeout: 7s", StringComparison.Ordinal));
+            var second = (await EtcdMesh.ConfigAsync(mesh, a)).Version;
             Assert.Equal(first + 1, second);
 
             // B lists both, each once, as A made them.
-            var history = await Eventually.ValueAsync(() => HistoryAsync(mesh, b), h => h.Any(v => v.Version == second),
+            var history = await Eventually.ValueAsync(() => EtcdMesh.HistoryAsync(mesh, b), h => h.Any(v => v.Version == second),
                 TimeSpan.FromSeconds(20), () => "replica B's history has A's second apply");
             foreach (var version in new[] { first, second })
             {
@@ -122,65 +110,24 @@ public sealed class ConfigOnEtcdTests
                 using var answer = await mesh.Http.SendAsync(rollback);
                 Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
             }
-            await Eventually.ValueAsync(() => ConfigAsync(mesh, a), c => c.Version == second + 1, TimeSpan.FromSeconds(20), () => "replica A serves the rollback");
-            Assert.Contains("timeout: 3s", await AdminGetAsync(mesh, a, $"/v1/config/history/{second + 1}"), StringComparison.Ordinal);
-            var rolledBack = Assert.Single(await HistoryAsync(mesh, a), v => v.Version == second + 1);
+            await Eventually.ValueAsync(() => EtcdMesh.ConfigAsync(mesh, a), c => c.Version == second + 1, TimeSpan.FromSeconds(20), () => "replica A serves the rollback");
+            Assert.Contains("timeout: 3s", await EtcdMesh.AdminGetTextAsync(mesh, a, $"/v1/config/history/{second + 1}"), StringComparison.Ordinal);
+            var rolledBack = Assert.Single(await EtcdMesh.HistoryAsync(mesh, a), v => v.Version == second + 1);
             Assert.Equal("rollback", rolledBack.How);
 
             // Both restart: the history is etcd's, not a data dir's.
             a.Process.Kill();
             b.Process.Kill();
             a = await mesh.RestartAsync(a);
-            Assert.Equal([second + 1, second, first], (await HistoryAsync(mesh, a)).Select(v => v.Version).Where(v => v >= first).ToArray());
+            Assert.Equal([second + 1, second, first], (await EtcdMesh.HistoryAsync(mesh, a)).Select(v => v.Version).Where(v => v >= first).ToArray());
         });
-
-    private static async Task ApplyAsync(MeshCluster mesh, ControlPlane cp, string yaml)
-    {
-        var file = Path.Combine(mesh.Root, $"apply-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(file, yaml);
-        var (code, output) = await MeshctlAsync("--admin", cp.Admin.GetLeftPart(UriPartial.Authority), "--token-file", Path.Combine(cp.DataDir, "admin-token"), "apply", "-f", file);
-        Assert.True(code == 0, $"meshctl apply exited {code}: {output}");
-    }
-
-    private static async Task<(long Version, string How, string Who)[]> HistoryAsync(MeshCluster mesh, ControlPlane cp)
-    {
-        using var doc = JsonDocument.Parse(await AdminGetAsync(mesh, cp, "/v1/config/history"));
-        return [.. doc.RootElement.GetProperty("versions").EnumerateArray()
-            .Select(v => (v.GetProperty("version").GetInt64(), v.GetProperty("how").GetString()!, v.GetProperty("who").GetString()!))];
-    }
-
-    private static async Task<string> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, path));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
-        using var response = await mesh.Http.SendAsync(request);
-        return await response.Content.ReadAsStringAsync();
-    }
 
     private static async Task<(long Version, bool HasIt)> ConfigOfAsync(MeshCluster mesh, ControlPlane cp)
     {
-        var config = await ConfigAsync(mesh, cp);
+        var config = await EtcdMesh.ConfigAsync(mesh, cp);
         return (config.Version, config.Names.Contains("ratings-timeout"));
     }
 
     private static async Task<long[]> VersionsAsync(MeshCluster mesh, IEnumerable<ControlPlane> replicas) =>
-        [.. await Task.WhenAll(replicas.Select(async r => (await ConfigAsync(mesh, r)).Version))];
-
-    /// <summary>A replica's config version and the names of its VirtualServices (<c>GET /v1/config</c>).</summary>
-    private static async Task<(long Version, string[] Names)> ConfigAsync(MeshCluster mesh, ControlPlane cp)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, "/v1/config"));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
-        using var response = await mesh.Http.SendAsync(request);
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var names = doc.RootElement.GetProperty("config").GetProperty("virtualServices").EnumerateArray().Select(v => v.GetProperty("metadata").GetProperty("name").GetString()!).ToArray();
-        return (doc.RootElement.GetProperty("version").GetInt64(), names);
-    }
-
-    private static async Task<(int Code, string Output)> MeshctlAsync(params string[] args)
-    {
-        await using var meshctl = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, args);
-        var code = await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        return (code, meshctl.Output);
-    }
+        [.. await Task.WhenAll(replicas.Select(async r => (await EtcdMesh.ConfigAsync(mesh, r)).Version))];
 }

@@ -221,7 +221,7 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
     {
         using var apply = new HttpRequestMessage(HttpMethod.Post, new Uri(cp.Admin, "/v1/apply?file=ratings-timeout.yaml"))
         {
-            Content = new StringContent(ConfigOnEtcdTests.VirtualService),
+            Content = new StringContent(EtcdMesh.RatingsTimeout),
         };
         apply.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
         return await mesh.Http.SendAsync(apply);

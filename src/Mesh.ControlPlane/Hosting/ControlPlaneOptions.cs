@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Mesh.Core.Hosting;
+using Mesh.ControlPlane.Registry.Etcd;
 using Mesh.Core.Registry;
 
 namespace Mesh.ControlPlane.Hosting;
@@ -30,17 +31,10 @@ internal sealed record ControlPlaneOptions
     private static readonly Option<TimeSpan> DnsTtlFlag = Flags.Duration("dns-ttl", "TTL of every DNS answer (0s, as Consul's default)", Defaults.DnsTtl, zeroAllowed: true);
     private static readonly Option<int> ConfigHistoryFlag = Flags.Int("config-history", "count", "how many accepted config versions are kept for history, diff and rollback", Defaults.ConfigHistory, 1, 100_000);
     private static readonly Option<string> StoreFlag = Flags.Text("store", "file|etcd", "where the registry lives: file (the data dir, one control plane) or etcd (shared by several replicas; see docs/ha.md)", "file");
-    private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (with --store etcd)");
+    private static readonly Option<string?> EtcdEndpointsFlag = Flags.Text("etcd-endpoints", "urls", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379, or https:// with --etcd-cacert (with --store etcd)");
     private static readonly Option<string?> RegionFlag = Flags.Text("region", "name", "this control plane's region: the locality peered regions give the instances they import from it (default: the name they know the peering under)");
     private static readonly Option<string?> PeeringAddressFlag = Flags.Text("peering-address", "urls", "comma-separated URLs of this sidecar API as peered control planes reach it, put in peering tokens and in the API's certificate (default https://<--listen, or 127.0.0.1>:<--port>)");
     private static readonly Option<TimeSpan> PeerSyncIntervalFlag = Flags.Duration("peer-sync-interval", "how often the instances exported by each peered region are fetched", Defaults.PeerSyncInterval);
-    private static readonly Option<string?>[] EtcdSecurityFlags =
-    [
-        Flags.Text("etcd-cacert", "file", "PEM CA of etcd's client TLS (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-cert", "file", "client certificate for etcd (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-key", "file", "key of --etcd-cert (not supported yet: see docs/ha.md)"),
-        Flags.Text("etcd-user", "name", "etcd user, with MESH_ETCD_PASSWORD (not supported yet: see docs/ha.md)"),
-    ];
 
     private static readonly RootCommand Command = Build();
 
@@ -53,7 +47,7 @@ internal sealed record ControlPlaneOptions
             TraceSamplingFlag, DnsPortFlag, DnsTtlFlag, ConfigHistoryFlag, StoreFlag, EtcdEndpointsFlag,
             RegionFlag, PeeringAddressFlag, PeerSyncIntervalFlag,
         };
-        foreach (var flag in EtcdSecurityFlags.Concat<Option>(Limits.RateLimitSettings.All))
+        foreach (var flag in EtcdClientSecurity.All.Concat(Limits.RateLimitSettings.All))
         {
             command.Add(flag);
         }
@@ -97,6 +91,9 @@ internal sealed record ControlPlaneOptions
     public IReadOnlyList<Uri> AdvertisedPeeringAddresses => PeeringAddresses.Count > 0
         ? PeeringAddresses
         : [new Uri($"https://{(Listen is "0.0.0.0" or "::" ? "127.0.0.1" : Listen.Contains(':') ? $"[{Listen}]" : Listen)}:{Port}")];
+
+    /// <summary>TLS and the etcd user to etcd (<c>--etcd-cacert</c>, <c>--etcd-cert</c>, <c>--etcd-key</c>, <c>--etcd-user</c>, <c>--etcd-password-file</c>).</summary>
+    public EtcdClientSecurity EtcdSecurity { get; init; } = EtcdClientSecurity.None;
 
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
@@ -183,13 +180,6 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException($"--workload-cert-ttl must be between 2s and 365d, got {options.WorkloadCertificateTtl}");
         }
-        foreach (var flag in EtcdSecurityFlags)
-        {
-            if (p.Given(flag))
-            {
-                throw new UsageException($"{flag.Name}: TLS and authentication to etcd are not supported yet; use http:// endpoints on a trusted network (docs/ha.md)");
-            }
-        }
         if (options.Store == RegistryStoreKind.Etcd && options.EtcdEndpoints.Count == 0)
         {
             throw new UsageException("--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379");
@@ -202,7 +192,7 @@ internal sealed record ControlPlaneOptions
         {
             throw new UsageException($"--region expects a DNS label like eu-west-1, got '{region}'");
         }
-        return options;
+        return options with { EtcdSecurity = EtcdClientSecurity.Parse(p, options.Store == RegistryStoreKind.Etcd, options.EtcdEndpoints) };
     }
 
     private static Uri[] ParsePeeringAddresses(string? value)
@@ -242,10 +232,6 @@ internal sealed record ControlPlaneOptions
             if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
             {
                 throw new UsageException($"--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '{part}'");
-            }
-            if (uri.Scheme == "https")
-            {
-                throw new UsageException($"--etcd-endpoints: TLS to etcd is not supported yet, got '{part}'; use http:// on a trusted network (docs/ha.md)");
             }
             endpoints.Add(uri);
         }

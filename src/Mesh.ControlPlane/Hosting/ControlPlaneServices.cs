@@ -20,7 +20,7 @@ internal static class ControlPlaneServices
         services.AddSingleton(sp => new ServiceRegistry(options.Registry, sp.GetRequiredService<TimeProvider>()));
         if (options.Store == RegistryStoreKind.Etcd)
         {
-            services.TryAddSingleton(sp => new EtcdConnection(options.EtcdEndpoints, sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(sp => new EtcdConnection(options.EtcdEndpoints, sp.GetRequiredService<TimeProvider>(), options.EtcdSecurity));
             services.AddSingleton<EtcdRegistryStore>();
             services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<EtcdRegistryStore>());
             services.AddHostedService(sp => sp.GetRequiredService<EtcdRegistryStore>());

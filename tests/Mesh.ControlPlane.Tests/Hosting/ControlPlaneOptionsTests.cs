@@ -111,8 +111,13 @@ public sealed class ControlPlaneOptionsTests
     [InlineData("--store consul", "--store expects file or etcd, got 'consul'")]
     [InlineData("--etcd-endpoints http://127.0.0.1:2379", "--etcd-endpoints goes with --store etcd")]
     [InlineData("--store etcd --etcd-endpoints 127.0.0.1:2379", "--etcd-endpoints expects comma-separated URLs like http://127.0.0.1:2379, got '127.0.0.1:2379'")]
-    [InlineData("--store etcd --etcd-endpoints https://127.0.0.1:2379", "--etcd-endpoints: TLS to etcd is not supported yet")]
-    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-user mesh", "--etcd-user: TLS and authentication to etcd are not supported yet")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-user mesh", "--etcd-user 'mesh' needs --etcd-password-file")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-user mesh:secret --etcd-password-file /etc/hostname", "--etcd-user expects a user name (the password goes in --etcd-password-file, never on the command line), got 'mesh:secret'")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --etcd-cacert /etc/hostname", "--etcd-cacert needs https:// endpoints (TLS), got --etcd-endpoints http://127.0.0.1:2379/")]
+    [InlineData("--store etcd --etcd-endpoints https://127.0.0.1:2379 --etcd-cacert /nonexistent/ca.crt", "--etcd-cacert: no such file '/nonexistent/ca.crt'")]
+    [InlineData("--store etcd --etcd-endpoints https://127.0.0.1:2379 --etcd-cert /etc/hostname", "--etcd-cert '/etc/hostname' needs --etcd-key")]
+    [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379,https://127.0.0.1:2389", "--etcd-endpoints: all http:// or all https://")]
+    [InlineData("--etcd-user mesh", "--etcd-user: go with --store etcd")]
     [InlineData("--ca-key-secret-file /etc/hostname", "--ca-key-secret-file goes with --store etcd")]
     [InlineData("--store etcd --etcd-endpoints http://127.0.0.1:2379 --ca-key-secret-file /nonexistent/secret", "--ca-key-secret-file expects an existing file holding at least 32 characters of secret")]
     public void Parse_BadStoreFlags_AreRejectedNamingTheFlag(string flags, string expected)
@@ -141,5 +146,40 @@ public sealed class ControlPlaneOptionsTests
     {
         var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", flag, value]));
         Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void Parse_EtcdTlsAndUser_EveryMistakeAtOnce()
+    {
+        var e = Assert.Throws<UsageException>(() => ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--store", "etcd",
+            "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-cacert", "/nonexistent/ca.crt", "--etcd-key", "/nonexistent/k.pem", "--etcd-password-file", "/nonexistent/pw"]));
+
+        Assert.Equal("--etcd-cacert: no such file '/nonexistent/ca.crt'; --etcd-key: no such file '/nonexistent/k.pem'; --etcd-password-file: no such file '/nonexistent/pw'; "
+            + "--etcd-key '/nonexistent/k.pem' needs --etcd-cert; --etcd-password-file '/nonexistent/pw' needs --etcd-user", e.Message);
+    }
+
+    [Fact]
+    public void Parse_EtcdTlsAndUser_AreKept()
+    {
+        var dir = Directory.CreateTempSubdirectory("mesh-opts-").FullName;
+        try
+        {
+            foreach (var file in new[] { "ca.crt", "c.crt", "c.key" })
+            {
+                File.WriteAllText(Path.Combine(dir, file), "x");
+            }
+            File.WriteAllText(Path.Combine(dir, "pw"), "s3cret\n");
+            var options = ControlPlaneOptions.Parse(["--config-dir", Path.GetTempPath(), "--data-dir", "/tmp/x", "--store", "etcd",
+                "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-cacert", Path.Combine(dir, "ca.crt"), "--etcd-cert", Path.Combine(dir, "c.crt"),
+                "--etcd-key", Path.Combine(dir, "c.key"), "--etcd-user", "mesh", "--etcd-password-file", Path.Combine(dir, "pw")]);
+
+            Assert.Equal((Path.Combine(dir, "ca.crt"), Path.Combine(dir, "c.crt"), Path.Combine(dir, "c.key"), "mesh"),
+                (options.EtcdSecurity.CaCertPath, options.EtcdSecurity.CertPath, options.EtcdSecurity.KeyPath, options.EtcdSecurity.User));
+            Assert.Equal("s3cret", options.EtcdSecurity.ReadPassword());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -8,15 +8,34 @@ namespace Mesh.EndToEnd.Tests.Infrastructure;
 /// </summary>
 internal static class EtcdMesh
 {
+    /// <summary>A VirtualService the tests apply: a 3 s timeout on ratings.</summary>
+    public const string RatingsTimeout = """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: ratings-timeout}
+        spec:
+          hosts: [ratings]
+          http:
+          - timeout: 3s
+            route: [{destination: {host: ratings}}]
+        """;
+
     /// <summary>
     /// 3 etcd members and <paramref name="replicas"/> control planes on them (the first is the cluster's
     /// <see cref="MeshCluster.ControlPlane"/>), then the scenario; a failure carries every process's output and etcd's.
+    /// With <paramref name="tls"/> the members serve clients over TLS with client-certificate auth; with
+    /// <paramref name="auth"/> etcd's users are on; the replicas get the flags for both.
     /// </summary>
-    public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario, bool rootOnEtcd = false)
+    public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario, bool rootOnEtcd = false,
+        bool tls = false, bool auth = false)
     {
-        await using var etcd = await EtcdCluster.StartAsync(3);
+        await using var etcd = await EtcdCluster.StartAsync(3, tls);
+        if (auth)
+        {
+            await etcd.EnableAuthAsync();
+        }
         await using var mesh = new MeshCluster();
-        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", "--etcd-endpoints", etcd.Endpoints]);
+        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", .. etcd.ClientArgs]);
         if (rootOnEtcd)
         {
             // The first replica makes the root and stores it on etcd, its key encrypted with this secret.
@@ -82,12 +101,49 @@ internal static class EtcdMesh
         return [.. doc.RootElement.EnumerateArray().Select(p => (p.GetProperty("node").GetString()!, p.GetProperty("status").GetString()!, p.GetProperty("replica").GetString()!))];
     }
 
-    private static async Task<JsonDocument> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path)
+    private static async Task<JsonDocument> AdminGetAsync(MeshCluster mesh, ControlPlane cp, string path) =>
+        JsonDocument.Parse(await AdminGetTextAsync(mesh, cp, path));
+
+    /// <summary>meshctl apply of <paramref name="yaml"/> through <paramref name="cp"/> with its admin token; asserts it exited 0.</summary>
+    public static async Task ApplyAsync(MeshCluster mesh, ControlPlane cp, string yaml)
+    {
+        var file = Path.Combine(mesh.Root, $"apply-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, yaml);
+        var (code, output) = await MeshctlAsync("--admin", cp.Admin.GetLeftPart(UriPartial.Authority), "--token-file", Path.Combine(cp.DataDir, "admin-token"), "apply", "-f", file);
+        Assert.True(code == 0, $"meshctl apply exited {code}: {output}");
+    }
+
+    /// <summary>A replica's config history (<c>GET /v1/config/history</c>): version, how and who.</summary>
+    public static async Task<(long Version, string How, string Who)[]> HistoryAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = await AdminGetAsync(mesh, cp, "/v1/config/history");
+        return [.. doc.RootElement.GetProperty("versions").EnumerateArray()
+            .Select(v => (v.GetProperty("version").GetInt64(), v.GetProperty("how").GetString()!, v.GetProperty("who").GetString()!))];
+    }
+
+    /// <summary>The body of a GET on a replica's admin API, with its admin token.</summary>
+    public static async Task<string> AdminGetTextAsync(MeshCluster mesh, ControlPlane cp, string path)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cp.Admin, path));
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MeshCluster.AdminTokenOf(cp));
         using var response = await mesh.Http.SendAsync(request);
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>A replica's config version and the names of its VirtualServices (<c>GET /v1/config</c>).</summary>
+    public static async Task<(long Version, string[] Names)> ConfigAsync(MeshCluster mesh, ControlPlane cp)
+    {
+        using var doc = await AdminGetAsync(mesh, cp, "/v1/config");
+        var names = doc.RootElement.GetProperty("config").GetProperty("virtualServices").EnumerateArray().Select(v => v.GetProperty("metadata").GetProperty("name").GetString()!).ToArray();
+        return (doc.RootElement.GetProperty("version").GetInt64(), names);
+    }
+
+    /// <summary>meshctl with these arguments, as a process; its exit code and output.</summary>
+    public static async Task<(int Code, string Output)> MeshctlAsync(params string[] args)
+    {
+        await using var meshctl = MeshProcess.StartDll("meshctl apply", RepoPaths.MeshctlDll, args);
+        var code = await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (code, meshctl.Output);
     }
 
     private static async Task<string> MakeSharedRootAsync(MeshCluster mesh)
