@@ -259,7 +259,8 @@ public sealed class VerticalSliceTests
             Assert.Equal(0, await meshctl.WaitForExitAsync(TimeSpan.FromSeconds(30)));
             var lines = meshctl.Output.Split('\n');
             Assert.StartsWith("NODE", lines[0], StringComparison.Ordinal);
-            Assert.Contains(lines, l => l.StartsWith("ratings-1.default", StringComparison.Ordinal) && l.TrimEnd().EndsWith("SYNCED", StringComparison.Ordinal));
+            // NODE SERVICE APPLIED CURRENT STATUS REPLICA
+            Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["ratings-1.default", _, _, _, "SYNCED", _]);
         });
     }
 

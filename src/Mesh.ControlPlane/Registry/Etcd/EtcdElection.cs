@@ -60,9 +60,9 @@ internal sealed class EtcdElection(EtcdConnection etcd, string key, string candi
             {
                 return;
             }
-            catch (Exception e) when (e is RpcException or EtcdUnavailableException)
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                await Pause(stoppingToken).ConfigureAwait(false); // etcd unreachable while campaigning
+                await Pause(stoppingToken).ConfigureAwait(false); // etcd unreachable (or worse) while campaigning
             }
         }
     }
@@ -104,9 +104,11 @@ internal sealed class EtcdElection(EtcdConnection etcd, string key, string candi
                         break;
                     }
                 }
-                catch (Exception e) when (e is RpcException or EtcdUnavailableException)
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    reason = e.Message; // cannot tell whether the lease still holds: another replica may lead by now
+                    // Whatever failed, this replica cannot tell whether its lease still holds (another may lead by
+                    // now): it steps down and campaigns again, and never takes the host down with it.
+                    reason = e.Message;
                     break;
                 }
             }

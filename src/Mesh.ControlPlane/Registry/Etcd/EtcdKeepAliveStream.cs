@@ -26,6 +26,11 @@ internal sealed class EtcdKeepAliveStream(GrpcChannel channel, TimeProvider time
         var (call, pending) = Open();
         var waiter = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var shared = pending.GetOrAdd(lease, waiter);
+        if (!IsCurrent(call))
+        {
+            // The stream broke before this renewal was registered on it: nobody would fail it.
+            throw new RpcException(new Status(StatusCode.Unavailable, "keep-alive stream broke"));
+        }
         if (shared == waiter)
         {
             await _writing.WaitAsync(options.CancellationToken).ConfigureAwait(false);
@@ -57,15 +62,28 @@ internal sealed class EtcdKeepAliveStream(GrpcChannel channel, TimeProvider time
 
     private (AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> Call, ConcurrentDictionary<long, TaskCompletionSource<long>> Pending) Open()
     {
+        AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call;
+        ConcurrentDictionary<long, TaskCompletionSource<long>> pending;
         lock (_gate)
         {
-            if (_call is null || _pending is null)
+            if (_call is not null && _pending is not null)
             {
-                _pending = new ConcurrentDictionary<long, TaskCompletionSource<long>>();
-                _call = new Lease.LeaseClient(channel).LeaseKeepAlive();
-                _ = ReadAsync(_call, _pending);
+                return (_call, _pending);
             }
-            return (_call, _pending);
+            (call, pending) = (new Lease.LeaseClient(channel).LeaseKeepAlive(), new ConcurrentDictionary<long, TaskCompletionSource<long>>());
+            (_call, _pending) = (call, pending);
+        }
+        // Outside the lock and off this thread: a stream that fails at once (the member refuses the
+        // connection) is forgotten by Broken while this renewal still holds it, not under its feet.
+        _ = Task.Run(() => ReadAsync(call, pending));
+        return (call, pending);
+    }
+
+    private bool IsCurrent(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call)
+    {
+        lock (_gate)
+        {
+            return _call == call;
         }
     }
 
