@@ -133,10 +133,13 @@ internal static class PeeringEndpoints
             {
                 return Refuse(context, logger, $"peering '{pending.Name}' is already established with trust domain {pending.TrustDomain}");
             }
-            if (PeerName.Problem(request.Name) is { } nameProblem || request.TrustDomain == ca.TrustDomain || request.Addresses.Count == 0)
+            var problem = PeerName.Problem(request.Name) is { } nameProblem ? $"name: {nameProblem}"
+                : request.TrustDomain == ca.TrustDomain ? $"trustDomain: '{request.TrustDomain}' is this region's own; each region needs its own trust domain (--trust-domain)"
+                : request.Addresses.Count == 0 ? "addresses: none given"
+                : null;
+            if (problem is not null)
             {
-                return Results.Problem($"a handshake names the sender, its own trust domain and its addresses ({PeerName.Problem(request.Name) ?? "same trust domain or no address"})",
-                    statusCode: StatusCodes.Status400BadRequest);
+                return Results.Problem($"a handshake names the sender, its own trust domain and its addresses; {problem}", statusCode: StatusCodes.Status400BadRequest);
             }
             var peering = pending with
             {
