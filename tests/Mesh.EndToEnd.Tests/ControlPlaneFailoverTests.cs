@@ -89,6 +89,63 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
         }, rootOnEtcd: true); // the survivors issue from the root A made and stored on etcd
 
     /// <summary>
+    /// A replica frozen (SIGSTOP: a hung process, its sockets open) for longer than the lease TTL. Its etcd
+    /// session runs out and etcd deletes the live keys on it; the sidecar that heart-beat through it moves to the
+    /// other replica, which puts the live key on its own session within the sweeper's restore grace. Thawed, the
+    /// frozen replica finds its session gone, takes a new one and expires nothing (it judged nothing while etcd
+    /// had not confirmed its session). The instance never leaves the caller's routing set and no call fails.
+    /// </summary>
+    [Fact]
+    public Task ReplicaFrozenPastTheTtl_ItsSidecarMovesAndKeepsItsLease_ThawedItTakesANewSessionAndExpiresNothing() =>
+        EtcdMesh.RunAsync(2, async (etcd, mesh, replicas) =>
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            var caller = await mesh.StartServiceOnAsync(b, "productpage", "productpage-1");
+            mesh.SidecarControlPlanes = string.Join(",", replicas.Select(r => r.SidecarApi.GetLeftPart(UriPartial.Authority)));
+            await mesh.StartServiceAsync("ratings", "ratings-1"); // heart-beats through A, its first replica
+            await Eventually.ValueAsync(() => mesh.EndpointsAsync(caller, "ratings.default"), e => e.SequenceEqual(["ratings-1"]),
+                TimeSpan.FromSeconds(20), () => "ratings-1 routable from B's caller");
+            // The live key names the replica whose session holds it.
+            await Eventually.ValueAsync(() => etcd.ValueAsync(LiveKeys + "ratings-1"), v => v?.Contains($":{a.Port} (pid", StringComparison.Ordinal) == true,
+                TimeSpan.FromSeconds(10), () => "ratings-1's live key on A's session");
+            using var load = new DataPathLoad(mesh, caller, "ratings", workers: 2);
+            await load.WaitCallsAsync(50);
+
+            a.Process.Signal("STOP");
+            var frozen = Stopwatch.StartNew();
+            try
+            {
+                await Eventually.ValueAsync(() => etcd.ValueAsync(LiveKeys + "ratings-1"), v => v?.Contains($":{b.Port} (pid", StringComparison.Ordinal) == true,
+                    TimeSpan.FromSeconds(30), () => "ratings-1's live key moved to B's session");
+                var movedAfter = frozen.Elapsed;
+                var thawAt = 3 * MeshCluster.LeaseTtl; // well past the TTL: A's session has run out in etcd
+                if (frozen.Elapsed < thawAt)
+                {
+                    await Task.Delay(thawAt - frozen.Elapsed);
+                }
+                output.WriteLine($"ratings-1's live key on B's session {movedAfter.TotalMilliseconds:F0} ms after A froze");
+            }
+            finally
+            {
+                a.Process.Signal("CONT");
+            }
+            await Eventually.TrueAsync(() => Task.FromResult(a.Process.HasLogged("etcd session (lease") && a.Process.Output.Contains("ran out while it was cut off from etcd", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(20), () => $"A noticed its session ran out:\n{a.Process.Output}");
+
+            await EtcdMesh.StaysAsync(mesh, caller, ["ratings-1"]);
+            Assert.Contains($":{b.Port} (pid", await etcd.ValueAsync(LiveKeys + "ratings-1"), StringComparison.Ordinal);
+            foreach (var replica in replicas)
+            {
+                Assert.Contains("ratings-1", await EtcdMesh.InstancesAsync(mesh, replica));
+                Assert.False(replica.Process.HasLogged("Lease of ratings-1 ("), $"replica :{replica.Port} expired ratings-1");
+                Assert.False(replica.Process.HasLogged("Instance ratings-1 left the registry in etcd"), $"ratings-1 left the registry (seen by :{replica.Port})");
+            }
+            var (calls, failures) = await load.StopAsync();
+            Assert.True(failures.Count == 0, $"{failures.Count} of {calls} data-path calls failed: {string.Join("; ", failures.Take(5))}");
+            output.WriteLine($"{calls} data-path calls while A was frozen and after, {failures.Count} failed");
+        });
+
+    /// <summary>
     /// Issue 22's test 3: etcd's raft leader SIGKILLed while calls run through the data path. Sidecars
     /// route on the snapshots they hold, so not one call fails; writes (a config apply, a registration)
     /// resume once etcd has elected a new leader, and no live lease lapses meanwhile.

@@ -100,7 +100,7 @@ internal static partial class Log
     [LoggerMessage(52, LogLevel.Information, "This replica's etcd session is lease {Lease} (TTL {Ttl}): the live keys of the instances that heartbeat through it are on it")]
     public static partial void EtcdSessionGranted(ILogger logger, long lease, TimeSpan ttl);
 
-    [LoggerMessage(53, LogLevel.Warning, "etcd did not confirm this replica's session (lease {Lease}): {Reason}; heartbeats are refused until it does, so sidecars move to a replica that reaches etcd")]
+    [LoggerMessage(53, LogLevel.Warning, "etcd did not confirm this replica's session (lease {Lease}): {Reason}; with no confirmation for three quarters of the lease TTL heartbeats are refused, so sidecars move to a replica that reaches etcd")]
     public static partial void EtcdSessionUnconfirmed(ILogger logger, long lease, string reason);
 
     [LoggerMessage(54, LogLevel.Warning, "This replica's etcd session (lease {Lease}) ran out while it was cut off from etcd; the live keys of the {Count} instance(s) it keeps alive are put again on the new session, lease {Renewed}")]

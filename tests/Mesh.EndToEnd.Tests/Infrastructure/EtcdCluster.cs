@@ -150,6 +150,20 @@ internal sealed class EtcdCluster : IAsyncDisposable
         return doc.RootElement.TryGetProperty("count", out var count) ? long.Parse(count.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 
+    /// <summary>A key's value as text, or null when the key does not exist, as a live member reads it.</summary>
+    public async Task<string?> ValueAsync(string key)
+    {
+        var member = _members.First(m => m.Process is { HasExited: false });
+        var body = JsonSerializer.Serialize(new Dictionary<string, object> { ["key"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(key)) });
+        using var response = await _http.PostAsync(new Uri($"{_scheme}://127.0.0.1:{member.ClientPort}/v3/kv/range"), new StringContent(body)).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false));
+        if (!doc.RootElement.TryGetProperty("kvs", out var kvs) || kvs.GetArrayLength() == 0)
+        {
+            return null;
+        }
+        return kvs[0].TryGetProperty("value", out var value) ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(value.GetString()!)) : "";
+    }
+
     private async Task<(string Member, string Leader)?> StatusAsync(int index)
     {
         try

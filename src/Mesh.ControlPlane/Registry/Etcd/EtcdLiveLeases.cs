@@ -54,12 +54,14 @@ internal sealed class EtcdLiveLeases
     public LeaseHold? Hold { get; private set; }
 
     /// <summary>
-    /// Whether etcd has confirmed this replica's session recently (within half the lease TTL). While it has
-    /// not, the live keys of what this replica keeps alive may be running out in etcd, so heartbeats are
-    /// refused (the sidecar moves to a replica that reaches etcd) and nothing is expired.
+    /// Whether this replica's session is surely alive in etcd: etcd answered a keep-alive (or the grant) sent
+    /// less than three quarters of the TTL ago, so the lease runs at least a quarter of a TTL more. After
+    /// that, the live keys of what this replica keeps alive may be running out, so heartbeats are refused (the
+    /// sidecar moves to a replica that reaches etcd) and nothing is expired. Keep-alives go every third of a
+    /// TTL, so one slow or lost keep-alive refuses nothing.
     /// </summary>
     public bool Confirmed =>
-        Volatile.Read(ref _session) != 0 && _time.GetElapsedTime(Volatile.Read(ref _confirmedAt)) < Ttl / 2;
+        Volatile.Read(ref _session) != 0 && _time.GetElapsedTime(Volatile.Read(ref _confirmedAt)) < Ttl * 3 / 4;
 
     /// <summary>Whether the instance's live key is on this replica's session.</summary>
     public bool KeepsAlive(string instanceId) =>
@@ -95,6 +97,10 @@ internal sealed class EtcdLiveLeases
     public RequestOp PutLive(string instanceId, long session) =>
         new() { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)), Value = _replica, Lease = session } };
 
+    /// <summary>A transaction condition: the instance's live key is on <paramref name="session"/> (this replica still keeps it alive).</summary>
+    public static Compare LiveKeyOn(string instanceId, long session) =>
+        new() { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)), Target = Compare.Types.CompareTarget.Lease, Result = Compare.Types.CompareResult.Equal, Lease = session };
+
     /// <summary>This replica's session, granted now when it has none (at start, or after it ran out).</summary>
     public async Task<long> SessionAsync(CancellationToken cancellationToken)
     {
@@ -109,8 +115,9 @@ internal sealed class EtcdLiveLeases
             {
                 return granted;
             }
+            var sent = _time.GetTimestamp();
             var lease = await _etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(Ttl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
+            Volatile.Write(ref _confirmedAt, sent);
             Volatile.Write(ref _session, lease.ID);
             Log.EtcdSessionGranted(_logger, lease.ID, Ttl);
             return lease.ID;
@@ -130,12 +137,20 @@ internal sealed class EtcdLiveLeases
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                if (_time.GetElapsedTime(lastKeepAlive) >= Ttl / 3)
+                try
                 {
-                    lastKeepAlive = _time.GetTimestamp();
-                    await KeepSessionAsync(stoppingToken).ConfigureAwait(false);
+                    if (_time.GetElapsedTime(lastKeepAlive) >= Ttl / 3)
+                    {
+                        lastKeepAlive = _time.GetTimestamp();
+                        await KeepSessionAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                    await ExpireLapsedAsync(stoppingToken).ConfigureAwait(false);
                 }
-                await ExpireLapsedAsync(stoppingToken).ConfigureAwait(false);
+                catch (Exception e) when (e is EtcdUnavailableException or RpcException)
+                {
+                    // A new session could not be granted: tried again at the next keep-alive, or by the next registration.
+                    Log.RegistryWriteFailed(_logger, $"this replica's etcd session: {e.Message}; trying again");
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -156,9 +171,10 @@ internal sealed class EtcdLiveLeases
         }
         try
         {
+            var sent = _time.GetTimestamp();
             if (await _etcd.KeepAliveAsync(session, cancellationToken).ConfigureAwait(false) > 0)
             {
-                Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
+                Volatile.Write(ref _confirmedAt, sent);
                 return;
             }
         }
@@ -259,7 +275,7 @@ internal sealed class EtcdLiveLeases
         var instance = _registry.Find(id);
         var live = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(id));
         var txn = new TxnRequest();
-        txn.Compare.Add(new Compare { Key = live, Target = Compare.Types.CompareTarget.Lease, Result = Compare.Types.CompareResult.Equal, Lease = session });
+        txn.Compare.Add(LiveKeyOn(id, session));
         txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(id)) } });
         txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = live } });
         try

@@ -98,7 +98,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         {
             // Renewed here, but etcd may be letting this replica's session run out: the sidecar is told, and
             // moves to a replica that reaches etcd if there is one.
-            throw new EtcdUnavailableException($"etcd has not confirmed this replica's session for {registry.Options.LeaseTtl / 2} ({string.Join(", ", etcd.Endpoints)})");
+            throw new EtcdUnavailableException($"etcd has not confirmed this replica's session for {registry.Options.LeaseTtl * 3 / 4} ({string.Join(", ", etcd.Endpoints)})");
         }
         if (instance.Health != health)
         {
@@ -122,9 +122,27 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         return true;
     }
 
-    public async Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken) =>
-        registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance
-        && await PutIfPresentAsync(instance with { Health = HealthStatus.Unhealthy }, cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Only the replica keeping the instance alive marks it unreachable, and only while it still does: a watch
+    /// that broke on a replica the sidecar left (it was frozen or cut off, and the sidecar moved on) says
+    /// nothing about the sidecar, which heartbeats through another replica now.
+    /// </summary>
+    public async Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        if (registry.Find(instanceId) is not { Health: HealthStatus.Healthy } instance || !_live.KeepsAlive(instanceId))
+        {
+            return false;
+        }
+        var txn = IfPresent(instanceId);
+        txn.Compare.Add(EtcdLiveLeases.LiveKeyOn(instanceId, await _live.SessionAsync(cancellationToken).ConfigureAwait(false)));
+        txn.Success.Add(Put(instance with { Health = HealthStatus.Unhealthy }));
+        var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
+        if (written.Succeeded)
+        {
+            await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        }
+        return written.Succeeded;
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         etcd.FollowAsync(WatchAsync, reason => Log.EtcdWatchBroken(logger, reason, Revision), stoppingToken),
