@@ -28,13 +28,7 @@ public sealed partial class RegionsTests
         var (east, west) = (regions["east"], regions["west"]);
         await regions.RunAsync(async () =>
         {
-            await regions.StartControlPlanesAsync();
-            west.WriteConfig("exports.yaml", Exports);
-            await west.StartServiceAsync("ratings", "ratings-west-1");
-            var caller = east.StartSidecar("productpage", "productpage-east-1", 0);
-            await east.WaitReadyAsync(caller);
-            await regions.PeerAsync(acceptor: "west", dialer: "east");
-            await Eventually.TrueAsync(async () => (await east.CallAsync(caller, "ratings", "/r")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(30), () => "east reaches west's ratings");
+            var caller = await EastCallsWestsRatingsAsync(regions);
 
             var load = new RecordedLoad(east, caller, "ratings", "/r", workers: 2);
             await load.WaitForAsync(c => c.Ok, 50, TimeSpan.FromSeconds(20), "answered before the kill");
@@ -165,6 +159,23 @@ public sealed partial class RegionsTests
             Assert.True(during.Length > 20, $"the load ran during the partition ({during.Length} calls)");
             Assert.True(failed.Length == 0, $"{failed.Length} calls failed: {string.Join("; ", failed.Take(5))}");
         });
+    }
+
+    /// <summary>
+    /// Both control planes, west's ratings exported to east, a caller in east, the two peered (west accepting), and
+    /// east's caller answered by west's ratings; returns the caller.
+    /// </summary>
+    private static async Task<Sidecar> EastCallsWestsRatingsAsync(PeeredRegions regions)
+    {
+        var (east, west) = (regions["east"], regions["west"]);
+        await regions.StartControlPlanesAsync();
+        west.WriteConfig("exports.yaml", Exports);
+        await west.StartServiceAsync("ratings", "ratings-west-1");
+        var caller = east.StartSidecar("productpage", "productpage-east-1", 0);
+        await east.WaitReadyAsync(caller);
+        await regions.PeerAsync(acceptor: "west", dialer: "east");
+        await Eventually.TrueAsync(async () => (await east.CallAsync(caller, "ratings", "/r")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(30), () => "east reaches west's ratings");
+        return caller;
     }
 
     private static void Cut(PeeredRegions regions, Region region, MeshCluster cluster, bool cut)

@@ -24,6 +24,9 @@ internal sealed class PeerImporter(PeeringStore store, SnapshotPublisher publish
 
     public PeerSync? Status(string peer) => _syncs.GetValueOrDefault(peer);
 
+    /// <summary>Every peer's imported instances, by peer then instance, as they were last published.</summary>
+    public IReadOnlyList<ServiceInstance> Imported => [.. _syncs.OrderBy(s => s.Key, StringComparer.Ordinal).SelectMany(s => s.Value.Instances)];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -41,7 +44,7 @@ internal sealed class PeerImporter(PeeringStore store, SnapshotPublisher publish
             var results = await Task.WhenAll(active.Select(p => SyncAsync(p, stoppingToken))).ConfigureAwait(false);
             if (changed || results.Any(r => r))
             {
-                publisher.SetImported(_syncs.OrderBy(s => s.Key, StringComparer.Ordinal).SelectMany(s => s.Value.Instances).ToArray());
+                publisher.SetImported(Imported);
             }
             try
             {

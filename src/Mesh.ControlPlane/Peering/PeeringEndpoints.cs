@@ -89,6 +89,9 @@ internal static class PeeringEndpoints
         admin.MapGet("/v1/peerings", (PeeringStore store, PeerImporter importer, SnapshotPublisher publisher) =>
             Results.Json(store.List().Select(p => Describe(p, importer.Status(p.Name), ExportSelection.ServiceCount(p.Name, publisher.Config))), MeshJson.Indented));
 
+        // What is imported from every peer, as callers here get it (the dashboard's Imported table): stale while its peer is away.
+        admin.MapGet("/v1/imported", (PeerImporter importer) => Results.Json(importer.Imported, MeshJson.Indented));
+
         admin.MapDelete("/v1/peerings/{name}", (string name, PeeringStore store, ILogger<PeeringStore> logger) =>
         {
             if (!store.Remove(name))
