@@ -42,10 +42,19 @@ internal sealed class FileImportCache(string dataDir) : IImportCache
         }
     }
 
-    private Dictionary<string, PeerSync> Held() =>
-        _held ??= File.Exists(_path)
-            ? new Dictionary<string, PeerSync>(JsonSerializer.Deserialize<Dictionary<string, PeerSync>>(File.ReadAllBytes(_path), MeshJson.Options) ?? [], StringComparer.Ordinal)
-            : new Dictionary<string, PeerSync>(StringComparer.Ordinal);
+    private Dictionary<string, PeerSync> Held()
+    {
+        if (_held is null)
+        {
+            _held = new Dictionary<string, PeerSync>(StringComparer.Ordinal);
+            if (File.Exists(_path))
+            {
+                // Read once; a file that does not parse throws here, once, and is replaced by the next import.
+                _held = new Dictionary<string, PeerSync>(JsonSerializer.Deserialize<Dictionary<string, PeerSync>>(File.ReadAllBytes(_path), MeshJson.Options) ?? [], StringComparer.Ordinal);
+            }
+        }
+        return _held;
+    }
 
     private void Write() => AtomicFile.Write(_path, JsonSerializer.SerializeToUtf8Bytes(_held, MeshJson.Options));
 }

@@ -47,16 +47,18 @@ internal sealed class PeerImporter(PeeringStore store, IImportCache cache, Snaps
     public void Restore()
     {
         IReadOnlyDictionary<string, PeerSync> kept;
+        HashSet<string> active;
         try
         {
             kept = cache.Load();
+            active = store.List().Where(p => p.IsActive).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         }
-        catch (Exception e) when (e is EtcdUnavailableException or JsonException or IOException)
+        catch (Exception e) when (IsStorageFailure(e))
         {
+            // A corrupt or unreadable copy costs only the restart's head start: the first fetch brings it all.
             PeeringLog.ImportsNotRestored(logger, e.Message);
             return;
         }
-        var active = store.List().Where(p => p.IsActive).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var (peer, sync) in kept.Where(k => active.Contains(k.Key)))
         {
             _syncs[peer] = sync.AsStale("not fetched since this control plane started");
@@ -95,7 +97,7 @@ internal sealed class PeerImporter(PeeringStore store, IImportCache cache, Snaps
                     publisher.SetImported(Imported);
                 }
             }
-            catch (EtcdUnavailableException e)
+            catch (Exception e) when (IsStorageFailure(e))
             {
                 // What is published stays as it was: callers keep the imports they have.
                 PeeringLog.ImportsNotShared(logger, e.Message);
@@ -115,6 +117,9 @@ internal sealed class PeerImporter(PeeringStore store, IImportCache cache, Snaps
             await election.ResignAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Etcd or the data dir failing (or holding what does not parse): logged, and tried again next round, never taking the host down.</summary>
+    private static bool IsStorageFailure(Exception e) => e is EtcdUnavailableException or Grpc.Core.RpcException or IOException or UnauthorizedAccessException or JsonException;
 
     /// <summary>One round of fetching from every active peer: what changed is published, then kept.</summary>
     private async Task ImportAsync(CancellationToken stoppingToken)

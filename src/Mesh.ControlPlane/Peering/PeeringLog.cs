@@ -35,6 +35,6 @@ internal static partial class PeeringLog
     [LoggerMessage(290, LogLevel.Warning, "This replica no longer imports from the peers: {Reason}")]
     public static partial void ImportOfficeLost(ILogger logger, string reason);
 
-    [LoggerMessage(291, LogLevel.Warning, "Imports from peers not shared through etcd this round ({Reason}); callers keep what they have")]
+    [LoggerMessage(291, LogLevel.Warning, "Imports from peers not read or kept this round ({Reason}); callers keep what they have")]
     public static partial void ImportsNotShared(ILogger logger, string reason);
 }

@@ -30,6 +30,17 @@ public sealed class FileImportCacheTests : IDisposable
     }
 
     [Fact]
+    public void Load_OfAFileThatDoesNotParse_FailsOnce_TheNextImportReplacesIt()
+    {
+        File.WriteAllText(Path.Combine(_dir, "peer-imports.json"), "{\"west\": [not json");
+        var cache = new FileImportCache(_dir);
+        Assert.ThrowsAny<System.Text.Json.JsonException>(() => cache.Load());
+        Assert.Empty(cache.Load());
+        cache.Save("west", Sync("ratings-1"));
+        Assert.Equal(["west"], new FileImportCache(_dir).Load().Keys);
+    }
+
+    [Fact]
     public void AsStale_MarksTheImportAndEveryInstance_KeepingTheLastError()
     {
         var stale = Sync("ratings-1").AsStale("connection refused");
