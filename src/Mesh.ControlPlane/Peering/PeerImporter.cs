@@ -83,6 +83,8 @@ internal sealed class PeerImporter(PeeringStore store, IImportCache cache, Snaps
                 if (IsImporting != leading)
                 {
                     leading = IsImporting;
+                    // Whatever a past term could not keep is stale news now: the term that came between may have written since.
+                    _unsaved.Clear();
                     if (election is not null && leading)
                     {
                         PeeringLog.ImportingOnThisReplica(logger, election.Candidate);
