@@ -176,16 +176,28 @@ public sealed class DashboardTests(ITestOutputHelper output)
     /// Debian's chromium, headless; with <paramref name="netns"/>, inside that network namespace (a region's admin
     /// port is on its own loopback), through a wrapper that <c>ip netns exec</c>s it (Playwright's pipe is inherited).
     /// </summary>
-    internal static Task<IBrowser> LaunchAsync(IPlaywright playwright, string? netns = null)
+    internal static async Task<IBrowser> LaunchAsync(IPlaywright playwright, string? netns = null)
     {
-        var executable = Chromium;
-        if (netns is not null)
+        var options = new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] };
+        if (netns is null)
         {
-            executable = Path.Combine(Path.GetTempPath(), $"chromium-in-{netns}.sh");
-            File.WriteAllText(executable, $"#!/bin/sh\nexec ip netns exec {netns} {Chromium} \"$@\"\n");
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(executable, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return await playwright.Chromium.LaunchAsync(options);
         }
-        return playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = executable, Headless = true, Args = ["--no-sandbox"] });
+        var wrapper = Path.Combine(Path.GetTempPath(), $"chromium-in-{netns}.sh");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec ip netns exec {netns} {Chromium} \"$@\"\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        try
+        {
+            options.ExecutablePath = wrapper;
+            return await playwright.Chromium.LaunchAsync(options);
+        }
+        finally
+        {
+            File.Delete(wrapper); // exec'd by then: the browser no longer needs it
+        }
     }
 
     /// <summary>Opens the dashboard of the control plane at <paramref name="admin"/> and signs in with the admin token.</summary>
