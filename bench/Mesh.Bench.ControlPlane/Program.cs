@@ -164,7 +164,7 @@ async Task<string> RunAsync(string run)
                     catch (HttpRequestException e)
                     {
                         Interlocked.Increment(ref heartbeatErrors);
-                        firstError ??= e.Message;
+                        firstError ??= e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
                     }
                 }).ContinueWith(t => { if (t.IsFaulted) { firstError ??= t.Exception!.GetBaseException().ToString(); } });
                 if (Environment.GetEnvironmentVariable("BENCH_VERBOSE") is not null)

@@ -69,8 +69,9 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             Assert.True(calls > 100, $"the load ran ({calls} calls)");
             output.WriteLine($"{calls} data-path calls during the failover, {failures.Count} failed");
 
-            // ratings-1's sidecar dies: its lease (granted through A, renewed through B or C) expires once,
-            // on one replica: the one elected to sweep; both survivors see the same one deletion.
+            // ratings-1's sidecar dies: its lease (granted through A, renewed through B or C) expires once, on
+            // one replica: the one it last heart-beat through, which kept its live key; both survivors see the
+            // same one deletion.
             ratings1.Process.Kill();
             foreach (var survivor in new[] { b, c })
             {
@@ -82,7 +83,7 @@ public sealed class ControlPlaneFailoverTests(ITestOutputHelper output)
             Assert.All(left, lines => Assert.Single(lines));
             Assert.Equal(Revision(left[0][0]), Revision(left[1][0]));
             var expiries = new[] { b, c }.Sum(r => r.Process.Output.Split('\n').Count(l => l.Contains("Lease of ratings-1 (", StringComparison.Ordinal) && l.Contains("expired", StringComparison.Ordinal)));
-            Assert.True(expiries == 1, $"ratings-1's lease expired {expiries} times on the survivors; once, on the sweeper, expected");
+            Assert.True(expiries == 1, $"ratings-1's lease expired {expiries} times on the survivors; once, on the replica it heart-beat through, expected");
             Assert.Single(new[] { b, c }, r => r.Process.HasLogged("Elected to sweep lapsed leases"));
             Assert.StartsWith("ratings-2 GET /r", (await mesh.CallAsync(caller, "ratings", "/r")).Body, StringComparison.Ordinal);
         }, rootOnEtcd: true); // the survivors issue from the root A made and stored on etcd

@@ -55,7 +55,7 @@ internal static partial class Log
     [LoggerMessage(33, LogLevel.Information, "Join token {Id} revoked")]
     public static partial void JoinTokenRevoked(ILogger logger, string id);
 
-    [LoggerMessage(34, LogLevel.Warning, "Mass-expiry protection: {Lapsing} of {Total} leases lapsed within one lease TTL (over {Threshold:P0}; {RecentlyExpired} already expired); holding the {Lapsed} lapsed now up to {Hold} while heartbeats catch up, since this many instances rarely die together (an overloaded control plane or a partition is likelier)")]
+    [LoggerMessage(34, LogLevel.Warning, "Mass-expiry protection: {Lapsing} of {Total} leases lapsed, expired or late (not renewed for two heartbeat intervals) within one lease TTL (over {Threshold:P0}; {RecentlyExpired} already expired); holding the {Lapsed} lapsed now up to {Hold} while heartbeats catch up, since this many instances rarely die together (an overloaded control plane or a partition is likelier)")]
     public static partial void LeaseExpiryHeld(ILogger logger, int lapsing, int total, double threshold, int recentlyExpired, int lapsed, TimeSpan hold);
 
     [LoggerMessage(35, LogLevel.Information, "Mass-expiry protection over after {Held}: {Expired} lease(s) expired now, the rest were renewed")]
@@ -97,10 +97,16 @@ internal static partial class Log
     [LoggerMessage(49, LogLevel.Warning, "No longer the replica sweeping lapsed leases ({Replica}): {Reason}")]
     public static partial void SweeperLost(ILogger logger, string replica, string reason);
 
-    [LoggerMessage(50, LogLevel.Warning, "Mass expiry suspected: {Lapsed} of {Total} instances' etcd leases lapsed within one lease TTL (threshold {Threshold:P0}); removing none of them for {Hold}")]
-    public static partial void EtcdLeaseRemovalsHeld(ILogger logger, int lapsed, int total, double threshold, TimeSpan hold);
+    [LoggerMessage(52, LogLevel.Information, "This replica's etcd session is lease {Lease} (TTL {Ttl}): the live keys of the instances that heartbeat through it are on it")]
+    public static partial void EtcdSessionGranted(ILogger logger, long lease, TimeSpan ttl);
 
-    [LoggerMessage(51, LogLevel.Information, "The etcd lease of {InstanceId} had lapsed while it stayed registered; a heartbeat attached a new one")]
+    [LoggerMessage(53, LogLevel.Warning, "etcd did not confirm this replica's session (lease {Lease}): {Reason}; heartbeats are refused until it does, so sidecars move to a replica that reaches etcd")]
+    public static partial void EtcdSessionUnconfirmed(ILogger logger, long lease, string reason);
+
+    [LoggerMessage(54, LogLevel.Warning, "This replica's etcd session (lease {Lease}) ran out while it was cut off from etcd; the live keys of the {Count} instance(s) it keeps alive are put again on the new session, lease {Renewed}")]
+    public static partial void EtcdSessionLost(ILogger logger, long lease, long renewed, int count);
+
+    [LoggerMessage(51, LogLevel.Information, "The etcd lease of {InstanceId} had lapsed while it stayed registered (no replica's session held its live key); a heartbeat put it on this replica's session")]
     public static partial void EtcdLeaseReattached(ILogger logger, string instanceId);
 
     // Config history and rollback: 263-269 (261-262 are FileConfigHistory's).

@@ -5,6 +5,8 @@ namespace Mesh.ControlPlane.Registry;
 /// <summary>The single-process store (<c>--store file</c>, the default): writes go straight to the in-memory registry, which <see cref="StateStore"/> saves in the data dir.</summary>
 internal sealed class FileRegistryStore(ServiceRegistry registry) : IRegistryStore
 {
+    public LeaseHold? Hold => registry.Hold;
+
     public Task<LeaseGrant> RegisterAsync(Registration registration, CancellationToken cancellationToken) =>
         Task.FromResult(registry.Register(registration));
 

@@ -18,6 +18,9 @@ internal interface IRegistryStore
     /// <summary>Removes an instance; false when it was not registered.</summary>
     Task<bool> DeregisterAsync(string instanceId, CancellationToken cancellationToken);
 
+    /// <summary>The mass-expiry hold in force on the leases this process expires, or null (<see cref="MassExpiryGuard"/>).</summary>
+    LeaseHold? Hold { get; }
+
     /// <summary>Marks a healthy instance unhealthy (its sidecar's watch broke); false when unknown or not healthy.</summary>
     Task<bool> MarkUnreachableAsync(string instanceId, CancellationToken cancellationToken);
 }

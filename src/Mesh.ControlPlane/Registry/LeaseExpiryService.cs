@@ -22,7 +22,7 @@ internal sealed class LeaseExpiryService(ServiceRegistry registry, TimeProvider 
             var hold = registry.Hold;
             if (hold is not null && held is null)
             {
-                Log.LeaseExpiryHeld(logger, hold.Lapsed + hold.RecentlyExpired, hold.Total, registry.Options.MassExpiryThreshold, hold.RecentlyExpired, hold.Lapsed, registry.Options.MassExpiryHold);
+                Log.LeaseExpiryHeld(logger, hold.Lapsed + hold.Late + hold.RecentlyExpired, hold.Total, registry.Options.MassExpiryThreshold, hold.RecentlyExpired, hold.Lapsed, registry.Options.MassExpiryHold);
             }
             else if (hold is null && held is not null)
             {

@@ -23,13 +23,13 @@ internal sealed class ControlPlaneTelemetry
     private static readonly Counter<long> LimitedRequests = Meter.CreateCounter<long>("mesh.cp.requests.limited", description: "Requests refused by a rate or size limit, by limit");
     private static readonly Histogram<double> Propagation = Meter.CreateHistogram<double>("mesh.cp.propagation", unit: "ms", description: "From a snapshot's creation to a sidecar acknowledging it");
 
-    public ControlPlaneTelemetry(ServiceRegistry registry, SnapshotPublisher publisher)
+    public ControlPlaneTelemetry(ServiceRegistry registry, Registry.IRegistryStore store, SnapshotPublisher publisher)
     {
         Meter.CreateObservableGauge("mesh.cp.instances", () => registry.Instances
             .GroupBy(i => i.Health)
             .Select(g => new Measurement<long>(g.Count(), new KeyValuePair<string, object?>("health", g.Key.ToString().ToUpperInvariant()))),
             description: "Registered instances, by health");
-        Meter.CreateObservableGauge("mesh.cp.leases.held", () => registry.Hold?.Lapsed ?? 0, description: "Lapsed leases held by mass-expiry protection");
+        Meter.CreateObservableGauge("mesh.cp.leases.held", () => store.Hold?.Lapsed ?? 0, description: "Lapsed leases held by mass-expiry protection (on etcd, of the instances that heartbeat through this replica)");
         Meter.CreateObservableGauge("mesh.cp.snapshot.version", () => publisher.Version, description: "Current snapshot version");
         Meter.CreateObservableGauge("mesh.cp.config.version", () => publisher.ConfigVersion, description: "Current routing config version");
     }

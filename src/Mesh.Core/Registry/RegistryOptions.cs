@@ -30,7 +30,7 @@ public sealed record RegistryOptions
 
     /// <summary>
     /// Mass-expiry protection (Eureka calls it self-preservation): when more than this fraction of all
-    /// instances (and at least <see cref="MassExpiryMinimum"/>) lapse within one lease TTL, the likelier cause
+    /// instances (and at least <see cref="MassExpiryMinimum"/>) lapse or are late within one lease TTL (<see cref="MassExpiryGuard"/>), the likelier cause
     /// is the control plane or the network (an overloaded control plane answering heartbeats late, a
     /// partition) rather than that many instances dying at once, so their leases are held for up to
     /// <see cref="MassExpiryHold"/>: a late heartbeat then renews the lease instead of meeting a 404 and a

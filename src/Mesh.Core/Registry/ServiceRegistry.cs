@@ -11,9 +11,7 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     // were O(n² log n) with a sort per change).
     private readonly SortedDictionary<string, ServiceInstance> _byId = new(StringComparer.Ordinal);
     private ServiceInstance[] _instances = [];
-    // Expiries within the last lease TTL, for mass-expiry protection.
-    private readonly Queue<(DateTimeOffset At, int Count)> _recentExpiries = new();
-    private int _recentlyExpired;
+    private readonly MassExpiryGuard _guard = new(options);
 
     /// <summary>Raised (outside the lock) whenever the routing-relevant set of instances changes.</summary>
     public event Action? Changed;
@@ -159,16 +157,28 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
     /// The mass-expiry hold in force, or null: since when, and how many leases have lapsed of how many
     /// instances (see <see cref="RegistryOptions.MassExpiryThreshold"/>).
     /// </summary>
-    public LeaseHold? Hold { get; private set; }
+    public LeaseHold? Hold
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _guard.Hold;
+            }
+        }
+    }
 
     /// <summary>
-    /// Removes every instance whose lease has run out and returns them, unless so many lapsed within one
-    /// lease TTL that the registry holds them (for up to <see cref="RegistryOptions.MassExpiryHold"/>; see <see cref="Hold"/>).
+    /// Removes every instance whose lease has run out and returns them, unless mass-expiry protection holds
+    /// them (<see cref="MassExpiryGuard"/>, for up to <see cref="RegistryOptions.MassExpiryHold"/>; see <see cref="Hold"/>).
     /// </summary>
     public IReadOnlyList<ServiceInstance> ExpireLeases()
     {
         var now = time.GetUtcNow();
+        // Late: last renewed (its lease's expiry less one TTL) at least LateAfter ago.
+        var lateBefore = now + options.LeaseTtl - MassExpiryGuard.LateAfter(options);
         List<ServiceInstance>? expired = null;
+        var late = 0;
         lock (_gate)
         {
             foreach (var instance in _byId.Values)
@@ -177,35 +187,15 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
                 {
                     (expired ??= []).Add(instance);
                 }
-            }
-            if (expired is null)
-            {
-                Hold = null;
-                return [];
-            }
-            // Counted over a lease's time, not one sweep: when heartbeats stop arriving (a partition, an
-            // overloaded control plane) leases lapse over a whole heartbeat interval, a few per sweep.
-            while (_recentExpiries.TryPeek(out var old) && now - old.At > options.LeaseTtl)
-            {
-                _recentExpiries.Dequeue();
-                _recentlyExpired -= old.Count;
-            }
-            var lapsing = expired.Count + _recentlyExpired;
-            var mass = lapsing >= options.MassExpiryMinimum && lapsing > options.MassExpiryThreshold * (_byId.Count + _recentlyExpired);
-            // A hold, once started, lasts until every held lease is renewed or its time is up: the window
-            // sliding past the first expiries must not release the rest early.
-            if (mass || Hold is not null)
-            {
-                var since = Hold?.Since ?? now;
-                if (now - since < options.MassExpiryHold)
+                else if (instance.LeaseExpiresAt <= lateBefore)
                 {
-                    Hold = new LeaseHold(since, expired.Count, _byId.Count + _recentlyExpired, _recentlyExpired);
-                    return [];
+                    late++;
                 }
             }
-            Hold = null;
-            _recentExpiries.Enqueue((now, expired.Count));
-            _recentlyExpired += expired.Count;
+            if (!_guard.MayExpire(now, expired?.Count ?? 0, late, _byId.Count) || expired is null)
+            {
+                return [];
+            }
             foreach (var instance in expired)
             {
                 _byId.Remove(instance.InstanceId);
@@ -246,6 +236,7 @@ public sealed class ServiceRegistry(RegistryOptions options, TimeProvider time)
 
 /// <summary>
 /// Leases held by mass-expiry protection: since when, how many lapsed leases are held now, of how many
-/// instances (counting those that expired within the last lease TTL, before the hold began).
+/// instances (counting those that expired within the last lease TTL, before the hold began), and how many
+/// more are late (not renewed for <see cref="MassExpiryGuard.LateAfter"/>).
 /// </summary>
-public sealed record LeaseHold(DateTimeOffset Since, int Lapsed, int Total, int RecentlyExpired);
+public sealed record LeaseHold(DateTimeOffset Since, int Lapsed, int Total, int RecentlyExpired, int Late = 0);

@@ -98,7 +98,7 @@ public sealed class ServiceRegistryTests
     }
 
     [Fact]
-    public void MassExpiry_LeasesLapsingAFewPerSweep_AreCountedOverALeaseTtl()
+    public void MassExpiry_LeasesLapsingAFewPerSweep_HeldFromTheFirst_SinceTheRestAreLateAlready()
     {
         // A partition: heartbeats stop arriving, and leases lapse over a heartbeat interval, 4 per 250 ms sweep.
         var ids = Enumerable.Range(0, 40).Select(i => $"i{i}").ToArray();
@@ -117,20 +117,59 @@ public sealed class ServiceRegistryTests
             expired += _registry.ExpireLeases().Count;
             _time.Advance(TimeSpan.FromMilliseconds(250));
         }
-        // Two sweeps expire 4 each; at the third, 12 lapsed within a TTL is over the minimum of 10 and over
-        // 25% of the 40, so those 4 and the rest are held.
-        Assert.Equal(8, expired);
-        Assert.Equal(32, _registry.Hold!.Lapsed);
-        Assert.Equal(8, _registry.Hold.RecentlyExpired);
+        // When the first 4 lapse the other 36 have gone more than two heartbeat intervals without a renewal:
+        // 40 of 40 in trouble, so the first 4 are held with the rest (counting lapses alone expired 8 first).
+        Assert.Equal(0, expired);
+        Assert.Equal(40, _registry.Hold!.Lapsed);
+        Assert.Equal(0, _registry.Hold.RecentlyExpired);
         Assert.Equal(40, _registry.Hold.Total);
 
-        // The 8 expiries leave the one-TTL window, but the hold started stays until its time is up.
+        // The hold stays until its time is up, then the instances that really died expire.
         _time.Advance(TimeSpan.FromSeconds(9));
         Assert.Empty(_registry.ExpireLeases());
-        Assert.Equal(32, _registry.Hold!.Lapsed);
+        Assert.Equal(40, _registry.Hold!.Lapsed);
         _time.Advance(TimeSpan.FromSeconds(30));
-        Assert.Equal(32, _registry.ExpireLeases().Count);
+        Assert.Equal(40, _registry.ExpireLeases().Count);
         Assert.Null(_registry.Hold);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void MassExpiry_OneLapse_HeldWhenManyOthersAreLate_ExpiredWhenTheyAreNot(bool othersLate)
+    {
+        // i0 stops at t=0. i1-i12 last renewed at t=3 (late by t=8 when their heartbeats are delayed, as by an
+        // overloaded control plane) or at t=6 (on time). i13-i39 renew on time. At t=8 only i0's lease runs out.
+        var registry = new ServiceRegistry(new RegistryOptions { LeaseTtl = TimeSpan.FromSeconds(8), HeartbeatInterval = TimeSpan.FromSeconds(2) }, _time);
+        var ids = Enumerable.Range(0, 40).Select(i => $"i{i}").ToArray();
+        foreach (var id in ids)
+        {
+            registry.Register(Instance(id));
+        }
+        _time.Advance(TimeSpan.FromSeconds(3));
+        foreach (var id in ids[1..])
+        {
+            registry.Renew(id, HealthStatus.Healthy);
+        }
+        _time.Advance(TimeSpan.FromSeconds(3));
+        foreach (var id in othersLate ? ids[13..] : ids[1..])
+        {
+            registry.Renew(id, HealthStatus.Healthy);
+        }
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var expired = registry.ExpireLeases();
+        if (othersLate)
+        {
+            // 1 lapsed and 12 late of 40: 13 in trouble, over the minimum of 10 and 25%: held.
+            Assert.Empty(expired);
+            Assert.Equal(new LeaseHold(_time.GetUtcNow(), 1, 40, 0, 12), registry.Hold);
+        }
+        else
+        {
+            Assert.Equal("i0", Assert.Single(expired).InstanceId);
+            Assert.Null(registry.Hold);
+        }
     }
 
     [Fact]

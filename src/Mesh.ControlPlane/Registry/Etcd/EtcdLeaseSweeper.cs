@@ -7,13 +7,13 @@ using Mesh.Core.Registry;
 namespace Mesh.ControlPlane.Registry.Etcd;
 
 /// <summary>
-/// Removes instances whose etcd lease lapsed, on one replica at a time (elected, <see cref="EtcdKeys.SweeperLeader"/>).
-/// etcd deletes an instance's live key when its lease runs out; the sweeper watches those deletions and
-/// removes the instance key in a transaction that holds only while the live key is still absent, so a
-/// heartbeat that re-attached a lease meanwhile wins, and an instance is removed once for the mesh.
-/// When to remove is <see cref="LapseSchedule"/>'s: at once, after the restore grace for instances found
-/// without a live lease on taking office (every replica was down, nobody could renew), or after a
-/// mass-expiry hold.
+/// Removes instances left without a live key, on one replica at a time (elected, <see cref="EtcdKeys.SweeperLeader"/>).
+/// A live key goes without its instance when the session of the replica that kept it alive runs out (that
+/// replica died or was cut off from etcd, or every replica was down); the replica itself expires what stops
+/// heart-beating through it (<see cref="EtcdLiveLeases"/>). The sweeper watches those deletions, waits the
+/// restore grace (<see cref="LapseSchedule"/>: the sidecar moves to another replica, which puts its live key
+/// back) and then removes the instance key in a transaction that holds only while the live key is still
+/// absent, so a heartbeat meanwhile wins, and an instance is removed once for the mesh.
 /// </summary>
 internal sealed class EtcdLeaseSweeper : BackgroundService
 {
@@ -58,18 +58,12 @@ internal sealed class EtcdLeaseSweeper : BackgroundService
         try
         {
             using var timer = new PeriodicTimer(SweepInterval, _time);
-            DateTimeOffset? held = null;
             while (await timer.WaitForNextTickAsync(leading).ConfigureAwait(false))
             {
                 IReadOnlyList<string> due;
                 lock (schedule)
                 {
                     due = schedule.TakeDue();
-                    if (held is { } since && schedule.HeldUntil is null)
-                    {
-                        Log.LeaseExpiryResumed(_logger, _time.GetUtcNow() - since, due.Count);
-                    }
-                    held = schedule.HeldUntil is null ? null : held ?? _time.GetUtcNow();
                 }
                 foreach (var id in due)
                 {
@@ -143,9 +137,11 @@ internal sealed class EtcdLeaseSweeper : BackgroundService
                     {
                         schedule.Renewed(id);
                     }
-                    else if (_registry.Find(id) is not null && schedule.Lapsed(id, _registry.Instances.Count))
+                    else if (_registry.Find(id) is not null)
                     {
-                        Log.EtcdLeaseRemovalsHeld(_logger, schedule.RecentLapses, _registry.Instances.Count, _registry.Options.MassExpiryThreshold, _registry.Options.MassExpiryHold);
+                        // Also seen when a replica expired the instance itself (both keys in one transaction):
+                        // the removal then finds no instance key, and logs nothing.
+                        schedule.Orphaned(id);
                     }
                 }
             }

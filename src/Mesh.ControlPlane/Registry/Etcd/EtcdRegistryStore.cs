@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using Etcdserverpb;
 using Google.Protobuf;
@@ -11,18 +10,18 @@ namespace Mesh.ControlPlane.Registry.Etcd;
 
 /// <summary>
 /// The registry on etcd (<c>--store etcd</c>), shared by every control-plane replica on the same etcd.
-/// Each instance is a key on no lease and a live key on its own etcd lease of the lease TTL (<see cref="EtcdKeys"/>):
-/// a heartbeat, on any replica, is a keep-alive of that lease. When a lease runs out etcd deletes the live
-/// key and the elected <see cref="EtcdLeaseSweeper"/> removes the instance, once for the mesh. A heartbeat
-/// for an instance still registered whose lease lapsed (every replica was down, or etcd was) attaches a new
-/// lease instead of turning the sidecar away, so an outage of the control plane expires nothing that was
-/// being renewed. Every replica follows the keys with one etcd watch and applies what it sees to its own
+/// Each instance is a key on no lease and a live key on the session of the replica its sidecar heartbeats
+/// through (<see cref="EtcdKeys"/>, <see cref="EtcdLiveLeases"/>): a heartbeat renews the lease in that
+/// replica's memory, and reaches etcd only when the instance changes, or moves to this replica (its live key
+/// is put on this replica's session), or its live key is gone (every replica was down, or etcd was), when it
+/// is put again instead of turning the sidecar away, so an outage of the control plane expires nothing that
+/// was being renewed. Every replica follows the keys with one etcd watch and applies what it sees to its own
 /// <see cref="ServiceRegistry"/>, which snapshots, DNS and the admin API read as with the file store. A
 /// registration is applied to this replica's registry as soon as etcd has it, and other writes return once
 /// this replica's watch has seen them, so a sidecar's next call to the same replica finds its write; a
 /// heartbeat for an instance this replica has not seen yet reads it from etcd before answering 404.
 /// </summary>
-internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry registry, TimeProvider time, ILogger<EtcdRegistryStore> logger)
+internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry registry, ControlPlaneOptions options, TimeProvider time, ILogger<EtcdRegistryStore> logger)
     : BackgroundService, IRegistryStore
 {
     private static readonly TimeSpan ReadYourWriteTimeout = TimeSpan.FromSeconds(5);
@@ -31,11 +30,13 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
     // The watch is cancelled by etcd when its member loses the leader, instead of going silent.
     private static readonly Metadata RequireLeader = new() { { "hasleader", "true" } };
 
-    // Each instance's live lease, learned from its live key.
-    private readonly ConcurrentDictionary<string, long> _leases = new(StringComparer.Ordinal);
+    private readonly EtcdLiveLeases _live = new(etcd, registry, $"{Environment.MachineName}:{options.Port} (pid {Environment.ProcessId})", time, logger);
     private readonly Lock _gate = new();
     private long _revision;
     private TaskCompletionSource _advanced = NewSignal();
+
+    /// <summary>The mass-expiry hold on the instances that heartbeat through this replica, or null.</summary>
+    public LeaseHold? Hold => _live.Hold;
 
     /// <summary>The etcd revision this replica's registry reflects.</summary>
     public long Revision => Volatile.Read(ref _revision);
@@ -68,21 +69,16 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
     {
         var ttl = registry.Options.LeaseTtl;
         var now = time.GetUtcNow();
-        var lease = await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(ttl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var session = await _live.SessionAsync(cancellationToken).ConfigureAwait(false);
         var instance = registration.ToInstance(registry.Find(registration.InstanceId)?.RegisteredAt ?? now, now + ttl);
         var txn = new TxnRequest();
         txn.Success.Add(Put(instance));
-        txn.Success.Add(PutLive(instance.InstanceId, lease.ID));
-        var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
-        if (_leases.TryGetValue(registration.InstanceId, out var old) && old != lease.ID)
-        {
-            // The live key is on the new lease now; the old one holds nothing. Revoked rather than left to run out.
-            _ = etcd.RevokeAsync(old);
-        }
+        txn.Success.Add(_live.PutLive(instance.InstanceId, session));
+        await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
         // Applied here at once rather than when this replica's watch delivers it: a watch lagging under load
         // must not answer the sidecar's first heartbeat 404 (a re-registration, more load, more lag). The
         // watch applies the same put again when it comes.
-        _leases[registration.InstanceId] = lease.ID;
+        _live.Adopted(registration.InstanceId, session);
         registry.Apply(instance);
         return new LeaseGrant(ttl, registry.Options.HeartbeatInterval);
     }
@@ -93,9 +89,16 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         {
             return false; // removed: the sidecar registers again
         }
-        if (!_leases.TryGetValue(instanceId, out var lease) || await etcd.KeepAliveAsync(lease, cancellationToken).ConfigureAwait(false) <= 0)
+        if (!_live.KeepsAlive(instanceId))
         {
-            return await ReattachAsync(instance with { Health = health }, cancellationToken).ConfigureAwait(false);
+            return await AdoptAsync(instance with { Health = health }, changed: instance.Health != health, cancellationToken).ConfigureAwait(false);
+        }
+        _live.Renewed(instanceId);
+        if (!_live.Confirmed)
+        {
+            // Renewed here, but etcd may be letting this replica's session run out: the sidecar is told, and
+            // moves to a replica that reaches etcd if there is one.
+            throw new EtcdUnavailableException($"etcd has not confirmed this replica's session for {registry.Options.LeaseTtl / 2} ({string.Join(", ", etcd.Endpoints)})");
         }
         if (instance.Health != health)
         {
@@ -110,10 +113,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.Instance(instanceId)) } });
         txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)) } });
         var deleted = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
-        if (_leases.TryGetValue(instanceId, out var lease))
-        {
-            _ = etcd.RevokeAsync(lease);
-        }
+        _live.Forget(instanceId);
         if (deleted.Responses[0].ResponseDeleteRange.Deleted == 0)
         {
             return false; // nothing changed, so no watch event will come to wait for
@@ -126,8 +126,15 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         registry.Find(instanceId) is { Health: HealthStatus.Healthy } instance
         && await PutIfPresentAsync(instance with { Health = HealthStatus.Unhealthy }, cancellationToken).ConfigureAwait(false);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        etcd.FollowAsync(WatchAsync, reason => Log.EtcdWatchBroken(logger, reason, Revision), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        etcd.FollowAsync(WatchAsync, reason => Log.EtcdWatchBroken(logger, reason, Revision), stoppingToken),
+        _live.RunAsync(stoppingToken));
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _live.RevokeAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>One watch stream from the revision after the last one applied, until it breaks or etcd cancels it.</summary>
     private async Task WatchAsync(CancellationToken cancellationToken)
@@ -172,11 +179,11 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         {
             if (type == Mvccpb.Event.Types.EventType.Delete)
             {
-                _leases.TryRemove(live, out _);
+                _live.Gone(live);
             }
             else
             {
-                _leases[live] = kv.Lease;
+                _live.Observed(live, kv.Lease);
             }
             return;
         }
@@ -186,7 +193,6 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         }
         if (type == Mvccpb.Event.Types.EventType.Delete)
         {
-            _leases.TryRemove(id, out _);
             if (registry.Deregister(id))
             {
                 Log.EtcdInstanceRemoved(logger, id, kv.ModRevision);
@@ -237,7 +243,7 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
             var key = kv.Key.ToStringUtf8();
             if (EtcdKeys.LiveId(key) is { } live)
             {
-                _leases[live] = kv.Lease;
+                _live.Observed(live, kv.Lease);
             }
             else if (EtcdKeys.InstanceId(key) is not null && Decode(kv) is { } instance)
             {
@@ -272,9 +278,6 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
         },
     };
 
-    private static RequestOp PutLive(string instanceId, long lease) =>
-        new() { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(EtcdKeys.LiveKey(instanceId)), Lease = lease } };
-
     /// <summary>A transaction whose writes hold only while the instance is registered (its key exists).</summary>
     private static TxnRequest IfPresent(string instanceId) => new()
     {
@@ -298,23 +301,35 @@ internal sealed class EtcdRegistryStore(EtcdConnection etcd, ServiceRegistry reg
     }
 
     /// <summary>
-    /// Gives a registered instance whose lease lapsed a new one (and writes it with the health its sidecar
-    /// reports); false when the sweeper removed it first, and the sidecar registers again.
+    /// Puts a registered instance's live key on this replica's session: its sidecar heartbeats through this
+    /// replica now (it moved here from another, or its live key ran out while no replica could renew it).
+    /// Writes the instance too when its health changed. False when it was removed first, and the sidecar
+    /// registers again.
     /// </summary>
-    private async Task<bool> ReattachAsync(ServiceInstance instance, CancellationToken cancellationToken)
+    private async Task<bool> AdoptAsync(ServiceInstance instance, bool changed, CancellationToken cancellationToken)
     {
-        var lease = await etcd.CallAsync((c, o) => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = EtcdKeys.LeaseSeconds(registry.Options.LeaseTtl) }, o).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var lapsed = !_live.HasLiveKey(instance.InstanceId);
+        var session = await _live.SessionAsync(cancellationToken).ConfigureAwait(false);
         var txn = IfPresent(instance.InstanceId);
-        txn.Success.Add(Put(instance));
-        txn.Success.Add(PutLive(instance.InstanceId, lease.ID));
+        if (changed)
+        {
+            txn.Success.Add(Put(instance));
+        }
+        txn.Success.Add(_live.PutLive(instance.InstanceId, session));
         var written = await TxnAsync(txn, cancellationToken).ConfigureAwait(false);
         if (!written.Succeeded)
         {
-            _ = etcd.RevokeAsync(lease.ID);
             return false;
         }
-        Log.EtcdLeaseReattached(logger, instance.InstanceId);
-        await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        _live.Adopted(instance.InstanceId, session);
+        if (lapsed)
+        {
+            Log.EtcdLeaseReattached(logger, instance.InstanceId);
+        }
+        if (changed)
+        {
+            await WaitAppliedAsync(written.Header.Revision, cancellationToken).ConfigureAwait(false);
+        }
         return true;
     }
 
