@@ -12,7 +12,7 @@ namespace Mesh.EndToEnd.Tests;
 /// </summary>
 public sealed class DashboardTests(ITestOutputHelper output)
 {
-    private const string Chromium = "/usr/bin/chromium";
+    internal const string Chromium = "/usr/bin/chromium";
 
     [Fact]
     public async Task Dashboard_SignIn_ServicesWithHealthyCounts_FollowsAnInstanceDying_WithoutReload()
@@ -162,7 +162,7 @@ public sealed class DashboardTests(ITestOutputHelper output)
         });
     }
 
-    private static string Shots
+    internal static string Shots
     {
         get
         {
@@ -172,8 +172,44 @@ public sealed class DashboardTests(ITestOutputHelper output)
         }
     }
 
-    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) =>
-        playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+    /// <summary>
+    /// Debian's chromium, headless; with <paramref name="netns"/>, inside that network namespace (a region's admin
+    /// port is on its own loopback), through a wrapper that <c>ip netns exec</c>s it (Playwright's pipe is inherited).
+    /// </summary>
+    internal static async Task<IBrowser> LaunchAsync(IPlaywright playwright, string? netns = null)
+    {
+        var options = new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] };
+        if (netns is null)
+        {
+            return await playwright.Chromium.LaunchAsync(options);
+        }
+        var wrapper = Path.Combine(Path.GetTempPath(), $"chromium-in-{netns}.sh");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec ip netns exec {netns} {Chromium} \"$@\"\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        try
+        {
+            options.ExecutablePath = wrapper;
+            return await playwright.Chromium.LaunchAsync(options);
+        }
+        finally
+        {
+            File.Delete(wrapper); // exec'd by then: the browser no longer needs it
+        }
+    }
+
+    /// <summary>Opens the dashboard of the control plane at <paramref name="admin"/> and signs in with the admin token.</summary>
+    internal static async Task<IPage> SignedInAsync(IBrowser browser, Uri admin, string adminToken)
+    {
+        var page = await (await NewContextAsync(browser)).NewPageAsync();
+        await page.GotoAsync(new Uri(admin, "/ui").ToString());
+        await page.FillAsync("input[name=token]", adminToken);
+        await page.ClickAsync("#sign-in button[type=submit]");
+        await Assertions.Expect(page.Locator("#app")).ToBeVisibleAsync();
+        return page;
+    }
 
     private static Task<IBrowserContext> NewContextAsync(IBrowser browser) =>
         browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });

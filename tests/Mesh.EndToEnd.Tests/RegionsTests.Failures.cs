@@ -28,30 +28,15 @@ public sealed partial class RegionsTests
         var (east, west) = (regions["east"], regions["west"]);
         await regions.RunAsync(async () =>
         {
-            await regions.StartControlPlanesAsync();
-            west.WriteConfig("exports.yaml", Exports);
-            await west.StartServiceAsync("ratings", "ratings-west-1");
-            var caller = east.StartSidecar("productpage", "productpage-east-1", 0);
-            await east.WaitReadyAsync(caller);
-            await regions.PeerAsync(acceptor: "west", dialer: "east");
-            await Eventually.TrueAsync(async () => (await east.CallAsync(caller, "ratings", "/r")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(30), () => "east reaches west's ratings");
-
-            var load = new RecordedLoad(east, caller, "ratings", "/r", workers: 2);
-            await load.WaitForAsync(c => c.Ok, 50, TimeSpan.FromSeconds(20), "answered before the kill");
-            west.ControlPlane!.Process.Kill();
-            var killed = load.Now;
-            await Eventually.TrueAsync(async () => Single(await regions.PeeringsAsync("east")).GetProperty("stale").GetBoolean(), TimeSpan.FromSeconds(15),
-                () => "east marks west's imports stale");
+            var caller = await EastCallsWestsRatingsAsync(regions);
+            var (load, killed) = await WestControlPlaneKilledUnderLoadAsync(regions, caller);
             var staleAt = load.Now;
             await Eventually.TrueAsync(() => EndpointStaleAsync(east, caller, "ratings-west-1@west"), TimeSpan.FromSeconds(10),
                 () => "east's caller keeps the endpoint and shows it stale on /clusters");
             // Calls go on to the last known instance while west's control plane is away.
             await load.WaitForAsync(c => c.Ok && c.Start > staleAt, 100, TimeSpan.FromSeconds(30), "answered by west's ratings with its control plane dead");
 
-            await west.RestartControlPlaneAsync();
-            await Eventually.TrueAsync(async () => !Single(await regions.PeeringsAsync("east")).GetProperty("stale").GetBoolean(), TimeSpan.FromSeconds(30),
-                () => "east re-syncs west's imports once west's control plane is back");
-            await Eventually.TrueAsync(async () => !await EndpointStaleAsync(east, caller, "ratings-west-1@west"), TimeSpan.FromSeconds(10), () => "the endpoint is fresh again on /clusters");
+            await WestBackAsync(regions, caller);
             var calls = await load.StopAsync();
 
             var failed = calls.Where(c => !c.Ok).ToArray();
@@ -165,6 +150,44 @@ public sealed partial class RegionsTests
             Assert.True(during.Length > 20, $"the load ran during the partition ({during.Length} calls)");
             Assert.True(failed.Length == 0, $"{failed.Length} calls failed: {string.Join("; ", failed.Take(5))}");
         });
+    }
+
+    /// <summary>
+    /// Both control planes, west's ratings exported to east, a caller in east, the two peered (west accepting), and
+    /// east's caller answered by west's ratings; returns the caller.
+    /// </summary>
+    private static async Task<Sidecar> EastCallsWestsRatingsAsync(PeeredRegions regions)
+    {
+        var (east, west) = (regions["east"], regions["west"]);
+        await regions.StartControlPlanesAsync();
+        west.WriteConfig("exports.yaml", Exports);
+        await west.StartServiceAsync("ratings", "ratings-west-1");
+        var caller = east.StartSidecar("productpage", "productpage-east-1", 0);
+        await east.WaitReadyAsync(caller);
+        await regions.PeerAsync(acceptor: "west", dialer: "east");
+        await Eventually.TrueAsync(async () => (await east.CallAsync(caller, "ratings", "/r")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(30), () => "east reaches west's ratings");
+        return caller;
+    }
+
+    /// <summary>Load from east's caller to west's ratings, then west's control plane SIGKILLed; returns once east marks the imports stale.</summary>
+    private static async Task<(RecordedLoad Load, TimeSpan KilledAt)> WestControlPlaneKilledUnderLoadAsync(PeeredRegions regions, Sidecar caller)
+    {
+        var load = new RecordedLoad(regions["east"], caller, "ratings", "/r", workers: 2);
+        await load.WaitForAsync(c => c.Ok, 50, TimeSpan.FromSeconds(20), "answered before west's control plane was killed");
+        regions["west"].ControlPlane!.Process.Kill();
+        var killed = load.Now;
+        await Eventually.TrueAsync(async () => Single(await regions.PeeringsAsync("east")).GetProperty("stale").GetBoolean(), TimeSpan.FromSeconds(15),
+            () => "east marks west's imports stale");
+        return (load, killed);
+    }
+
+    /// <summary>West's control plane started again: east re-syncs its imports, and east's caller holds them fresh.</summary>
+    private static async Task WestBackAsync(PeeredRegions regions, Sidecar caller)
+    {
+        await regions["west"].RestartControlPlaneAsync();
+        await Eventually.TrueAsync(async () => !Single(await regions.PeeringsAsync("east")).GetProperty("stale").GetBoolean(), TimeSpan.FromSeconds(30),
+            () => "east re-syncs west's imports once west's control plane is back");
+        await Eventually.TrueAsync(async () => !await EndpointStaleAsync(regions["east"], caller, "ratings-west-1@west"), TimeSpan.FromSeconds(10), () => "the endpoint is fresh again on /clusters");
     }
 
     private static void Cut(PeeredRegions regions, Region region, MeshCluster cluster, bool cut)

@@ -12,7 +12,7 @@ namespace Mesh.EndToEnd.Tests;
 /// </summary>
 public sealed partial class RegionsTests(ITestOutputHelper output)
 {
-    private const string Exports = """
+    internal const string Exports = """
         apiVersion: peering.mesh.dev/v1alpha1
         kind: ExportedServices
         metadata: {name: to-east, namespace: default}

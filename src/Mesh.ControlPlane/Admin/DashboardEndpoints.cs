@@ -15,6 +15,7 @@ internal static partial class DashboardEndpoints
 {
     private static readonly Lazy<(byte[] Html, byte[] Script, byte[] Traffic, byte[] Style)> Assets = new(() => (Read("index.html"), Read("app.js"), Read("traffic.js"), Read("app.css")));
     private static readonly Lazy<byte[]> HistoryScript = new(() => Read("history.js"));
+    private static readonly Lazy<byte[]> PeeringsScript = new(() => Read("peerings.js"));
 
     /// <summary>Pages anyone on the admin port may load: the sign-in form and the static assets (no data in them).</summary>
     public static void MapDashboardPages(this RouteGroupBuilder open)
@@ -24,6 +25,7 @@ internal static partial class DashboardEndpoints
         open.MapGet("/ui/traffic.js", (HttpContext context) => Page(context, Assets.Value.Traffic, "text/javascript; charset=utf-8"));
         open.MapGet("/ui/app.css", (HttpContext context) => Page(context, Assets.Value.Style, "text/css; charset=utf-8"));
         open.MapGet("/ui/history.js", (HttpContext context) => Page(context, HistoryScript.Value, "text/javascript; charset=utf-8"));
+        open.MapGet("/ui/peerings.js", (HttpContext context) => Page(context, PeeringsScript.Value, "text/javascript; charset=utf-8"));
         open.MapPost("/ui/sign-in", async (HttpContext context, AdminToken token, ILogger<AdminToken> logger) =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);

@@ -83,8 +83,22 @@ internal static class ControlPlaneServices
         services.AddSingleton<ControlPlaneTelemetry>();
         services.AddSingleton<Telemetry.TrafficSignals>();
         services.AddHostedService<ConfigDirectoryWatcher>();
+        // Peerings and the last import from each peer: in the data dir, or shared by every replica in etcd,
+        // where one replica at a time (elected) fetches from the peers.
+        if (options.Store == RegistryStoreKind.Etcd)
+        {
+            services.AddSingleton<Peering.IPeeringRecords>(sp => new Peering.EtcdPeeringRecords(sp.GetRequiredService<EtcdConnection>()));
+            services.AddSingleton<Peering.IImportCache>(sp => new Peering.EtcdImportCache(sp.GetRequiredService<EtcdConnection>()));
+            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<Peering.PeerImporter>(sp, new EtcdElection(sp.GetRequiredService<EtcdConnection>(),
+                Peering.PeerImporter.OfficeKey, $"{Environment.MachineName}:{options.Port} (pid {Environment.ProcessId})", Peering.PeerImporter.OfficeTtl, sp.GetRequiredService<TimeProvider>())));
+        }
+        else
+        {
+            services.AddSingleton<Peering.IPeeringRecords>(new Peering.FilePeeringRecords(options.DataDir));
+            services.AddSingleton<Peering.IImportCache>(new Peering.FileImportCache(options.DataDir));
+            services.AddSingleton<Peering.PeerImporter>();
+        }
         services.AddSingleton<Peering.PeeringStore>();
-        services.AddSingleton<Peering.PeerImporter>();
         services.AddHostedService(sp => sp.GetRequiredService<Peering.PeerImporter>());
         if (options.DnsPort > 0)
         {
@@ -101,6 +115,8 @@ internal static class ControlPlaneServices
         var publisher = services.GetRequiredService<SnapshotPublisher>();
         var state = services.GetService<StateStore>(); // none on etcd
         publisher.Follow(registry);
+        // The last imports from peers go out with the first snapshot, as the registry's own instances do.
+        services.GetRequiredService<Peering.PeerImporter>().Restore();
         if (state is not null)
         {
             registry.Changed += state.MarkDirty;

@@ -83,11 +83,14 @@ internal static class PeeringEndpoints
             };
             store.Put(peering);
             PeeringLog.Established(logger, peering.Name, peering.Role, answer.TrustDomain, peering.Locality, string.Join(",", peering.Addresses));
-            return Results.Json(Describe(peering, null, 0), MeshJson.Indented);
+            return Results.Json(Describe(peering, null, 0, false), MeshJson.Indented);
         });
 
         admin.MapGet("/v1/peerings", (PeeringStore store, PeerImporter importer, SnapshotPublisher publisher) =>
-            Results.Json(store.List().Select(p => Describe(p, importer.Status(p.Name), ExportSelection.ServiceCount(p.Name, publisher.Config))), MeshJson.Indented));
+            Results.Json(store.List().Select(p => Describe(p, importer.Status(p.Name), ExportSelection.ServiceCount(p.Name, publisher.Config), importer.IsImporting)), MeshJson.Indented));
+
+        // What is imported from every peer, as callers here get it (the dashboard's Imported table): stale while its peer is away.
+        admin.MapGet("/v1/imported", (PeerImporter importer) => Results.Json(importer.Imported, MeshJson.Indented));
 
         admin.MapDelete("/v1/peerings/{name}", (string name, PeeringStore store, ILogger<PeeringStore> logger) =>
         {
@@ -100,8 +103,8 @@ internal static class PeeringEndpoints
         });
     }
 
-    /// <summary>A peering as listed: never its secret.</summary>
-    private static object Describe(Peering p, PeerImporter.PeerSync? sync, int exportedServices) => new
+    /// <summary>A peering as listed: never its secret. <paramref name="importingHere"/>: this replica fetches from the peer (on etcd, only the elected one does).</summary>
+    private static object Describe(Peering p, PeerSync? sync, int exportedServices, bool importingHere) => new
     {
         p.Name,
         p.Role,
@@ -118,6 +121,7 @@ internal static class PeeringEndpoints
         stale = sync?.Stale ?? false,
         lastSync = sync?.LastSync,
         lastError = sync?.LastError,
+        importingHere,
     };
 
     public static void MapPeerApi(this RouteGroupBuilder api)

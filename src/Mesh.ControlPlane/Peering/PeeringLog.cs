@@ -22,4 +22,19 @@ internal static partial class PeeringLog
 
     [LoggerMessage(286, LogLevel.Information, "Peering '{Peer}' deleted")]
     public static partial void Deleted(ILogger logger, string peer);
+
+    [LoggerMessage(287, LogLevel.Information, "Restored {Count} instance(s) last imported from peer '{Peer}', stale until it answers")]
+    public static partial void ImportsRestored(ILogger logger, int count, string peer);
+
+    [LoggerMessage(288, LogLevel.Warning, "The last imports from peers could not be read at start ({Reason}); they come with the first fetch")]
+    public static partial void ImportsNotRestored(ILogger logger, string reason);
+
+    [LoggerMessage(289, LogLevel.Information, "This replica ({Candidate}) now imports from the peers; the others take its imports from etcd")]
+    public static partial void ImportingOnThisReplica(ILogger logger, string candidate);
+
+    [LoggerMessage(290, LogLevel.Warning, "This replica no longer imports from the peers: {Reason}")]
+    public static partial void ImportOfficeLost(ILogger logger, string reason);
+
+    [LoggerMessage(291, LogLevel.Warning, "Imports from peers not read or kept this round ({Reason}); callers keep what they have")]
+    public static partial void ImportsNotShared(ILogger logger, string reason);
 }

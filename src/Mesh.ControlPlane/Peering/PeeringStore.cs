@@ -1,67 +1,32 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using Mesh.Core.Security;
 
 namespace Mesh.ControlPlane.Peering;
 
 /// <summary>
-/// The peerings this control plane holds, in <c>data-dir/peerings.json</c> (0600: it holds each peering's
-/// secret). Written before an answer says a change was made, so a restart keeps every peering.
+/// The peerings this control plane holds, kept by <see cref="IPeeringRecords"/>: its data dir, or etcd, where
+/// every replica reads and writes the same ones (a peering made through one replica is used by all).
 /// </summary>
-internal sealed class PeeringStore
+internal sealed class PeeringStore(IPeeringRecords records)
 {
-    private readonly string _path;
-    private readonly Lock _gate = new();
-    private Dictionary<string, Peering> _peerings;
+    public IReadOnlyList<Peering> List() => [.. records.All().OrderBy(p => p.Name, StringComparer.Ordinal)];
 
-    public PeeringStore(Hosting.ControlPlaneOptions options)
-    {
-        _path = Path.Combine(options.DataDir, "peerings.json");
-        _peerings = File.Exists(_path)
-            ? (JsonSerializer.Deserialize<Peering[]>(File.ReadAllText(_path), Mesh.Core.Snapshots.MeshJson.Options) ?? []).ToDictionary(p => p.Name, StringComparer.Ordinal)
-            : new Dictionary<string, Peering>(StringComparer.Ordinal);
-    }
+    public Peering? Get(string name) => records.Find(name);
 
-    /// <summary>Raised after a peering was added, changed or removed (the importer and the trust bundle follow it).</summary>
+    /// <summary>Raised after a peering was added, changed or removed through this replica.</summary>
     public event Action? Changed;
-
-    public IReadOnlyList<Peering> List()
-    {
-        lock (_gate)
-        {
-            return _peerings.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
-        }
-    }
-
-    public Peering? Get(string name)
-    {
-        lock (_gate)
-        {
-            return _peerings.GetValueOrDefault(name);
-        }
-    }
 
     public void Put(Peering peering)
     {
-        lock (_gate)
-        {
-            _peerings = new Dictionary<string, Peering>(_peerings, StringComparer.Ordinal) { [peering.Name] = peering };
-            Save();
-        }
+        records.Put(peering);
         Changed?.Invoke();
     }
 
     public bool Remove(string name)
     {
-        lock (_gate)
+        if (!records.Remove(name))
         {
-            if (!_peerings.ContainsKey(name))
-            {
-                return false;
-            }
-            _peerings = _peerings.Where(p => p.Key != name).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-            Save();
+            return false;
         }
         Changed?.Invoke();
         return true;
@@ -80,7 +45,4 @@ internal sealed class PeeringStore
     }
 
     public static string NewSecret() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-
-    private void Save() =>
-        SecretFile.Write(_path, JsonSerializer.Serialize(_peerings.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToArray(), Mesh.Core.Snapshots.MeshJson.Indented));
 }

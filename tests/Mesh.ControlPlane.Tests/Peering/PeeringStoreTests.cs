@@ -1,4 +1,3 @@
-using Mesh.ControlPlane.Hosting;
 using Mesh.ControlPlane.Peering;
 
 namespace Mesh.ControlPlane.Tests.Peering;
@@ -7,7 +6,7 @@ public sealed class PeeringStoreTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("mesh-peerings-").FullName;
 
-    private PeeringStore NewStore() => new(new ControlPlaneOptions { ConfigDir = _dir, DataDir = _dir });
+    private PeeringStore NewStore() => new(new FilePeeringRecords(_dir));
 
     private static Mesh.ControlPlane.Peering.Peering Pending(string name, string secret) =>
         new() { Name = name, Role = Mesh.ControlPlane.Peering.Peering.Acceptor, State = Mesh.ControlPlane.Peering.Peering.Pending, Secret = secret };

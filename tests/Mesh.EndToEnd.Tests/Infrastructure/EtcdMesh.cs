@@ -24,10 +24,10 @@ internal static class EtcdMesh
     /// 3 etcd members and <paramref name="replicas"/> control planes on them (the first is the cluster's
     /// <see cref="MeshCluster.ControlPlane"/>), then the scenario; a failure carries every process's output and etcd's.
     /// With <paramref name="tls"/> the members serve clients over TLS with client-certificate auth; with
-    /// <paramref name="auth"/> etcd's users are on; the replicas get the flags for both.
+    /// <paramref name="auth"/> etcd's users are on; the replicas get the flags for both, and <paramref name="replicaArgs"/>.
     /// </summary>
     public static async Task RunAsync(int replicas, Func<EtcdCluster, MeshCluster, IReadOnlyList<ControlPlane>, Task> scenario, bool rootOnEtcd = false,
-        bool tls = false, bool auth = false)
+        bool tls = false, bool auth = false, IEnumerable<string>? replicaArgs = null)
     {
         await using var etcd = await EtcdCluster.StartAsync(3, tls);
         if (auth)
@@ -35,7 +35,7 @@ internal static class EtcdMesh
             await etcd.EnableAuthAsync();
         }
         await using var mesh = new MeshCluster();
-        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", .. etcd.ClientArgs]);
+        mesh.ControlPlaneArgs.AddRange(["--store", "etcd", .. etcd.ClientArgs, .. replicaArgs ?? []]);
         if (rootOnEtcd)
         {
             // The first replica makes the root and stores it on etcd, its key encrypted with this secret.

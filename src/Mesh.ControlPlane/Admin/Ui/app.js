@@ -109,6 +109,7 @@ async function refresh() {
   renderConfig(config);
   renderTokens(tokens);
   renderCa(ca);
+  await window.meshPeerings?.refresh(); // peerings.js: the Peerings section
   document.getElementById("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
